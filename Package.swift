@@ -1,5 +1,15 @@
 // swift-tools-version: 6.1
 import PackageDescription
+import Foundation
+
+// The distance and entmax kernels are written so the compiler vectorizes them; on x86-64 they
+// are compiled for AVX2 + FMA (x86-64-v3, "haswell"), which doubles the core's throughput.
+// `VORONOID_PORTABLE=1 swift build` builds for the baseline x86-64 instead.
+#if arch(x86_64)
+let kernelFlags: [String] = ProcessInfo.processInfo.environment["VORONOID_PORTABLE"] == "1" ? [] : ["-target-cpu", "haswell"]
+#else
+let kernelFlags: [String] = []
+#endif
 
 let package = Package(
     name: "voronoid",
@@ -17,7 +27,8 @@ let package = Package(
         // The pure core: maths and model state, no I/O, no Foundation.
         .target(
             name: "Clustering",
-            dependencies: [.product(name: "RealModule", package: "swift-numerics")]
+            dependencies: [.product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: [.unsafeFlags(kernelFlags)]
         ),
         .systemLibrary(name: "CZeroMQ"),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
@@ -25,7 +36,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Clustering", "Transport", "Wire",
+                "Clustering",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -36,7 +47,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ClusteringTests", dependencies: ["Clustering"]),
+        .testTarget(
+            name: "ClusteringTests",
+            dependencies: ["Clustering", .product(name: "RealModule", package: "swift-numerics")]
+        ),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering"]),

@@ -1,0 +1,388 @@
+/// Applies mini-batches to a ``ModelState`` and keeps each batch's assignments for publishing.
+///
+/// For a batch `B` with sample weights `w_i`, responsibilities `r_ik` at the schedule's current
+/// temperature and a forgetting factor `γ = 2^(−|B|/h)`:
+///
+/// ```
+/// S_k  = Σ_i w_i r_ik                         N_k ← γ N_k + S_k
+/// c_k ← c_k + Σ_i w_i r_ik (x_i − c_k) / N_k  (only where S_k > 0)
+/// ```
+///
+/// which is the gradient step on the RBF objective with `η_k = 1/(2N_k)` (arXiv 2603.04625);
+/// with one-hot responsibilities and `h = ∞` it is mini-batch K-Means (Sculley 2010).
+///
+/// The updater owns every scratch buffer; they grow when a larger batch, `k` or dimension
+/// arrives and are reused otherwise, so steady-state batches allocate nothing. It is not
+/// thread-safe: one owner calls it (it may fan the batch out through a ``ParallelLoop``).
+public final class MiniBatchUpdater {
+    /// How batches move the centers; may be changed between batches.
+    public var configuration: UpdateConfiguration
+
+    private var rowCapacity = 0
+    private var shapeK = 0
+    private var shapeD = 0
+    private var partCapacity = 0
+    private var distances = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var bestIndex = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var minDistance = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var supportCount = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var supportIndex = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var supportWeight = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// Per part: k soft masses, k·d deltas, 2k scratch doubles.
+    private var partMass = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+    private var partDelta = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var partScratch = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+    private var partStats = [PartStats]()
+    private var lastRows = 0
+    private var lastK = 0
+
+    /// Events of the last ``update(_:rows:count:weights:loop:)``; reused between batches.
+    public private(set) var events: [CenterEvent] = []
+
+    struct PartStats {
+        var inertia = 0.0
+        var weight = 0.0
+        var support = 0
+        var oneHot = 0
+    }
+
+    /// Creates an updater.
+    public init(configuration: UpdateConfiguration = UpdateConfiguration()) {
+        precondition(configuration.validationError == nil, "UpdateConfiguration: \(configuration.validationError ?? "")")
+        self.configuration = configuration
+    }
+
+    deinit {
+        for p in [UnsafeMutableRawPointer(distances), UnsafeMutableRawPointer(bestIndex), UnsafeMutableRawPointer(minDistance),
+                  UnsafeMutableRawPointer(supportCount), UnsafeMutableRawPointer(supportIndex), UnsafeMutableRawPointer(supportWeight),
+                  UnsafeMutableRawPointer(partMass), UnsafeMutableRawPointer(partDelta), UnsafeMutableRawPointer(partScratch)] {
+            p.deallocate()
+        }
+    }
+
+    /// Makes room for `rows × k` in `parts` parts; allocates only when something grew.
+    private func reserve(rows: Int, k: Int, dimension d: Int, parts: Int) {
+        if rows > rowCapacity || k != shapeK {
+            let cap = max(rows, rowCapacity)
+            distances.deallocate(); distances = .allocate(capacity: cap * k)
+            supportIndex.deallocate(); supportIndex = .allocate(capacity: cap * k)
+            supportWeight.deallocate(); supportWeight = .allocate(capacity: cap * k)
+            bestIndex.deallocate(); bestIndex = .allocate(capacity: cap)
+            minDistance.deallocate(); minDistance = .allocate(capacity: cap)
+            supportCount.deallocate(); supportCount = .allocate(capacity: cap)
+            rowCapacity = cap
+        }
+        if k != shapeK || d != shapeD || parts > partCapacity {
+            let p = max(parts, partCapacity)
+            partMass.deallocate(); partMass = .allocate(capacity: p * k)
+            partDelta.deallocate(); partDelta = .allocate(capacity: p * k * d)
+            partScratch.deallocate(); partScratch = .allocate(capacity: p * 2 * k)
+            partCapacity = p
+            partStats = Array(repeating: PartStats(), count: p)
+            events.reserveCapacity(2 * k)
+        }
+        shapeK = k
+        shapeD = d
+    }
+
+    // MARK: - Responsibilities
+
+    /// Distances, argmins and responsibilities for rows `lo..<hi`, into the shared row buffers.
+    private func assign(
+        rows x: UnsafePointer<Float>, range lo: Int, _ hi: Int, centers: UnsafePointer<Float>,
+        k: Int, dimension d: Int, temperature: Double, mode: ResponsibilityMode, scratch: UnsafeMutablePointer<Double>
+    ) {
+        guard hi > lo else { return }
+        DistanceKernel.squaredDistances(
+            rows: x + lo * d, count: hi - lo, centers: centers, k: k, dimension: d, into: distances + lo * k)
+        for i in lo..<hi {
+            let row = distances + i * k
+            let (best, dMin) = ResponsibilityKernel.argmin(row, count: k)
+            bestIndex[i] = Int32(truncatingIfNeeded: best)
+            minDistance[i] = dMin
+            let idx = supportIndex + i * k
+            let w = supportWeight + i * k
+            let s: Int
+            switch mode {
+            case .entmax15:
+                s = ResponsibilityKernel.entmax15(
+                    row, count: k, best: best, dMin: dMin, temperature: temperature,
+                    indices: idx, weights: w, scratch: scratch)
+            case .softmax:
+                s = ResponsibilityKernel.softmax(
+                    row, count: k, best: best, dMin: dMin, temperature: temperature, indices: idx, weights: w)
+            case .hard:
+                idx[0] = Int32(truncatingIfNeeded: best)
+                w[0] = 1
+                s = 1
+            }
+            supportCount[i] = Int32(truncatingIfNeeded: s)
+        }
+    }
+
+    /// Computes responsibilities of `count` rows against `state` without changing it.
+    ///
+    /// The results are read through ``bestCenter(_:)``, ``squaredDistance(_:)`` and
+    /// ``support(_:)`` until the next call.
+    /// - Parameter temperature: defaults to the model's current temperature.
+    public func predict(
+        _ state: ModelState, rows: UnsafeBufferPointer<Float>, count: Int,
+        mode: ResponsibilityMode? = nil, temperature: Double? = nil
+    ) {
+        let k = state.k
+        let d = state.dimension
+        precondition(rows.count >= count * d, "predict: \(rows.count) floats cannot hold \(count) rows of \(d)")
+        reserve(rows: count, k: k, dimension: d, parts: 1)
+        lastRows = count
+        lastK = k
+        guard count > 0, let base = rows.baseAddress else { return }
+        state.centers.withUnsafeBufferPointer { c in
+            assign(rows: base, range: 0, count, centers: c.baseAddress!, k: k, dimension: d,
+                   temperature: temperature ?? state.temperature, mode: mode ?? configuration.mode, scratch: partScratch)
+        }
+    }
+
+    // MARK: - Reading the last batch
+
+    /// Rows in the last batch or prediction.
+    public var rowCount: Int { lastRows }
+
+    /// The nearest center of row `i` of the last batch (before the step).
+    public func bestCenter(_ i: Int) -> Int {
+        precondition(i >= 0 && i < lastRows, "row \(i) out of range")
+        return Int(bestIndex[i])
+    }
+
+    /// The squared distance from row `i` to its nearest center (before the step).
+    public func squaredDistance(_ i: Int) -> Float {
+        precondition(i >= 0 && i < lastRows, "row \(i) out of range")
+        return minDistance[i]
+    }
+
+    /// Row `i`'s sparse responsibilities: center indices and weights, heaviest first for entmax.
+    /// The buffers are valid until the next batch.
+    public func support(_ i: Int) -> (indices: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) {
+        precondition(i >= 0 && i < lastRows, "row \(i) out of range")
+        let s = Int(supportCount[i])
+        return (UnsafeBufferPointer(start: supportIndex + i * lastK, count: s),
+                UnsafeBufferPointer(start: supportWeight + i * lastK, count: s))
+    }
+
+    // MARK: - Update
+
+    /// Applies one batch: responsibilities, center step, dead-center and coincidence checks.
+    ///
+    /// - Parameters:
+    ///   - state: the model; must have the rows' dimension.
+    ///   - rows: `count` vectors, row-major; all finite (the caller validates input).
+    ///   - weights: optional sample weights, finite and ≥ 0; `nil` means 1 each.
+    ///   - loop: where to run the per-row work.
+    /// - Returns: the batch's report; ``events`` lists what happened to centers.
+    /// - Complexity: O(|B|·k·d) for distances, O(Σ_i s_i·d) for the step.
+    @discardableResult
+    public func update(
+        _ state: inout ModelState, rows: UnsafeBufferPointer<Float>, count: Int,
+        weights: UnsafeBufferPointer<Float>? = nil, loop: some ParallelLoop = SerialLoop()
+    ) -> BatchReport {
+        let k = state.k
+        let d = state.dimension
+        precondition(rows.count >= count * d, "update: \(rows.count) floats cannot hold \(count) rows of \(d)")
+        precondition(weights == nil || weights!.count >= count, "update: fewer weights than rows")
+        events.removeAll(keepingCapacity: true)
+        var report = BatchReport()
+        report.temperature = state.temperature
+        guard count > 0, let x = rows.baseAddress else {
+            lastRows = 0
+            report.modelVersion = state.batches
+            return report
+        }
+        let parts = max(1, min(loop.width, count / 64))
+        reserve(rows: count, k: k, dimension: d, parts: parts)
+        lastRows = count
+        lastK = k
+        let mode = configuration.mode
+        let temperature = report.temperature
+        let w = weights?.baseAddress
+
+        state.centers.withUnsafeBufferPointer { cBuf in
+            let c = cBuf.baseAddress!
+            loop.run(parts) { p in
+                let lo = count * p / parts
+                let hi = count * (p + 1) / parts
+                let scratch = partScratch + p * 2 * k
+                assign(rows: x, range: lo, hi, centers: c, k: k, dimension: d,
+                       temperature: temperature, mode: mode, scratch: scratch)
+                accumulate(rows: x, range: lo, hi, weights: w, centers: c, k: k, dimension: d, part: p)
+            }
+        }
+
+        // Reduce the parts into part 0.
+        var stats = partStats[0]
+        for p in 1..<parts {
+            let s = partStats[p]
+            stats.inertia += s.inertia
+            stats.weight += s.weight
+            stats.support += s.support
+            stats.oneHot += s.oneHot
+            let mass = partMass + p * k
+            for j in 0..<k { partMass[j] += mass[j] }
+            let delta = partDelta + p * k * d
+            for t in 0..<(k * d) { partDelta[t] += delta[t] }
+        }
+        report.vectors = count
+        report.weight = stats.weight
+        report.inertia = stats.inertia
+        report.meanSupportSize = Double(stats.support) / Double(count)
+        report.oneHotRows = stats.oneHot
+
+        // The step.
+        let gamma = configuration.countHalfLife.isFinite ? _exp2(-Double(count) / configuration.countHalfLife) : 1
+        var moved = 0
+        state.counts.withUnsafeMutableBufferPointer { n in
+            state.centers.withUnsafeMutableBufferPointer { cBuf in
+                let c = cBuf.baseAddress!
+                for j in 0..<k {
+                    let mass = partMass[j]
+                    n[j] = gamma * n[j] + mass
+                    guard mass > 0 else { continue }
+                    let rate: Float
+                    switch configuration.learningRate {
+                    case .perCenter: rate = Float(1 / n[j])
+                    case .fixed(let eta): rate = Float(eta / mass)
+                    }
+                    let cj = c + j * d
+                    let dj = partDelta + j * d
+                    for t in 0..<d { cj[t] += rate * dj[t] }
+                    moved += 1
+                }
+            }
+        }
+        report.centersMoved = moved
+        state.vectorsSeen &+= UInt64(count)
+        state.batches &+= 1
+
+        report.reseeds = reseedDeadCenters(&state, rows: x, count: count)
+        if configuration.separationInterval > 0, state.batches % UInt64(configuration.separationInterval) == 0 {
+            let scale = stats.weight > 0 ? stats.inertia / stats.weight : 0
+            report.separations = separateCoincidingCenters(&state, scale: scale, temperature: temperature)
+        }
+        report.modelVersion = state.batches
+        return report
+    }
+
+    /// Adds rows `lo..<hi` into part `p`'s soft masses and deltas `Σ w r (x − c)`.
+    private func accumulate(
+        rows x: UnsafePointer<Float>, range lo: Int, _ hi: Int, weights: UnsafePointer<Float>?,
+        centers c: UnsafePointer<Float>, k: Int, dimension d: Int, part p: Int
+    ) {
+        let mass = partMass + p * k
+        let delta = partDelta + p * k * d
+        mass.initialize(repeating: 0, count: k)
+        delta.initialize(repeating: 0, count: k * d)
+        var stats = PartStats()
+        for i in lo..<hi {
+            let wi = weights.map { Double($0[i]) } ?? 1
+            let s = Int(supportCount[i])
+            stats.inertia += wi * Double(minDistance[i])
+            stats.weight += wi
+            stats.support += s
+            if s == 1 { stats.oneHot += 1 }
+            let xi = x + i * d
+            let idx = supportIndex + i * k
+            let r = supportWeight + i * k
+            for e in 0..<s {
+                let j = Int(idx[e])
+                let wr = wi * Double(r[e])
+                mass[j] += wr
+                let f = Float(wr)
+                let cj = c + j * d
+                let dj = delta + j * d
+                for t in 0..<d { dj[t] += f * (xi[t] - cj[t]) }
+            }
+        }
+        partStats[p] = stats
+    }
+
+    // MARK: - Dead and coinciding centers
+
+    /// Moves each dead center onto a batch row drawn with probability proportional to its
+    /// squared distance to the nearest center (the k-means++ rule), so it lands where the
+    /// model explains the data worst.
+    private func reseedDeadCenters(_ state: inout ModelState, rows x: UnsafePointer<Float>, count: Int) -> Int {
+        let fraction = configuration.deadCenterFraction
+        guard fraction > 0, state.k > 1 else { return 0 }
+        let k = state.k
+        let d = state.dimension
+        var largest = 0.0
+        for v in state.counts where v > largest { largest = v }
+        guard largest > 0 else { return 0 }
+        let threshold = fraction * largest
+        var reseeded = 0
+        for j in 0..<k where state.counts[j] < threshold
+            && state.vectorsSeen &- state.seededAt[j] >= configuration.deadCenterPatience {
+            // Draw a row ∝ its nearest distance; rows already used get weight 0.
+            var total = 0.0
+            for i in 0..<count { total += Double(minDistance[i]) }
+            var chosen = 0
+            if total > 0 {
+                var target = state.random.nextUnit() * total
+                chosen = count - 1
+                for i in 0..<count {
+                    target -= Double(minDistance[i])
+                    if target < 0 { chosen = i; break }
+                }
+            } else {
+                chosen = Int(state.random.next() % UInt64(count))
+            }
+            minDistance[chosen] = 0
+            events.append(CenterEvent(kind: .reseeded, center: j, other: chosen, count: state.counts[j]))
+            let xi = x + chosen * d
+            for t in 0..<d { state.centers[j * d + t] = xi[t] }
+            state.counts[j] = 0
+            state.seededAt[j] = state.vectorsSeen
+            state.reseeds &+= 1
+            reseeded += 1
+        }
+        return reseeded
+    }
+
+    /// Nudges apart centers that coincide: above a critical temperature centers merge, and by
+    /// symmetry merged centers would stay identical forever, as in deterministic annealing.
+    private func separateCoincidingCenters(_ state: inout ModelState, scale: Double, temperature: Double) -> Int {
+        let k = state.k
+        let d = state.dimension
+        guard k > 1 else { return 0 }
+        let threshold = configuration.separationTolerance * scale
+        var separated = 0
+        state.centers.withUnsafeMutableBufferPointer { cBuf in
+            let c = cBuf.baseAddress!
+            for a in 0..<(k - 1) {
+                for b in (a + 1)..<k {
+                    let dist = Double(DistanceKernel.squaredDistance(c + a * d, c + b * d, dimension: d))
+                    guard dist <= threshold else { continue }
+                    var magnitude: Float = 0
+                    for t in 0..<d { magnitude = max(magnitude, abs(c[a * d + t])) }
+                    // Large enough to survive float32 rounding, small against the data scale.
+                    let step = max(1e-3 * max(scale, temperature, 0).squareRoot(), 1e-5 * Double(1 + magnitude))
+                    // A random unit direction; the step's delta buffer is free again by now.
+                    let dir = partDelta
+                    var norm = 0.0
+                    for t in 0..<d {
+                        let g = state.random.nextGaussian()
+                        dir[t] = Float(g)
+                        norm += g * g
+                    }
+                    let scaleStep = Float(norm > 0 ? step / norm.squareRoot() : 0)
+                    for t in 0..<d {
+                        c[a * d + t] += scaleStep * dir[t]
+                        c[b * d + t] -= scaleStep * dir[t]
+                    }
+                    events.append(CenterEvent(kind: .separated, center: b, other: a, count: state.counts[b]))
+                    state.separations &+= 1
+                    separated += 1
+                }
+            }
+        }
+        return separated
+    }
+}

@@ -1,0 +1,199 @@
+/// A saved model state that cannot be trusted.
+public struct ModelStateError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, as a stable code (cases may be added).
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// Shorter than the format's fixed parts, or than its own header says.
+        public static let truncated = Code(rawValue: "truncated")
+        /// Not a voronoid model at all (wrong magic).
+        public static let foreign = Code(rawValue: "foreign")
+        /// A voronoid model in a format version this build does not read.
+        public static let unsupportedVersion = Code(rawValue: "unsupported_version")
+        /// The bytes were damaged: the checksum does not match.
+        public static let checksumMismatch = Code(rawValue: "checksum_mismatch")
+        /// Checksum fine, but a field holds a value no model can have.
+        public static let invalidField = Code(rawValue: "invalid_field")
+    }
+
+    /// What is wrong.
+    public let code: Code
+    /// A sentence for operators.
+    public let detail: String
+
+    public init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { "\(code): \(detail)" }
+}
+
+/// The binary model-state format, version 1. All integers and floats are little-endian.
+///
+/// ```
+/// offset  size      field
+/// 0       8         magic "VORONOID"
+/// 8       2         format version (1)
+/// 10      2         reserved (0)
+/// 12      8         total length in bytes, checksum included
+/// 20      4, 4      k, dimension
+/// 28      1, 3      schedule kind, reserved
+/// 32      8 × 3     schedule initial, floor, half-life (float64)
+/// 56      8 × 5     vectors seen, batches, epoch, reseeds, separations
+/// 96      8 × 4     random state
+/// 128     4·k·d     centers (float32, row-major)
+/// …       8·k       soft counts (float64)
+/// …       8·k       seeded-at (uint64)
+/// end−4   4         CRC-32C of every byte before it
+/// ```
+extension ModelState {
+    static let magic: [UInt8] = Array("VORONOID".utf8)
+    /// The format version this build writes.
+    public static let formatVersion: UInt16 = 1
+    static let headerSize = 128
+    /// The largest `k · dimension` accepted from a file (1 GiB of centers): a guard against
+    /// a damaged length making the reader allocate without bound.
+    public static let maximumElements = 1 << 28
+
+    static func encodedSize(k: Int, dimension: Int) -> Int {
+        headerSize + 4 * k * dimension + 16 * k + 4
+    }
+
+    /// The state's bytes in format version 1.
+    public func encoded() -> [UInt8] {
+        let size = Self.encodedSize(k: k, dimension: dimension)
+        var out = [UInt8]()
+        out.reserveCapacity(size)
+        out.append(contentsOf: Self.magic)
+        out.appendLE(Self.formatVersion)
+        out.appendLE(UInt16(0))
+        out.appendLE(UInt64(size))
+        out.appendLE(UInt32(k))
+        out.appendLE(UInt32(dimension))
+        out.append(schedule.kind.code)
+        out.append(contentsOf: [0, 0, 0])
+        out.appendLE(schedule.initial.bitPattern)
+        out.appendLE(schedule.floor.bitPattern)
+        out.appendLE(schedule.halfLife.bitPattern)
+        for v in [vectorsSeen, batches, epoch, reseeds, separations] { out.appendLE(v) }
+        let s = random.state
+        for v in [s.0, s.1, s.2, s.3] { out.appendLE(v) }
+        for v in centers { out.appendLE(v.bitPattern) }
+        for v in counts { out.appendLE(v.bitPattern) }
+        for v in seededAt { out.appendLE(v) }
+        let crc = out.withUnsafeBytes { CRC32C.checksum($0) }
+        out.appendLE(crc)
+        precondition(out.count == size, "ModelState.encoded: size bookkeeping is wrong")
+        return out
+    }
+
+    /// Reads a state written by ``encoded()``.
+    ///
+    /// The checksum is verified before any field is interpreted, so damaged bytes can never be
+    /// half-read; then every field is range-checked.
+    /// - Throws: ``ModelStateError`` naming what is wrong.
+    public init(encoded bytes: some Collection<UInt8>) throws(ModelStateError) {
+        let b = Array(bytes)
+        guard b.count >= Self.headerSize + 4 else {
+            throw ModelStateError(.truncated, "\(b.count) bytes is shorter than the \(Self.headerSize + 4)-byte minimum")
+        }
+        guard Array(b[0..<8]) == Self.magic else {
+            throw ModelStateError(.foreign, "missing the VORONOID magic")
+        }
+        let r = LEReader(b)
+        let version: UInt16 = r.read(8)
+        guard version == Self.formatVersion else {
+            throw ModelStateError(.unsupportedVersion, "format version \(version), this build reads \(Self.formatVersion)")
+        }
+        let declared: UInt64 = r.read(12)
+        guard declared == UInt64(b.count) else {
+            throw ModelStateError(declared > UInt64(b.count) ? .truncated : .invalidField,
+                                  "header says \(declared) bytes, found \(b.count)")
+        }
+        let stored: UInt32 = r.read(b.count - 4)
+        let actual = b.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(b.count - 4)])) }
+        guard stored == actual else {
+            throw ModelStateError(.checksumMismatch, "checksum \(hex(actual)) does not match the stored \(hex(stored))")
+        }
+        let reserved: UInt16 = r.read(10)
+        let k = Int(r.read(20) as UInt32)
+        let d = Int(r.read(24) as UInt32)
+        guard reserved == 0, b[29] == 0, b[30] == 0, b[31] == 0 else {
+            throw ModelStateError(.invalidField, "reserved bytes are not zero")
+        }
+        guard k >= 1, d >= 1, k * d <= Self.maximumElements else {
+            throw ModelStateError(.invalidField, "k = \(k), dimension = \(d) out of range")
+        }
+        guard Self.encodedSize(k: k, dimension: d) == b.count else {
+            throw ModelStateError(.invalidField, "k = \(k) and dimension = \(d) need \(Self.encodedSize(k: k, dimension: d)) bytes, found \(b.count)")
+        }
+        guard let kind = TemperatureSchedule.Kind(code: b[28]) else {
+            throw ModelStateError(.invalidField, "unknown schedule kind \(b[28])")
+        }
+        let schedule = TemperatureSchedule(
+            kind: kind, initial: Double(bitPattern: r.read(32)), floor: Double(bitPattern: r.read(40)),
+            halfLife: Double(bitPattern: r.read(48)))
+        if let why = schedule.validationError { throw ModelStateError(.invalidField, why) }
+        let words: [UInt64] = (0..<9).map { r.read(56 + 8 * $0) }
+        guard words[5] | words[6] | words[7] | words[8] != 0 else {
+            throw ModelStateError(.invalidField, "random state is all zero")
+        }
+        var offset = Self.headerSize
+        var centers = [Float]()
+        centers.reserveCapacity(k * d)
+        for _ in 0..<(k * d) {
+            let v = Float(bitPattern: r.read(offset))
+            guard v.isFinite else { throw ModelStateError(.invalidField, "a center holds \(v)") }
+            centers.append(v)
+            offset += 4
+        }
+        var counts = [Double]()
+        counts.reserveCapacity(k)
+        for _ in 0..<k {
+            let v = Double(bitPattern: r.read(offset))
+            guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "a soft count holds \(v)") }
+            counts.append(v)
+            offset += 8
+        }
+        var seededAt = [UInt64]()
+        seededAt.reserveCapacity(k)
+        for _ in 0..<k {
+            seededAt.append(r.read(offset))
+            offset += 8
+        }
+        self.init(centers: centers, k: k, dimension: d, schedule: schedule,
+                  random: RandomSource(state: (words[5], words[6], words[7], words[8])), epoch: words[2])
+        self.counts = counts
+        self.seededAt = seededAt
+        self.vectorsSeen = words[0]
+        self.batches = words[1]
+        self.reseeds = words[3]
+        self.separations = words[4]
+    }
+}
+
+private func hex(_ v: UInt32) -> String {
+    let s = String(v, radix: 16)
+    return "0x" + String(repeating: "0", count: 8 - s.count) + s
+}
+
+extension [UInt8] {
+    @inline(__always)
+    mutating func appendLE<T: FixedWidthInteger>(_ v: T) {
+        Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
+    }
+}
+
+/// Reads little-endian integers at byte offsets (bounds checked by the caller's length checks).
+struct LEReader {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func read<T: FixedWidthInteger>(_ offset: Int) -> T {
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count, "LEReader: read past the end")
+        return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+}

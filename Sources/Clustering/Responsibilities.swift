@@ -1,0 +1,195 @@
+import RealModule
+
+/// Per-row responsibility kernels: from one row of squared distances to a sparse distribution.
+///
+/// Every kernel works on distances shifted by the row's minimum, `δ_j = d_j − d_min ≥ 0`, which is
+/// the max shift of the logits `−d/T`; nothing here forms `exp(−d/T)`.
+public enum ResponsibilityKernel {
+    /// Index and value of the smallest entry (lowest index on ties). A row of `+∞` reports index 0.
+    ///
+    /// The minimum is found with eight-wide vector minima, then its first position by a scan
+    /// that stops at once; both are branch-free in the common case.
+    public static func argmin(_ d: UnsafePointer<Float>, count k: Int) -> (index: Int, value: Float) {
+        var j = 0
+        var m = Float.infinity
+        if k >= 8 {
+            let raw = UnsafeRawPointer(d)
+            var mv = SIMD8<Float>(repeating: .infinity)
+            while j &+ 8 <= k {
+                mv = pointwiseMin(mv, raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self))
+                j &+= 8
+            }
+            m = mv.min()
+        }
+        while j < k {
+            if d[j] < m { m = d[j] }
+            j &+= 1
+        }
+        var index = 0
+        while index < k && !(d[index] == m) { index &+= 1 }
+        return (index < k ? index : 0, m)
+    }
+
+    /// Entmax-1.5 over the logits `z_j = −d_j / T` (Peters, Niculae and Martins, ACL 2019).
+    ///
+    /// With the halved, max-shifted logits `u_j = −(d_j − d_min) / (2T) ∈ (−∞, 0]`:
+    ///
+    /// ```
+    /// r_j = [u_j − τ]₊²,   τ such that Σ r_j = 1,   τ ∈ [−1, 0)
+    /// ```
+    ///
+    /// Only centers with `d_j − d_min < 2T` (that is `u_j > −1`) can be in the support, so they
+    /// are gathered first, sorted, and the exact threshold found from prefix moments:
+    /// `τ_ρ = μ_ρ − √((1 − ρ·(mean of squares − μ_ρ²)) / ρ)`, support = largest ρ with `τ_ρ ≤ u_(ρ)`.
+    ///
+    /// - Parameters:
+    ///   - d: the row's `k` squared distances.
+    ///   - best: the row's argmin and `dMin` its value.
+    ///   - temperature: `T > 0`.
+    ///   - indices, weights: output, room for `k`; written in decreasing weight order.
+    ///   - scratch: room for `2k` doubles.
+    /// - Returns: the support size `s ≥ 1`; the weights sum to 1.
+    /// - Complexity: O(k + s log s) — O(k + s²) with the insertion sort, and s is small.
+
+    public static func entmax15(
+        _ d: UnsafePointer<Float>, count k: Int, best: Int, dMin: Float, temperature: Double,
+        indices: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Double>
+    ) -> Int {
+        let twoT = 2 * temperature
+        let floorD = Double(dMin)
+        // A row whose nearest distance overflowed cannot be compared: give it to its argmin.
+        guard floorD.isFinite, twoT > 0 else {
+            indices[0] = Int32(truncatingIfNeeded: best)
+            weights[0] = 1
+            return 1
+        }
+        // Candidates: u in (-1, 0]. The comparison is done on δ so no division can overflow.
+        let u = scratch
+        let idx = UnsafeMutableRawPointer(scratch + k).assumingMemoryBound(to: Int.self)
+        var s = 0
+        // A float pre-filter, rounded outwards, skips eight far centers per comparison; the exact
+        // test in double precision decides membership.
+        let limit = Float(floorD + twoT).nextUp
+        var j = 0
+        if k >= 8 {
+            let raw = UnsafeRawPointer(d)
+            let lv = SIMD8<Float>(repeating: limit)
+            while j &+ 8 <= k {
+                let v = raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
+                if any(v .<= lv) {
+                    for l in 0..<8 {
+                        let delta = Double(v[l]) - floorD
+                        if delta < twoT {
+                            u[s] = -delta / twoT
+                            idx[s] = j &+ l
+                            s &+= 1
+                        }
+                    }
+                }
+                j &+= 8
+            }
+        }
+        while j < k {
+            let delta = Double(d[j]) - floorD
+            if delta < twoT {
+                u[s] = -delta / twoT
+                idx[s] = j
+                s &+= 1
+            }
+            j &+= 1
+        }
+        if s <= 1 {
+            indices[0] = Int32(truncatingIfNeeded: best)
+            weights[0] = 1
+            return 1
+        }
+        // Insertion sort, descending: the candidate set is tiny in practice.
+        for a in 1..<s {
+            let key = u[a]
+            let keyIndex = idx[a]
+            var b = a &- 1
+            while b >= 0 && u[b] < key {
+                u[b &+ 1] = u[b]
+                idx[b &+ 1] = idx[b]
+                b &-= 1
+            }
+            u[b &+ 1] = key
+            idx[b &+ 1] = keyIndex
+        }
+        var sum = 0.0
+        var sumSquares = 0.0
+        var support = 1
+        var tau = -1.0
+        for r in 0..<s {
+            let v = u[r]
+            sum += v
+            sumSquares += v * v
+            let rho = Double(r &+ 1)
+            let mean = sum / rho
+            let spread = sumSquares - rho * mean * mean
+            let t = mean - Swift.max(0, (1 - spread) / rho).squareRoot()
+            if t <= v {
+                support = r &+ 1
+                tau = t
+            }
+        }
+        var total = 0.0
+        var written = 0
+        for r in 0..<support {
+            let e = u[r] - tau
+            let w = e * e
+            if w > 0 {
+                u[written] = w
+                idx[written] = idx[r]
+                written &+= 1
+                total += w
+            }
+        }
+        if written == 0 || !(total > 0) {
+            indices[0] = Int32(truncatingIfNeeded: best)
+            weights[0] = 1
+            return 1
+        }
+        let scale = 1 / total
+        for r in 0..<written {
+            indices[r] = Int32(truncatingIfNeeded: idx[r])
+            weights[r] = Float(u[r] * scale)
+        }
+        return written
+    }
+
+    /// Max-shifted softmax over `−d / T`: `r_j ∝ exp(−(d_j − d_min) / T)`.
+    ///
+    /// Entries that underflow to exactly zero are left out of the output; the rest is dense.
+    /// - Returns: the number of entries written (≥ 1); the weights sum to 1.
+
+    public static func softmax(
+        _ d: UnsafePointer<Float>, count k: Int, best: Int, dMin: Float, temperature: Double,
+        indices: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>
+    ) -> Int {
+        guard dMin.isFinite, temperature > 0 else {
+            indices[0] = Int32(truncatingIfNeeded: best)
+            weights[0] = 1
+            return 1
+        }
+        // 1/T can exceed float range at tiny temperatures: clamp it, which only makes already
+        // vanishing terms vanish exactly.
+        let inverse = Float(Swift.min(1 / temperature, Double(Float.greatestFiniteMagnitude)))
+        var total: Float = 0
+        var n = 0
+        for j in 0..<k {
+            let delta = d[j] - dMin
+            let w: Float = delta == 0 ? 1 : Float.exp(-(delta * inverse))
+            if w > 0 {
+                indices[n] = Int32(truncatingIfNeeded: j)
+                weights[n] = w
+                total += w
+                n &+= 1
+            }
+        }
+        let scale = 1 / total
+        for r in 0..<n { weights[r] *= scale }
+        return n
+    }
+}

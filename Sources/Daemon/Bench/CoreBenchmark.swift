@@ -1,0 +1,162 @@
+import Clustering
+
+/// Throughput of the pure core: the whole update step and entmax alone.
+///
+/// Every case runs on seeded Gaussian blobs with the same centers the update starts from, warms
+/// up, then repeats for a fixed wall-clock budget and reports the best of several rounds (the
+/// least disturbed by other work on the machine).
+public struct CoreBenchmark {
+    /// One measured case.
+    public struct Result: Sendable {
+        public var bench: String
+        public var mode: ResponsibilityMode
+        public var d: Int
+        public var k: Int
+        public var batch: Int
+        public var threads: Int
+        public var perSecond: Double
+        public var unit: String
+        public var meanSupport: Double
+    }
+
+    public var seconds: Double
+    public var threadCounts: [Int]
+    public var quick: Bool
+
+    public init(seconds: Double = 0.5, threadCounts: [Int] = [1, 2], quick: Bool = false) {
+        self.seconds = seconds
+        self.threadCounts = threadCounts
+        self.quick = quick
+    }
+
+    /// The update cases of the issue: (d, k, batch).
+    public static let updateShapes: [(d: Int, k: Int, batch: Int)] = [(64, 64, 1024), (128, 256, 1024), (784, 10, 1024)]
+    /// The entmax-alone cases: K.
+    public static let entmaxSizes = [16, 64, 256, 1024]
+
+    /// Runs every case, handing each result to `report` as soon as it is measured.
+    public func run(report: (Result) -> Void) {
+        for shape in Self.updateShapes {
+            for mode in ResponsibilityMode.allCases {
+                for threads in threadCounts {
+                    report(measureUpdate(d: shape.d, k: shape.k, batch: shape.batch, mode: mode, threads: threads))
+                }
+            }
+        }
+        for k in Self.entmaxSizes {
+            report(measureEntmax(k: k))
+        }
+    }
+
+    func timeBest(rounds: Int = 5, _ body: () -> Int) -> Double {
+        let clock = ContinuousClock()
+        var best = 0.0
+        for _ in 0..<rounds {
+            var items = 0
+            let start = clock.now
+            var elapsed = 0.0
+            repeat {
+                items += body()
+                let e = clock.now - start
+                elapsed = Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
+            } while elapsed < seconds / Double(rounds)
+            best = max(best, Double(items) / elapsed)
+        }
+        return best
+    }
+
+    /// The update step (responsibilities + center update) at the shape's natural temperature:
+    /// the automatic starting temperature, where entmax is soft for about half the rows.
+    public func measureUpdate(d: Int, k: Int, batch: Int, mode: ResponsibilityMode, threads: Int) -> Result {
+        let data = Blobs(k: k, dimension: d, count: batch * 8, spread: 1, separation: 4, seed: 7)
+        var state = data.rows.withUnsafeBufferPointer {
+            ModelState.seeded(warmup: $0, count: batch, dimension: d, k: k, seed: 11, heat: 1)
+        }
+        // Keep the temperature where the warm-up put it: a decayed one would flatter entmax.
+        state.schedule = .constant(state.schedule.initial)
+        let updater = MiniBatchUpdater(configuration: UpdateConfiguration(mode: mode, deadCenterFraction: 0))
+        let loop = DispatchLoop(width: threads)
+        var offset = 0
+        var supportSum = 0.0
+        var batches = 0
+        let rate = data.rows.withUnsafeBufferPointer { rows in
+            timeBest {
+                let slice = UnsafeBufferPointer(rebasing: rows[(offset * d)..<((offset + batch) * d)])
+                let r = updater.update(&state, rows: slice, count: batch, loop: loop)
+                supportSum += r.meanSupportSize
+                batches += 1
+                offset = (offset + batch) % (data.count - batch + 1)
+                return batch
+            }
+        }
+        return Result(bench: "update", mode: mode, d: d, k: k, batch: batch, threads: threads,
+                      perSecond: rate, unit: "vectors_per_second", meanSupport: supportSum / Double(max(batches, 1)))
+    }
+
+    /// Entmax-1.5 alone on rows of K distances with a realistic few-candidate support.
+    public func measureEntmax(k: Int) -> Result {
+        let rows = 4096
+        var random = RandomSource(seed: 3)
+        // Distances like a point near one center: one small, a few close, the rest far.
+        var distances = [Float](repeating: 0, count: rows * k)
+        for i in 0..<rows {
+            for j in 0..<k { distances[i * k + j] = Float(10 + 90 * random.nextUnit()) }
+            for _ in 0..<3 { distances[i * k + Int(random.next() % UInt64(k))] = Float(random.nextUnit() * 2) }
+        }
+        let temperature = 1.0
+        var indices = [Int32](repeating: 0, count: k)
+        var weights = [Float](repeating: 0, count: k)
+        var scratch = [Double](repeating: 0, count: 2 * k)
+        var supportTotal = 0
+        var calls = 0
+        let rate = distances.withUnsafeBufferPointer { dist in
+            indices.withUnsafeMutableBufferPointer { idx in
+                weights.withUnsafeMutableBufferPointer { w in
+                    scratch.withUnsafeMutableBufferPointer { s in
+                        timeBest {
+                            for i in 0..<rows {
+                                let row = dist.baseAddress! + i * k
+                                let (best, dMin) = ResponsibilityKernel.argmin(row, count: k)
+                                supportTotal += ResponsibilityKernel.entmax15(
+                                    row, count: k, best: best, dMin: dMin, temperature: temperature,
+                                    indices: idx.baseAddress!, weights: w.baseAddress!, scratch: s.baseAddress!)
+                            }
+                            calls += rows
+                            return rows
+                        }
+                    }
+                }
+            }
+        }
+        return Result(bench: "entmax", mode: .entmax15, d: 0, k: k, batch: rows, threads: 1,
+                      perSecond: rate, unit: "rows_per_second", meanSupport: Double(supportTotal) / Double(max(calls, 1)))
+    }
+}
+
+/// Seeded Gaussian blobs around random centers in a cube.
+public struct Blobs: Sendable {
+    public let rows: [Float]
+    public let labels: [Int]
+    public let centers: [Float]
+    public let count: Int
+    public let dimension: Int
+
+    public init(k: Int, dimension d: Int, count: Int, spread: Double, separation: Double, seed: UInt64) {
+        var random = RandomSource(seed: seed)
+        let side = separation * spread * Double(k).squareRoot() * 4
+        var centers = [Float](repeating: 0, count: k * d)
+        for t in 0..<(k * d) { centers[t] = Float((random.nextUnit() - 0.5) * side) }
+        var rows = [Float](repeating: 0, count: count * d)
+        var labels = [Int](repeating: 0, count: count)
+        for i in 0..<count {
+            let j = Int(random.next() % UInt64(k))
+            labels[i] = j
+            for t in 0..<d { rows[i * d + t] = centers[j * d + t] + Float(random.nextGaussian() * spread) }
+        }
+        self.rows = rows
+        self.labels = labels
+        self.centers = centers
+        self.count = count
+        self.dimension = d
+    }
+}

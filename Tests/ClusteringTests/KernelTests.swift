@@ -1,0 +1,131 @@
+import Clustering
+import Testing
+
+/// Fast kernels against slow references over many seeded random cases.
+@Suite struct KernelTests {
+    @Test(arguments: [1, 3, 4, 7, 8, 9, 17, 64, 130])
+    func distanceKernelMatchesDoubleLoop(d: Int) {
+        var random = RandomSource(seed: UInt64(d))
+        for k in [1, 2, 3, 4, 5, 8, 13] {
+            let rows = 9
+            let x = (0..<(rows * d)).map { _ in Float(random.nextGaussian() * 10 + 100) }
+            let c = (0..<(k * d)).map { _ in Float(random.nextGaussian() * 10 + 100) }
+            var out = [Float](repeating: -1, count: rows * k)
+            x.withUnsafeBufferPointer { xp in
+                c.withUnsafeBufferPointer { cp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        DistanceKernel.squaredDistances(
+                            rows: xp.baseAddress!, count: rows, centers: cp.baseAddress!, k: k, dimension: d,
+                            into: op.baseAddress!)
+                    }
+                }
+            }
+            for i in 0..<rows {
+                for j in 0..<k {
+                    let ref = Reference.squaredDistance(x[(i * d)..<((i + 1) * d)], c[(j * d)..<((j + 1) * d)])
+                    #expect(abs(Double(out[i * k + j]) - ref) <= 1e-5 * ref + 1e-6, "row \(i) center \(j) d \(d)")
+                }
+            }
+        }
+    }
+
+    /// Runs the fast entmax on a row of distances and returns the dense output.
+    static func fastEntmax(_ distances: [Float], temperature: Double) -> [Double] {
+        let k = distances.count
+        var idx = [Int32](repeating: -1, count: k)
+        var w = [Float](repeating: -1, count: k)
+        var scratch = [Double](repeating: 0, count: 2 * k)
+        let s = distances.withUnsafeBufferPointer { dp in
+            let (best, dMin) = ResponsibilityKernel.argmin(dp.baseAddress!, count: k)
+            return ResponsibilityKernel.entmax15(
+                dp.baseAddress!, count: k, best: best, dMin: dMin, temperature: temperature,
+                indices: &idx, weights: &w, scratch: &scratch)
+        }
+        var dense = [Double](repeating: 0, count: k)
+        for e in 0..<s { dense[Int(idx[e])] += Double(w[e]) }
+        return dense
+    }
+
+    @Test func entmaxMatchesBisectionOnRandomRows() {
+        var random = RandomSource(seed: 42)
+        for trial in 0..<3000 {
+            let k = 1 + Int(random.next() % 70)
+            let scale = [1e-3, 1, 1e3, 1e6][trial % 4]
+            let distances = (0..<k).map { _ in Float(random.nextUnit() * scale) }
+            let temperature = scale * [0.001, 0.05, 0.3, 1, 10][Int(random.next() % 5)]
+            let fast = Self.fastEntmax(distances, temperature: temperature)
+            let dd = distances.map(Double.init)
+            let m = dd.min()!
+            let ref = Reference.entmax15(dd.map { -($0 - m) / temperature })
+            #expect(abs(fast.reduce(0, +) - 1) < 1e-5)
+            #expect(maxAbsDifference(fast, ref) < 2e-5, "trial \(trial) k \(k) T \(temperature)")
+            // Exactly sparse: what the reference zeroes, the fast path leaves out.
+            for j in 0..<k where ref[j] == 0 { #expect(fast[j] == 0) }
+        }
+    }
+
+    @Test(arguments: [1e-30, 1e-20, 1e-10, 1, 1e10, 1e30])
+    func entmaxStaysFiniteAtExtremes(temperature: Double) {
+        var random = RandomSource(seed: 9)
+        let rows: [[Float]] = [
+            [1e30, 0, 5e29, 1e30],
+            [1e30, 1e30, 1e30],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [7],
+            (0..<33).map { _ in Float(random.nextUnit() * 1e30) },
+            [Float.greatestFiniteMagnitude, 0, 1],
+            [3, 3, 3 + 1e-6, 1e-30],
+        ]
+        for row in rows {
+            let r = Self.fastEntmax(row, temperature: temperature)
+            #expect(r.allSatisfy { $0.isFinite && $0 >= 0 })
+            #expect(abs(r.reduce(0, +) - 1) < 1e-5)
+            let best = row.firstIndex(of: row.min()!)!
+            #expect(r[best] == r.max()!, "the nearest center has the largest responsibility")
+        }
+    }
+
+    @Test func entmaxTiesShareEquallyAndGapOfTwoTIsOneHot() {
+        // All centers equal: uniform.
+        let tie = Self.fastEntmax([5, 5, 5, 5], temperature: 1)
+        for v in tie { #expect(abs(v - 0.25) < 1e-6) }
+        // Runner-up exactly 2T behind: one-hot. Just inside: shared.
+        #expect(Self.fastEntmax([0, 2, 9], temperature: 1) == [1, 0, 0])
+        let shared = Self.fastEntmax([0, 1.99, 9], temperature: 1)
+        #expect(shared[1] > 0 && shared[0] > shared[1])
+    }
+
+    @Test func softmaxMatchesReferenceAndStaysFinite() {
+        var random = RandomSource(seed: 5)
+        for _ in 0..<500 {
+            let k = 1 + Int(random.next() % 40)
+            let distances = (0..<k).map { _ in Float(random.nextUnit() * 100) }
+            let temperature = [1e-30, 0.5, 10, 1e6][Int(random.next() % 4)]
+            var idx = [Int32](repeating: 0, count: k)
+            var w = [Float](repeating: 0, count: k)
+            let s = distances.withUnsafeBufferPointer { dp in
+                let (best, dMin) = ResponsibilityKernel.argmin(dp.baseAddress!, count: k)
+                return ResponsibilityKernel.softmax(
+                    dp.baseAddress!, count: k, best: best, dMin: dMin, temperature: temperature, indices: &idx, weights: &w)
+            }
+            var dense = [Double](repeating: 0, count: k)
+            for e in 0..<s { dense[Int(idx[e])] = Double(w[e]) }
+            let ref = Reference.softmax(distances: distances.map(Double.init), temperature: temperature)
+            #expect(dense.allSatisfy { $0.isFinite })
+            #expect(maxAbsDifference(dense, ref) < 1e-5)
+        }
+    }
+
+    @Test func argminTakesTheLowestIndexOnTies() {
+        for k in 1..<40 {
+            var row = [Float](repeating: 10, count: k)
+            let a = k / 2
+            row[a] = 1
+            if k > 2 { row[k - 1] = 1 }
+            row.withUnsafeBufferPointer { p in
+                let (i, v) = ResponsibilityKernel.argmin(p.baseAddress!, count: k)
+                #expect(i == a && v == 1, "k \(k)")
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Clustering
+import Testing
+
+@Suite struct StateTests {
+    static func trainedState() -> ModelState {
+        let blobs = TestBlobs(k: 3, d: 4, perCluster: 50, spread: 1, side: 20, seed: 31)
+        var s = blobs.rows.withUnsafeBufferPointer {
+            ModelState.seeded(warmup: $0, count: 150, dimension: 4, k: 3, seed: 99)
+        }
+        let updater = MiniBatchUpdater()
+        blobs.rows.withUnsafeBufferPointer { _ = updater.update(&s, rows: $0, count: 150) }
+        return s
+    }
+
+    @Test func roundTripIsBitExact() throws {
+        let s = Self.trainedState()
+        let bytes = s.encoded()
+        let back = try ModelState(encoded: bytes)
+        #expect(back == s)
+        #expect(back.encoded() == bytes)
+        #expect(back.random == s.random)
+        // A restored generator continues the same sequence.
+        var a = s.random
+        var b = back.random
+        #expect((0..<10).map { _ in a.next() } == (0..<10).map { _ in b.next() })
+    }
+
+    @Test func everySingleByteCorruptionIsRejected() {
+        let bytes = Self.trainedState().encoded()
+        for position in bytes.indices {
+            for flip: UInt8 in [0x01, 0x80, 0xFF] {
+                var damaged = bytes
+                damaged[position] ^= flip
+                #expect(throws: ModelStateError.self, "byte \(position) ^ \(flip)") {
+                    _ = try ModelState(encoded: damaged)
+                }
+            }
+        }
+    }
+
+    @Test func truncatedForeignAndFutureBytesAreRejectedByCode() {
+        let bytes = Self.trainedState().encoded()
+        func code(_ b: [UInt8]) -> ModelStateError.Code? {
+            do { _ = try ModelState(encoded: b); return nil } catch { return error.code }
+        }
+        #expect(code(Array(bytes.dropLast(1))) == .truncated)
+        #expect(code(Array(bytes.prefix(20))) == .truncated)
+        #expect(code([]) == .truncated)
+        #expect(code(Array("PK\u{3}\u{4} this is a zip file, not a model at all, padded out to be long enough to pass the size check ....................................".utf8)) == .foreign)
+        var future = bytes
+        future[8] = 2
+        #expect(code(future) == .unsupportedVersion)
+        var damaged = bytes
+        damaged[200] ^= 4
+        #expect(code(damaged) == .checksumMismatch)
+    }
+
+    @Test func schedulesDecayToTheirFloor() {
+        let e = TemperatureSchedule(kind: .exponential, initial: 8, floor: 0.5, halfLife: 100)
+        #expect(e.temperature(after: 0) == 8)
+        #expect(e.temperature(after: 100) == 4)
+        #expect(e.temperature(after: 300) == 1)
+        #expect(e.temperature(after: 10_000) == 0.5)
+        let i = TemperatureSchedule(kind: .inverseTime, initial: 8, floor: 0.5, halfLife: 100)
+        #expect(i.temperature(after: 100) == 4)
+        #expect(i.temperature(after: 300) == 2)
+        #expect(i.temperature(after: 1_000_000) == 0.5)
+        #expect(TemperatureSchedule.constant(3).temperature(after: 1 << 40) == 3)
+        #expect(TemperatureSchedule(kind: .exponential, initial: 1, floor: 2, halfLife: 1).validationError != nil)
+        #expect(TemperatureSchedule(kind: .exponential, initial: .nan, floor: 1, halfLife: 1).validationError != nil)
+    }
+
+    @Test func automaticTemperatureScalesWithTheSquareOfTheData() {
+        let blobs = TestBlobs(k: 4, d: 3, perCluster: 100, spread: 1, side: 20, seed: 8)
+        let scaled = blobs.rows.map { $0 * 10 }
+        let a = blobs.rows.withUnsafeBufferPointer { ModelState.seeded(warmup: $0, count: 400, dimension: 3, k: 4, seed: 1) }
+        let b = scaled.withUnsafeBufferPointer { ModelState.seeded(warmup: $0, count: 400, dimension: 3, k: 4, seed: 1) }
+        #expect(a.schedule.initial > 0 && a.schedule.floor == a.schedule.initial * 1e-3)
+        #expect(abs(b.schedule.initial / a.schedule.initial - 100) < 0.01)
+        // Degenerate data still give a usable temperature.
+        let same = [Float](repeating: 2, count: 30)
+        let c = same.withUnsafeBufferPointer { ModelState.seeded(warmup: $0, count: 10, dimension: 3, k: 4, seed: 1) }
+        #expect(c.schedule.isValid)
+    }
+
+    @Test func kMeansPlusPlusIsSeededAndPicksDistinctClusters() {
+        let blobs = TestBlobs(k: 5, d: 2, perCluster: 100, spread: 0.1, side: 100, seed: 2)
+        var r1 = RandomSource(seed: 4)
+        var r2 = RandomSource(seed: 4)
+        let a = blobs.rows.withUnsafeBufferPointer { Seeding.kMeansPlusPlus(rows: $0, count: 500, dimension: 2, k: 5, random: &r1) }
+        let b = blobs.rows.withUnsafeBufferPointer { Seeding.kMeansPlusPlus(rows: $0, count: 500, dimension: 2, k: 5, random: &r2) }
+        #expect(a == b)
+        // Each seed lies in a different blob.
+        var hit = Set<Int>()
+        for j in 0..<5 {
+            let c = a[(j * 2)..<(j * 2 + 2)]
+            let nearest = (0..<5).min { Reference.squaredDistance(c, blobs.means[($0 * 2)..<($0 * 2 + 2)]) < Reference.squaredDistance(c, blobs.means[($1 * 2)..<($1 * 2 + 2)]) }!
+            hit.insert(nearest)
+        }
+        #expect(hit.count == 5)
+    }
+}
