@@ -1,0 +1,140 @@
+/// A reusable sink of decoded vectors: rows of one dimension in a flat row-major `[Float]`,
+/// plus one optional id per row.
+///
+/// Decoders append to a batch; clear it with ``removeAll()`` (which keeps capacity) and the
+/// next decode into it allocates nothing once capacity suffices. Several messages may be
+/// appended to one batch (to form a training mini-batch); they must share a dimension.
+/// Every value in a batch is finite: decoders reject a message before any of its rows land.
+public struct VectorBatch: Sendable, Hashable {
+    /// The row-major values: row `i` is `values[i*dimension ..< (i+1)*dimension]`.
+    public private(set) var values: [Float] = []
+    /// One id slot per row.
+    public private(set) var ids = VectorIDs()
+    /// The dimension of the rows; nil while the batch is empty.
+    public private(set) var dimension: Int?
+
+    /// An empty batch with room for `rows` rows of `dimension` values.
+    public init(reservingRows rows: Int = 0, dimension: Int = 0) {
+        values.reserveCapacity(rows * dimension)
+        ids.reserveCapacity(rows: rows)
+    }
+
+    /// Builds a batch from rows (a convenience for tests and producers).
+    /// - Throws: ``WireError`` `.dimensionMismatch` for ragged rows, `.badBodyLength` for an
+    ///   empty row, `.nonFinite`, `.badIDs` if `ids` is non-nil and of another length, or the
+    ///   string-id errors of ``VectorID/validate(_:)``.
+    public init(rows: [[Float]], ids: [VectorID?]? = nil) throws(WireError) {
+        if let ids, ids.count != rows.count {
+            throw WireError(.badIDs, "\(ids.count) ids for \(rows.count) rows")
+        }
+        for (i, row) in rows.enumerated() {
+            try append(row, id: ids?[i] ?? nil)
+        }
+    }
+
+    /// The number of rows.
+    public var count: Int { ids.count }
+
+    /// Whether the batch has no rows.
+    public var isEmpty: Bool { ids.count == 0 }
+
+    /// Row `index`'s values.
+    public subscript(row index: Int) -> ArraySlice<Float> {
+        let d = dimension ?? 0
+        return values[index * d..<(index + 1) * d]
+    }
+
+    /// Every row as its own array (a convenience; allocates).
+    public var rows: [[Float]] { (0..<count).map { Array(self[row: $0]) } }
+
+    /// Appends one row.
+    /// - Throws: ``WireError`` `.badBodyLength` (empty row), `.dimensionMismatch`, `.nonFinite`,
+    ///   or the string-id errors of ``VectorID/validate(_:)``. On error the batch is unchanged.
+    public mutating func append(_ row: [Float], id: VectorID?) throws(WireError) {
+        if row.isEmpty { throw WireError(.badBodyLength, "empty vector") }
+        if let d = dimension, !isEmpty, d != row.count {
+            throw WireError(.dimensionMismatch, "row of dimension \(row.count), batch has \(d)")
+        }
+        if let bad = row.firstIndex(where: { !$0.isFinite }) {
+            throw WireError(.nonFinite, "value \(row[bad]) at component \(bad)")
+        }
+        try ids.append(id)
+        values.append(contentsOf: row)
+        dimension = row.count
+    }
+
+    /// Removes every row, keeping capacity, so the next decode reuses the storage.
+    public mutating func removeAll() {
+        values.removeAll(keepingCapacity: true)
+        ids.removeAll()
+        dimension = nil
+    }
+
+    /// Reserves room for `rows` more rows of `dimension` values.
+    public mutating func reserveCapacity(rows: Int, dimension: Int) {
+        values.reserveCapacity(values.count + rows * dimension)
+        ids.reserveCapacity(rows: ids.count + rows)
+    }
+
+    // MARK: Decoder support (all-or-nothing appends)
+
+    struct Mark {
+        var values: Int
+        var rows: Int
+        var stringBytes: Int
+        var dimension: Int?
+    }
+
+    func mark() -> Mark {
+        Mark(values: values.count, rows: ids.count, stringBytes: ids.stringBytes.count, dimension: dimension)
+    }
+
+    /// Undoes everything appended since `mark`: a rejected message leaves no partial rows.
+    mutating func rollback(to m: Mark) {
+        values.removeSubrange(m.values...)
+        ids.truncate(rows: m.rows, stringBytes: m.stringBytes)
+        dimension = m.dimension
+    }
+
+    /// The dimension a new message must have: the caller's, else the batch's own if it has rows.
+    func requiredDimension(_ expected: Int?) -> Int? {
+        expected ?? (isEmpty ? nil : dimension)
+    }
+
+    /// Appends `rows × d` little-endian float32 values from a raw frame, checking finiteness.
+    /// Does not touch ids. Returns false (batch unchanged) if a value is not finite.
+    mutating func appendLittleEndianFloats(_ body: UnsafeRawBufferPointer, dimension d: Int) -> Int? {
+        let n = body.count / 4
+        let start = values.count
+        // Grow once (a memset), then fill in place: no per-element append bookkeeping.
+        values.append(contentsOf: repeatElement(0, count: n))
+        var firstBad: Int?
+        values.withUnsafeMutableBufferPointer { out in
+            var allExponentBits: UInt32 = 0
+            for i in 0..<n {
+                let bits = body.u32LE(i &* 4)
+                out[start &+ i] = Float(bitPattern: bits)
+                // A float is non-finite iff its exponent bits are all ones; OR-ing a flag keeps
+                // the loop branch-free so it vectorizes.
+                allExponentBits |= (bits & 0x7F80_0000 == 0x7F80_0000) ? 1 : 0
+            }
+            if allExponentBits != 0 {
+                firstBad = (0..<n).first { !out[start + $0].isFinite }
+            }
+        }
+        if let firstBad {
+            values.removeSubrange(start...)
+            return firstBad
+        }
+        dimension = d
+        return nil
+    }
+
+    mutating func appendValue(_ v: Float) { values.append(v) }
+    mutating func setDimension(_ d: Int) { dimension = d }
+    mutating func appendIDNone() { ids.appendNone() }
+    mutating func appendIDInt(_ v: Int64) { ids.appendInt(v) }
+    mutating func appendIDString(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) { ids.appendStringUnchecked(raw, r) }
+    var valueCount: Int { values.count }
+    var idCount: Int { ids.count }
+}

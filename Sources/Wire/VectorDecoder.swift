@@ -1,0 +1,317 @@
+/// Which inbound form a vector message used.
+public enum VectorMessageFormat: String, Sendable, Hashable {
+    /// `[topic, body]`: one vector, no id, no sequence number.
+    case single
+    /// `[topic, header, body]` or `[topic, header, body, ids]`: a binary batch.
+    case batch
+    /// `[topic, "json", text]`: JSON.
+    case json
+}
+
+/// What one decoded message contributed to a ``VectorBatch``.
+public struct VectorMessageInfo: Sendable, Hashable {
+    /// The form the message used.
+    public var format: VectorMessageFormat
+    /// The index in the batch of the message's first row.
+    public var firstRow: Int
+    /// The number of vectors the message carried (≥ 1).
+    public var count: Int
+    /// Their dimension.
+    public var dimension: Int
+    /// The producer's sequence number; 0 means unsequenced.
+    public var sequence: UInt64
+
+    /// Creates a value (decoders create these; public for tests and fakes).
+    public init(format: VectorMessageFormat, firstRow: Int, count: Int, dimension: Int, sequence: UInt64) {
+        self.format = format
+        self.firstRow = firstRow
+        self.count = count
+        self.dimension = dimension
+        self.sequence = sequence
+    }
+}
+
+/// A decoded vector message with its topic (the allocating convenience result).
+public struct DecodedVectorMessage: Sendable, Hashable {
+    /// Frame 0, the producer's topic.
+    public var topic: String
+    /// What the message carried.
+    public var info: VectorMessageInfo
+    /// The vectors and ids.
+    public var batch: VectorBatch
+}
+
+/// A decoded query request (the REQ/REP query socket).
+public enum QueryRequest: Sendable, Hashable {
+    /// `["snapshot"]`: reply with the centers (``CentersSnapshot/encodeBinary(topic:into:)`` with no topic).
+    case snapshot
+    /// `["stats"]`: reply with `[json]` (``encodeStatsReply(_:into:)``).
+    case stats
+    /// `["predict", header, body(, ids)]` or `["predict", "json", text]`: the vectors are in the
+    /// batch passed to the decoder; reply with assignments (no topic).
+    case predict(VectorMessageInfo)
+}
+
+/// Decodes protocol v1 vector messages and query requests from raw frames.
+///
+/// The decoder is a small immutable value; decoding allocates nothing in steady state when
+/// the destination ``VectorBatch`` is reused (the JSON form allocates a little scratch, it is
+/// for debugging and low rates). Frames are read in place with unaligned little-endian loads.
+///
+/// Every decode is all-or-nothing: on error it throws ``WireError`` and the batch is exactly
+/// as it was before the call. Every value that lands in the batch is finite.
+public struct VectorDecoder: Sendable {
+    /// The dimension every vector must have; nil accepts any (but a non-empty batch still
+    /// requires its own dimension).
+    public var expectedDimension: Int?
+    /// Size limits.
+    public var limits: WireLimits
+
+    /// Creates a decoder.
+    /// - Parameters:
+    ///   - expectedDimension: the required dimension, or nil to accept any.
+    ///   - limits: size limits for untrusted input.
+    public init(expectedDimension: Int? = nil, limits: WireLimits = WireLimits()) {
+        precondition(expectedDimension.map { $0 > 0 } ?? true, "expectedDimension must be positive")
+        self.expectedDimension = expectedDimension
+        self.limits = limits
+    }
+
+    /// Decodes one inbound vector message and appends its vectors and ids to `batch`.
+    ///
+    /// Frame 0 is the topic; the decoder checks it is 1…``WireLimits/maxTopicBytes`` bytes
+    /// of UTF-8 but does not copy it, so a caller tracking sequence numbers per topic can look
+    /// it up by bytes without building a `String` for every message.
+    ///
+    /// - Parameters:
+    ///   - frames: the message's frames (2, 3 or 4), as raw views valid for the call.
+    ///   - batch: the sink; rows are appended after any already there.
+    /// - Returns: where the rows landed, their count and dimension, and the sequence number.
+    /// - Throws: ``WireError``; the batch is unchanged.
+    /// - Complexity: O(total frame bytes).
+    public func decode<Frames: RandomAccessCollection>(
+        frames: Frames,
+        into batch: inout VectorBatch
+    ) throws(WireError) -> VectorMessageInfo where Frames.Element == UnsafeRawBufferPointer {
+        let n = frames.count
+        guard n >= 2 && n <= 4 else {
+            throw WireError(.frameCount, "\(n) frames; a vector message has 2, 3 or 4")
+        }
+        var i = frames.startIndex
+        let topic = frames[i]
+        frames.formIndex(after: &i)
+        let p0 = frames[i]
+        frames.formIndex(after: &i)
+        let p1: UnsafeRawBufferPointer? = n > 2 ? frames[i] : nil
+        if n > 2 { frames.formIndex(after: &i) }
+        let p2: UnsafeRawBufferPointer? = n > 3 ? frames[i] : nil
+        try checkTopic(topic)
+        return try decodePayload(count: n - 1, p0, p1, p2, into: &batch)
+    }
+
+    /// Decodes one inbound vector message from byte arrays (a convenience; allocates).
+    /// - Throws: ``WireError``.
+    public func decode(frames: [[UInt8]]) throws(WireError) -> DecodedVectorMessage {
+        var batch = VectorBatch()
+        let info = try withRawFrames(frames) { (raws) throws(WireError) in
+            try decode(frames: raws, into: &batch)
+        }
+        return DecodedVectorMessage(topic: String(decoding: frames[0], as: UTF8.self), info: info, batch: batch)
+    }
+
+    /// Decodes a query request; for `predict` the vectors are appended to `batch`.
+    ///
+    /// - Parameters:
+    ///   - frames: the request's frames (no topic: the first frame names the request).
+    ///   - batch: the sink for a predict request's vectors.
+    /// - Throws: ``WireError`` (`.unknownRequest` for an unknown name); the batch is unchanged.
+    public func decodeQuery<Frames: RandomAccessCollection>(
+        frames: Frames,
+        into batch: inout VectorBatch
+    ) throws(WireError) -> QueryRequest where Frames.Element == UnsafeRawBufferPointer {
+        let n = frames.count
+        guard n >= 1 else { throw WireError(.frameCount, "empty request") }
+        var i = frames.startIndex
+        let name = frames[i]
+        if name.equals("snapshot") || name.equals("stats") {
+            guard n == 1 else { throw WireError(.frameCount, "\(n) frames; this request has 1") }
+            return name.equals("stats") ? .stats : .snapshot
+        }
+        guard name.equals("predict") else {
+            let shown = String(decoding: name.prefix(32), as: UTF8.self)
+            throw WireError(.unknownRequest, "unknown request \"\(shown)\"")
+        }
+        guard n >= 3 && n <= 4 else {
+            throw WireError(.frameCount, "\(n) frames; predict has 3 or 4")
+        }
+        frames.formIndex(after: &i)
+        let p0 = frames[i]
+        frames.formIndex(after: &i)
+        let p1 = frames[i]
+        frames.formIndex(after: &i)
+        let p2: UnsafeRawBufferPointer? = n > 3 ? frames[i] : nil
+        try checkSize(name)
+        return .predict(try decodePayload(count: n - 1, p0, p1, p2, into: &batch))
+    }
+
+    /// Decodes a query request from byte arrays (a convenience; allocates).
+    public func decodeQuery(frames: [[UInt8]]) throws(WireError) -> (request: QueryRequest, batch: VectorBatch) {
+        var batch = VectorBatch()
+        let request = try withRawFrames(frames) { (raws) throws(WireError) in
+            try decodeQuery(frames: raws, into: &batch)
+        }
+        return (request, batch)
+    }
+
+    // MARK: Validation steps
+
+    func checkSize(_ frame: UnsafeRawBufferPointer) throws(WireError) {
+        if frame.count > limits.maxFrameBytes {
+            throw WireError(.frameTooLarge, "frame of \(frame.count) bytes, limit \(limits.maxFrameBytes)")
+        }
+    }
+
+    func checkTopic(_ topic: UnsafeRawBufferPointer) throws(WireError) {
+        if topic.isEmpty { throw WireError(.badTopic, "empty topic") }
+        if topic.count > limits.maxTopicBytes {
+            throw WireError(.badTopic, "topic of \(topic.count) bytes, limit \(limits.maxTopicBytes)")
+        }
+        if !isValidUTF8(topic, 0..<topic.count) { throw WireError(.invalidUTF8, "topic is not UTF-8") }
+    }
+
+    func checkDimension(_ d: Int, _ batch: VectorBatch) throws(WireError) {
+        if d > limits.maxDimension {
+            throw WireError(.dimensionTooLarge, "dimension \(d), limit \(limits.maxDimension)")
+        }
+        if let want = batch.requiredDimension(expectedDimension), want != d {
+            throw WireError(.dimensionMismatch, "dimension \(d), expected \(want)")
+        }
+    }
+
+    /// The part shared by inbound messages and predict requests: the frames after the first.
+    func decodePayload(
+        count: Int,
+        _ p0: UnsafeRawBufferPointer,
+        _ p1: UnsafeRawBufferPointer?,
+        _ p2: UnsafeRawBufferPointer?,
+        into batch: inout VectorBatch
+    ) throws(WireError) -> VectorMessageInfo {
+        try checkSize(p0)
+        if let p1 { try checkSize(p1) }
+        if let p2 { try checkSize(p2) }
+        let mark = batch.mark()
+        do throws(WireError) {
+            switch count {
+            case 1:
+                return try decodeSingle(p0, into: &batch)
+            case 2 where p0.equals("json"):
+                return try decodeJSON(p1!, into: &batch)
+            case _ where p0.equals("json"):
+                throw WireError(.frameCount, "a JSON message has exactly one text frame")
+            default:
+                return try decodeBinaryBatch(header: p0, body: p1!, ids: p2, into: &batch)
+            }
+        } catch {
+            batch.rollback(to: mark)
+            throw error
+        }
+    }
+
+    func decodeSingle(_ body: UnsafeRawBufferPointer, into batch: inout VectorBatch) throws(WireError) -> VectorMessageInfo {
+        guard !body.isEmpty, body.count % 4 == 0 else {
+            throw WireError(.badBodyLength, "body of \(body.count) bytes; need a positive multiple of 4")
+        }
+        let d = body.count / 4
+        try checkDimension(d, batch)
+        let first = batch.count
+        if let bad = batch.appendLittleEndianFloats(body, dimension: d) {
+            throw WireError(.nonFinite, "non-finite value at component \(bad)")
+        }
+        batch.appendIDNone()
+        return VectorMessageInfo(format: .single, firstRow: first, count: 1, dimension: d, sequence: 0)
+    }
+
+    func decodeBinaryBatch(
+        header: UnsafeRawBufferPointer,
+        body: UnsafeRawBufferPointer,
+        ids: UnsafeRawBufferPointer?,
+        into batch: inout VectorBatch
+    ) throws(WireError) -> VectorMessageInfo {
+        guard header.count == 16 else {
+            if header.count == 4 {
+                throw WireError(.unknownFormat, "unknown format selector \"\(String(decoding: header, as: UTF8.self))\"")
+            }
+            throw WireError(.badHeader, "header of \(header.count) bytes; expected 16")
+        }
+        let magic = UnsafeRawBufferPointer(rebasing: header[0..<4])
+        // 0: no ids, 1: int64 ids, 2: string ids
+        let idKind: Int
+        if magic.equals("VB1N") {
+            idKind = 0
+        } else if magic.equals("VB1I") {
+            idKind = 1
+        } else if magic.equals("VB1S") {
+            idKind = 2
+        } else {
+            throw WireError(.unknownFormat, "unknown batch magic \(Array(magic))")
+        }
+        if (idKind == 0) != (ids == nil) {
+            throw WireError(.frameCount, idKind == 0 ? "VB1N message with an ids frame" : "ids frame missing")
+        }
+        let count = Int(header.u32LE(4))
+        let sequence = header.u64LE(8)
+        if count == 0 { throw WireError(.badHeader, "count is 0") }
+        if count > limits.maxVectorsPerMessage {
+            throw WireError(.tooManyVectors, "\(count) vectors, limit \(limits.maxVectorsPerMessage)")
+        }
+        guard !body.isEmpty, body.count % 4 == 0 else {
+            throw WireError(.badBodyLength, "body of \(body.count) bytes; need a positive multiple of 4")
+        }
+        let floats = body.count / 4
+        guard floats % count == 0 else {
+            throw WireError(.countMismatch, "\(floats) floats do not divide into \(count) vectors")
+        }
+        let d = floats / count
+        try checkDimension(d, batch)
+        let first = batch.count
+        if let bad = batch.appendLittleEndianFloats(body, dimension: d) {
+            throw WireError(.nonFinite, "non-finite value in vector \(bad / d) at component \(bad % d)")
+        }
+        switch idKind {
+        case 0:
+            for _ in 0..<count { batch.appendIDNone() }
+        case 1:
+            let ids = ids!
+            guard ids.count == 8 * count else {
+                throw WireError(.badIDs, "ids frame of \(ids.count) bytes; expected \(8 * count) for \(count) int64 ids")
+            }
+            for i in 0..<count { batch.appendIDInt(Int64(bitPattern: ids.u64LE(8 * i))) }
+        default:
+            try appendStringIDs(ids!, count: count, into: &batch)
+        }
+        return VectorMessageInfo(format: .batch, firstRow: first, count: count, dimension: d, sequence: sequence)
+    }
+
+    /// Splits a `VB1S` ids frame on line feeds: exactly `count` ids, each 1…64 bytes of UTF-8.
+    func appendStringIDs(_ ids: UnsafeRawBufferPointer, count: Int, into batch: inout VectorBatch) throws(WireError) {
+        var start = 0
+        var found = 0
+        var i = 0
+        while i <= ids.count {
+            if i == ids.count || ids[i] == 0x0A {
+                let r = start..<i
+                found += 1
+                if found > count { throw WireError(.badIDs, "more than \(count) string ids") }
+                if r.isEmpty { throw WireError(.badIDs, "empty string id (number \(found))") }
+                if r.count > VectorID.maxStringBytes {
+                    throw WireError(.idTooLong, "string id number \(found) has \(r.count) bytes, at most \(VectorID.maxStringBytes)")
+                }
+                if !isValidUTF8(ids, r) { throw WireError(.invalidUTF8, "string id number \(found) is not UTF-8") }
+                batch.appendIDString(ids, r)
+                start = i + 1
+            }
+            i += 1
+        }
+        if found != count { throw WireError(.badIDs, "\(found) string ids for \(count) vectors") }
+    }
+}
