@@ -7,27 +7,25 @@ import RealModule
 public enum ResponsibilityKernel {
     /// Index and value of the smallest entry (lowest index on ties). A row of `+∞` reports index 0.
     ///
-    /// The minimum is found with eight-wide vector minima, then its first position by a scan
-    /// that stops at once; both are branch-free in the common case.
+    /// Squared distances are never negative, and the bit patterns of non-negative IEEE floats
+    /// order exactly like the floats themselves, so the minimum is an unsigned-integer reduction,
+    /// which the compiler vectorizes (a floating-point `min` reduction it may not reorder).
+    /// A NaN pattern sorts above `+∞` and is never chosen while any other value exists.
     public static func argmin(_ d: UnsafePointer<Float>, count k: Int) -> (index: Int, value: Float) {
-        var j = 0
-        var m = Float.infinity
-        if k >= 8 {
-            let raw = UnsafeRawPointer(d)
-            var mv = SIMD8<Float>(repeating: .infinity)
-            while j &+ 8 <= k {
-                mv = pointwiseMin(mv, raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self))
-                j &+= 8
-            }
-            m = mv.min()
-        }
-        while j < k {
-            if d[j] < m { m = d[j] }
-            j &+= 1
+        let bits = UnsafeRawPointer(d).assumingMemoryBound(to: UInt32.self)
+        var m = UInt32.max
+        for j in 0..<k {
+            let v = bits[j]
+            m = v < m ? v : m
         }
         var index = 0
-        while index < k && !(d[index] == m) { index &+= 1 }
-        return (index < k ? index : 0, m)
+        let raw = UnsafeRawPointer(d)
+        let target = SIMD8<UInt32>(repeating: m)
+        while index &+ 8 <= k && !any(raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<UInt32>.self) .== target) {
+            index &+= 8
+        }
+        while index < k && bits[index] != m { index &+= 1 }
+        return index < k ? (index, Float(bitPattern: m)) : (0, d[0])
     }
 
     /// Entmax-1.5 over the logits `z_j = −d_j / T` (Peters, Niculae and Martins, ACL 2019).
@@ -68,36 +66,39 @@ public enum ResponsibilityKernel {
         let u = scratch
         let idx = UnsafeMutableRawPointer(scratch + k).assumingMemoryBound(to: Int.self)
         var s = 0
-        // A float pre-filter, rounded outwards, skips eight far centers per comparison; the exact
-        // test in double precision decides membership.
+        // A float pre-filter, rounded outwards, marks the candidates eight at a time in a bit
+        // mask, and only the marked ones are visited (usually two or three of them): no branch
+        // per center to mispredict. The exact test in double precision decides membership.
         let limit = Float(floorD + twoT).nextUp
-        var j = 0
-        if k >= 8 {
-            let raw = UnsafeRawPointer(d)
-            let lv = SIMD8<Float>(repeating: limit)
-            while j &+ 8 <= k {
+        let lv = SIMD8<Float>(repeating: limit)
+        let laneBits = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
+        let raw = UnsafeRawPointer(d)
+        var block = 0
+        while block < k {
+            let end = Swift.min(block &+ 64, k)
+            var mask: UInt64 = 0
+            var j = block
+            while j &+ 8 <= end {
                 let v = raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
-                if any(v .<= lv) {
-                    for l in 0..<8 {
-                        let delta = Double(v[l]) - floorD
-                        if delta < twoT {
-                            u[s] = -delta / twoT
-                            idx[s] = j &+ l
-                            s &+= 1
-                        }
-                    }
-                }
+                let lanes = unsafeBitCast(v .<= lv, to: SIMD8<Int32>.self) & laneBits
+                mask |= UInt64(UInt32(bitPattern: lanes.wrappedSum())) << UInt64(j &- block)
                 j &+= 8
             }
-        }
-        while j < k {
-            let delta = Double(d[j]) - floorD
-            if delta < twoT {
-                u[s] = -delta / twoT
-                idx[s] = j
-                s &+= 1
+            while j < end {
+                if d[j] <= limit { mask |= 1 << UInt64(j &- block) }
+                j &+= 1
             }
-            j &+= 1
+            while mask != 0 {
+                let c = block &+ mask.trailingZeroBitCount
+                mask &= mask &- 1
+                let delta = Double(d[c]) - floorD
+                if delta < twoT {
+                    u[s] = -delta / twoT
+                    idx[s] = c
+                    s &+= 1
+                }
+            }
+            block = end
         }
         if s <= 1 {
             indices[0] = Int32(truncatingIfNeeded: best)
@@ -121,18 +122,18 @@ public enum ResponsibilityKernel {
         var sumSquares = 0.0
         var support = 1
         var tau = -1.0
+        // The condition holds for a prefix of the sorted candidates, so stop at its first failure.
         for r in 0..<s {
             let v = u[r]
             sum += v
             sumSquares += v * v
-            let rho = Double(r &+ 1)
-            let mean = sum / rho
-            let spread = sumSquares - rho * mean * mean
-            let t = mean - Swift.max(0, (1 - spread) / rho).squareRoot()
-            if t <= v {
-                support = r &+ 1
-                tau = t
-            }
+            let inverseRho = 1 / Double(r &+ 1)
+            let mean = sum * inverseRho
+            let spread = sumSquares - sum * mean
+            let t = mean - Swift.max(0, (1 - spread) * inverseRho).squareRoot()
+            if t > v { break }
+            support = r &+ 1
+            tau = t
         }
         var total = 0.0
         var written = 0

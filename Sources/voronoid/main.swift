@@ -20,11 +20,12 @@ struct Bench: ParsableCommand {
         @Flag(help: "One JSON object per line instead of a table.") var json = false
         @Option(help: "Seconds of measurement per case.") var seconds: Double = 0.5
         @Option(help: "Thread counts to measure, comma-separated.") var threads: String = "1,2"
+        @Option(help: "Only the cases named: update or entmax.") var only: String?
 
         func run() throws {
             let counts = threads.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
             guard !counts.isEmpty else { throw ValidationError("--threads: expected numbers ≥ 1, got \(threads)") }
-            let bench = CoreBenchmark(seconds: seconds, threadCounts: counts)
+            let bench = CoreBenchmark(seconds: seconds, threadCounts: counts, only: only)
             if !json {
                 print(pad("bench", 8) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
                       + pad("per second", 16) + "mean support")

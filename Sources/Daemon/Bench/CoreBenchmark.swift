@@ -21,12 +21,13 @@ public struct CoreBenchmark {
 
     public var seconds: Double
     public var threadCounts: [Int]
-    public var quick: Bool
+    /// Only cases whose name ("update" or "entmax") contains this run, when set.
+    public var only: String?
 
-    public init(seconds: Double = 0.5, threadCounts: [Int] = [1, 2], quick: Bool = false) {
+    public init(seconds: Double = 0.5, threadCounts: [Int] = [1, 2], only: String? = nil) {
         self.seconds = seconds
         self.threadCounts = threadCounts
-        self.quick = quick
+        self.only = only
     }
 
     /// The update cases of the issue: (d, k, batch).
@@ -36,14 +37,16 @@ public struct CoreBenchmark {
 
     /// Runs every case, handing each result to `report` as soon as it is measured.
     public func run(report: (Result) -> Void) {
-        for shape in Self.updateShapes {
+        let wantUpdate = only.map { "update".contains($0) } ?? true
+        let wantEntmax = only.map { "entmax".contains($0) } ?? true
+        for shape in Self.updateShapes where wantUpdate {
             for mode in ResponsibilityMode.allCases {
                 for threads in threadCounts {
                     report(measureUpdate(d: shape.d, k: shape.k, batch: shape.batch, mode: mode, threads: threads))
                 }
             }
         }
-        for k in Self.entmaxSizes {
+        for k in Self.entmaxSizes where wantEntmax {
             report(measureEntmax(k: k))
         }
     }
