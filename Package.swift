@@ -36,7 +36,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Clustering",
+                "Clustering", "Transport", "Wire",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

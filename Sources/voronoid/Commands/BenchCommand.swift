@@ -2,15 +2,6 @@ import ArgumentParser
 import Clustering
 import Daemon
 
-@main
-struct Voronoid: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "voronoid",
-        abstract: "Streaming clustering over ZeroMQ with annealed Entmax-1.5 responsibilities.",
-        subcommands: [Bench.self]
-    )
-}
-
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput.", subcommands: [Core.self])

@@ -1,0 +1,12 @@
+import ArgumentParser
+import Clustering
+import Daemon
+
+@main
+struct Voronoid: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "voronoid",
+        abstract: "Streaming clustering over ZeroMQ with annealed Entmax-1.5 responsibilities.",
+        subcommands: [Run.self, Demo.self, Produce.self, Watch.self, Query.self, Bench.self]
+    )
+}
