@@ -40,10 +40,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Producer, watcher and query clients: what the subcommands and the tests drive.
+        .target(name: "Clients", dependencies: ["Clustering", "Transport", "Wire"]),
         .executableTarget(
             name: "voronoid",
             dependencies: [
-                "Daemon", "Clustering",
+                "Daemon", "Clients", "Clustering", "Transport", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,6 +55,7 @@ let package = Package(
         ),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering"]),
+        .testTarget(name: "ClientsTests", dependencies: ["Clients", "Transport", "Wire", "Clustering"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Clients", "Transport", "Wire", "Clustering"]),
     ]
 )
