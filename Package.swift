@@ -28,7 +28,7 @@ let package = Package(
         .target(
             name: "Clustering",
             dependencies: [.product(name: "RealModule", package: "swift-numerics")],
-            swiftSettings: [.unsafeFlags(kernelFlags)]
+            swiftSettings: [.unsafeFlags(kernelFlags)] + (kernelFlags.isEmpty ? [] : [.define("VORONOID_AVX2")])
         ),
         .systemLibrary(name: "CZeroMQ"),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),

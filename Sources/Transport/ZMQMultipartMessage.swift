@@ -51,6 +51,26 @@ public struct ZMQMultipartMessage: ~Copyable {
         try body(frameBytes(slot(index)))
     }
 
+    /// Calls `body` with views of every frame, without copying them or allocating on the heap.
+    ///
+    /// The views are valid only during `body`; this is the shape decoders take.
+    public func withUnsafeFrames<Result, Failure: Error>(
+        _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let n = count
+        let outcome: Swift.Result<Result, Failure> = withUnsafeTemporaryAllocation(
+            of: UnsafeRawBufferPointer.self, capacity: max(n, 1)
+        ) { views in
+            for index in 0..<n { views.initializeElement(at: index, to: frameBytes(slots + index)) }
+            do throws(Failure) {
+                return .success(try body(UnsafeBufferPointer(rebasing: views[0..<n])))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
     /// A copy of the frame at `index`.
     public func bytes(ofFrame index: Int) -> [UInt8] {
         Array(frameBytes(slot(index)))

@@ -55,13 +55,15 @@ public struct WireMessage: Sendable, Hashable {
     /// Ends the frame being written (the bytes appended since the previous `endFrame`).
     mutating func endFrame() { frameEnds.append(bytes.count) }
 
-    mutating func appendFrame(_ text: String) {
+    /// Appends a frame holding `text` as UTF-8.
+    public mutating func appendFrame(_ text: String) {
         var text = text
         text.withUTF8 { bytes.append(contentsOf: $0) }
         endFrame()
     }
 
-    mutating func appendFrame(_ raw: UnsafeRawBufferPointer) {
+    /// Appends a frame holding a copy of `raw`.
+    public mutating func appendFrame(_ raw: UnsafeRawBufferPointer) {
         bytes.append(contentsOf: raw)
         endFrame()
     }

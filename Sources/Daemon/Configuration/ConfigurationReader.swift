@@ -1,0 +1,341 @@
+import Clustering
+
+/// A configuration that cannot be used: names the key and the value. `voronoid run` prints it
+/// once and exits 78 (EX_CONFIG).
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The full key, such as `input.batch_size`, or the file for syntax errors.
+    public var key: String
+    /// What is wrong, with the offending value.
+    public var reason: String
+
+    public init(key: String, reason: String) {
+        self.key = key
+        self.reason = reason
+    }
+
+    public var description: String { "\(key): \(reason)" }
+
+    /// The exit status for a bad configuration (sysexits.h EX_CONFIG).
+    public static let exitStatus: Int32 = 78
+}
+
+/// A value as written in the file or on the command line.
+public enum ConfigurationValue: Sendable, Equatable, CustomStringConvertible {
+    case string(String)
+    case number(Double, text: String)
+    case bool(Bool)
+    case array([String])
+
+    public var description: String {
+        switch self {
+        case .string(let s): "\"\(s)\""
+        case .number(_, let text): text
+        case .bool(let b): b ? "true" : "false"
+        case .array(let a): "[" + a.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+        }
+    }
+}
+
+/// Reads `voronoid.toml` (a small TOML subset: `[section]`, `key = value` with strings,
+/// numbers, booleans and one-line arrays of strings, `#` comments) and `--set key=value`
+/// overrides into a ``DaemonConfiguration``, validating every value.
+public enum ConfigurationReader {
+    /// Parses a file's text into (full key, value) pairs in order.
+    /// - Throws: ``ConfigurationError`` naming the file and line for syntax errors.
+    public static func parse(_ text: String, source: String) throws(ConfigurationError) -> [(String, ConfigurationValue)] {
+        var section = ""
+        var out: [(String, ConfigurationValue)] = []
+        var seen = Set<String>()
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = stripComment(String(rawLine)).trimmed
+            if line.isEmpty { continue }
+            let here = "\(source):\(number + 1)"
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]"), line.count > 2 else {
+                    throw ConfigurationError(key: here, reason: "malformed section header \(line)")
+                }
+                section = String(line.dropFirst().dropLast()).trimmed
+                continue
+            }
+            guard let eq = line.firstIndex(of: "=") else {
+                throw ConfigurationError(key: here, reason: "expected key = value, got \(line)")
+            }
+            let name = String(line[..<eq]).trimmed
+            let valueText = String(line[line.index(after: eq)...]).trimmed
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw ConfigurationError(key: here, reason: "bad key \(name)")
+            }
+            let key = section.isEmpty ? name : "\(section).\(name)"
+            guard seen.insert(key).inserted else {
+                throw ConfigurationError(key: key, reason: "set twice (\(here))")
+            }
+            out.append((key, try parseValue(valueText, key: key, bareStrings: false)))
+        }
+        return out
+    }
+
+    /// Parses one value; with `bareStrings`, text that is not a number, boolean or array is a string.
+    public static func parseValue(_ text: String, key: String, bareStrings: Bool) throws(ConfigurationError) -> ConfigurationValue {
+        if text.hasPrefix("\"") {
+            guard text.count >= 2, text.hasSuffix("\""), let s = unescape(String(text.dropFirst().dropLast())) else {
+                throw ConfigurationError(key: key, reason: "unterminated or badly escaped string \(text)")
+            }
+            return .string(s)
+        }
+        if text == "true" { return .bool(true) }
+        if text == "false" { return .bool(false) }
+        if text.hasPrefix("[") {
+            guard text.hasSuffix("]") else { throw ConfigurationError(key: key, reason: "unterminated array \(text)") }
+            let inner = String(text.dropFirst().dropLast()).trimmed
+            if inner.isEmpty { return .array([]) }
+            var items: [String] = []
+            for part in inner.split(separator: ",", omittingEmptySubsequences: false) {
+                let p = part.trimmed
+                if p.isEmpty { continue }
+                switch try parseValue(p, key: key, bareStrings: bareStrings) {
+                case .string(let s): items.append(s)
+                default: throw ConfigurationError(key: key, reason: "arrays hold strings only, got \(p)")
+                }
+            }
+            return .array(items)
+        }
+        let cleaned = String(text.filter { $0 != "_" })
+        if let v = Double(cleaned) { return .number(v, text: text) }
+        if ["inf", "+inf", "infinity"].contains(cleaned.lowercased()) { return .number(.infinity, text: text) }
+        if bareStrings, !text.isEmpty { return .string(text) }
+        throw ConfigurationError(key: key, reason: "cannot read the value \(text) (strings need double quotes)")
+    }
+
+    /// Applies every pair to `configuration`, in order.
+    public static func apply(_ pairs: [(String, ConfigurationValue)], to configuration: inout DaemonConfiguration) throws(ConfigurationError) {
+        for (key, value) in pairs { try apply(key: key, value: value, to: &configuration) }
+        try validate(configuration)
+    }
+
+    /// The keys this build knows, for error messages and documentation checks.
+    public static let keys: [String] = [
+        "model.k", "model.dimension", "model.mode", "model.seed", "model.warmup", "model.count_half_life",
+        "model.learning_rate", "model.dead_center_fraction", "model.dead_center_patience",
+        "model.separation_interval", "model.threads",
+        "temperature.schedule", "temperature.initial", "temperature.floor", "temperature.half_life",
+        "temperature.heat", "temperature.floor_ratio",
+        "input.socket", "input.endpoints", "input.connect", "input.topics", "input.batch_size", "input.max_wait_ms",
+        "input.max_frame_bytes", "input.max_vectors_per_message", "input.high_water_mark", "input.queue_batches",
+        "input.max_producers",
+        "output.endpoint", "output.centers_interval_ms", "output.centers_json", "output.assignments",
+        "output.assignments_json", "output.heartbeat_interval_ms", "output.high_water_mark", "output.queue_messages",
+        "query.endpoint", "query.max_predict_vectors",
+        "state.directory", "state.checkpoint_interval_s", "state.checkpoint_batches", "state.fresh_start",
+        "log.level", "log.drop_interval_s",
+    ]
+
+    // swiftlint:disable:next cyclomatic_complexity function_body_length
+    static func apply(key: String, value: ConfigurationValue, to c: inout DaemonConfiguration) throws(ConfigurationError) {
+        let v = Field(key: key, value: value)
+        switch key {
+        case "model.k": c.model.k = try v.int(min: 1, max: 1 << 16)
+        case "model.dimension": c.model.dimension = try v.int(min: 0, max: 1 << 16)
+        case "model.mode": c.model.mode = try v.choice(ResponsibilityMode.init(rawValue:), ResponsibilityMode.allCases.map(\.rawValue))
+        case "model.seed": c.model.seed = UInt64(try v.int(min: 0, max: Int.max))
+        case "model.warmup": c.model.warmup = try v.int(min: 0, max: 1 << 24)
+        case "model.count_half_life": c.model.countHalfLife = try v.double(above: 0, allowInfinity: true)
+        case "model.learning_rate":
+            if case .string("per_center") = value { c.model.learningRate = nil } else {
+                let r = try v.double(above: 0, allowInfinity: false)
+                guard r <= 1 else { throw v.error("must be \"per_center\" or a number in (0, 1]") }
+                c.model.learningRate = r
+            }
+        case "model.dead_center_fraction":
+            let f = try v.double(atLeast: 0)
+            guard f < 1 else { throw v.error("must be in [0, 1)") }
+            c.model.deadCenterFraction = f
+        case "model.dead_center_patience": c.model.deadCenterPatience = UInt64(try v.int(min: 0, max: Int.max))
+        case "model.separation_interval": c.model.separationInterval = try v.int(min: 0, max: Int(Int32.max))
+        case "model.threads": c.model.threads = try v.int(min: 1, max: 64)
+        case "temperature.schedule":
+            c.temperature.schedule = try v.choice(TemperatureSchedule.Kind.init(rawValue:), TemperatureSchedule.Kind.allCases.map(\.rawValue))
+        case "temperature.initial": c.temperature.initial = try v.autoOrPositive()
+        case "temperature.floor": c.temperature.floor = try v.autoOrPositive()
+        case "temperature.half_life": c.temperature.halfLife = try v.double(above: 0, allowInfinity: false)
+        case "temperature.heat": c.temperature.heat = try v.double(above: 0, allowInfinity: false)
+        case "temperature.floor_ratio":
+            let r = try v.double(above: 0, allowInfinity: false)
+            guard r <= 1 else { throw v.error("must be in (0, 1]") }
+            c.temperature.floorRatio = r
+        case "input.socket": c.input.socket = try v.choice(DaemonConfiguration.InputSocket.init(rawValue:), ["sub", "pull"])
+        case "input.endpoints": c.input.endpoints = try v.endpoints(allowEmpty: false)
+        case "input.connect": c.input.connect = try v.bool()
+        case "input.topics": c.input.topics = try v.strings()
+        case "input.batch_size": c.input.batchSize = try v.int(min: 1, max: 1 << 20)
+        case "input.max_wait_ms": c.input.maxWaitMilliseconds = try v.int(min: 0, max: 3_600_000)
+        case "input.max_frame_bytes": c.input.maxFrameBytes = try v.int(min: 64, max: 1 << 31)
+        case "input.max_vectors_per_message": c.input.maxVectorsPerMessage = try v.int(min: 1, max: 1 << 24)
+        case "input.high_water_mark": c.input.highWaterMark = try v.int(min: 0, max: Int(Int32.max))
+        case "input.queue_batches": c.input.queueBatches = try v.int(min: 1, max: 1 << 16)
+        case "input.max_producers": c.input.maxProducers = try v.int(min: 1, max: 1 << 20)
+        case "output.endpoint": c.output.endpoint = try v.endpoints(allowEmpty: false)[0]
+        case "output.centers_interval_ms": c.output.centersIntervalMilliseconds = try v.int(min: 0, max: 86_400_000)
+        case "output.centers_json": c.output.centersJSON = try v.bool()
+        case "output.assignments": c.output.assignments = try v.bool()
+        case "output.assignments_json": c.output.assignmentsJSON = try v.bool()
+        case "output.heartbeat_interval_ms": c.output.heartbeatIntervalMilliseconds = try v.int(min: 0, max: 86_400_000)
+        case "output.high_water_mark": c.output.highWaterMark = try v.int(min: 0, max: Int(Int32.max))
+        case "output.queue_messages": c.output.queueMessages = try v.int(min: 1, max: 1 << 24)
+        case "query.endpoint": c.query.endpoint = try v.endpoints(allowEmpty: true).first ?? ""
+        case "query.max_predict_vectors": c.query.maxPredictVectors = try v.int(min: 1, max: 1 << 24)
+        case "state.directory": c.state.directory = try v.string()
+        case "state.checkpoint_interval_s": c.state.checkpointIntervalSeconds = try v.double(atLeast: 0)
+        case "state.checkpoint_batches": c.state.checkpointBatches = try v.int(min: 0, max: Int.max)
+        case "state.fresh_start": c.state.freshStart = try v.bool()
+        case "log.level":
+            c.log.level = try v.choice({ LogLevelName.all.contains($0) ? $0 : nil }, LogLevelName.all)
+        case "log.drop_interval_s": c.log.dropIntervalSeconds = try v.double(atLeast: 0)
+        default:
+            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, input, output, query, state, log)")
+        }
+    }
+
+    /// Cross-key rules.
+    static func validate(_ c: DaemonConfiguration) throws(ConfigurationError) {
+        if let floor = c.temperature.floor, let initial = c.temperature.initial, floor > initial {
+            throw ConfigurationError(key: "temperature.floor", reason: "must not exceed temperature.initial (\(initial)), got \(floor)")
+        }
+        if c.temperature.floor != nil && c.temperature.initial == nil {
+            throw ConfigurationError(key: "temperature.floor", reason: "a fixed floor needs a fixed temperature.initial, got initial = \"auto\"")
+        }
+        if c.input.socket == .sub && c.input.topics.isEmpty {
+            throw ConfigurationError(key: "input.topics", reason: "a SUB socket with no topics receives nothing, got []")
+        }
+        let bound = [c.output.endpoint, c.query.endpoint] + (c.input.connect ? [] : c.input.endpoints)
+        var seen = Set<String>()
+        for e in bound where !e.isEmpty && !e.hasSuffix(":*") {
+            guard seen.insert(e).inserted else {
+                throw ConfigurationError(key: "output.endpoint", reason: "endpoint \(e) is used twice")
+            }
+        }
+    }
+
+    private static func stripComment(_ line: String) -> String {
+        var inString = false
+        var escaped = false
+        for (i, ch) in zip(line.indices, line) {
+            if escaped { escaped = false; continue }
+            if ch == "\\" && inString { escaped = true; continue }
+            if ch == "\"" { inString.toggle() }
+            if ch == "#" && !inString { return String(line[..<i]) }
+        }
+        return line
+    }
+
+    private static func unescape(_ s: String) -> String? {
+        var out = ""
+        var escaped = false
+        for ch in s {
+            if escaped {
+                switch ch {
+                case "\\": out.append("\\")
+                case "\"": out.append("\"")
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                default: return nil
+                }
+                escaped = false
+            } else if ch == "\\" {
+                escaped = true
+            } else if ch == "\"" {
+                return nil
+            } else {
+                out.append(ch)
+            }
+        }
+        return escaped ? nil : out
+    }
+}
+
+/// The log level names `log.level` accepts.
+public enum LogLevelName {
+    public static let all = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}
+
+/// One key's value, with typed readers that produce the key-and-value error messages.
+struct Field {
+    let key: String
+    let value: ConfigurationValue
+
+    func error(_ rule: String) -> ConfigurationError {
+        ConfigurationError(key: key, reason: "\(rule), got \(value)")
+    }
+
+    func int(min: Int, max: Int) throws(ConfigurationError) -> Int {
+        guard case .number(let v, _) = value, v.isFinite, v == v.rounded(), v >= Double(Int.min), v <= Double(Int.max) else {
+            throw error("must be a whole number")
+        }
+        let i = Int(v)
+        guard i >= min && i <= max else {
+            throw error(max == Int.max || max >= 1 << 30 && min == 0 ? "must be ≥ \(min)" : "must be between \(min) and \(max)")
+        }
+        return i
+    }
+
+    func double(above bound: Double, allowInfinity: Bool) throws(ConfigurationError) -> Double {
+        guard case .number(let v, _) = value, !v.isNaN, allowInfinity || v.isFinite else {
+            throw error(allowInfinity ? "must be a number or inf" : "must be a finite number")
+        }
+        guard v > bound else { throw error("must be > \(bound)") }
+        return v
+    }
+
+    func double(atLeast bound: Double) throws(ConfigurationError) -> Double {
+        guard case .number(let v, _) = value, v.isFinite else { throw error("must be a finite number") }
+        guard v >= bound else { throw error("must be ≥ \(bound)") }
+        return v
+    }
+
+    func bool() throws(ConfigurationError) -> Bool {
+        guard case .bool(let b) = value else { throw error("must be true or false") }
+        return b
+    }
+
+    func string() throws(ConfigurationError) -> String {
+        guard case .string(let s) = value else { throw error("must be a string") }
+        return s
+    }
+
+    func strings() throws(ConfigurationError) -> [String] {
+        switch value {
+        case .string(let s): return [s]
+        case .array(let a): return a
+        default: throw error("must be a string or an array of strings")
+        }
+    }
+
+    func choice<T>(_ make: (String) -> T?, _ names: [String]) throws(ConfigurationError) -> T {
+        guard case .string(let s) = value, let t = make(s) else {
+            throw error("must be one of \(names.joined(separator: ", "))")
+        }
+        return t
+    }
+
+    func autoOrPositive() throws(ConfigurationError) -> Double? {
+        if case .string("auto") = value { return nil }
+        guard case .number(let v, _) = value, v.isFinite, v > 0 else { throw error("must be \"auto\" or a finite number > 0") }
+        return v
+    }
+
+    func endpoints(allowEmpty: Bool) throws(ConfigurationError) -> [String] {
+        let list = try strings()
+        if list.isEmpty && !allowEmpty { throw error("needs at least one endpoint") }
+        for e in list {
+            if allowEmpty && e.isEmpty { continue }
+            let ok = ["tcp://", "ipc://", "inproc://"].contains { e.hasPrefix($0) && e.count > $0.count }
+            guard ok else { throw error("endpoint \(e) must start with tcp://, ipc:// or inproc://") }
+        }
+        return list
+    }
+}
+
+extension StringProtocol {
+    var trimmed: String {
+        String(drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed())
+    }
+}

@@ -1,0 +1,163 @@
+import Clustering
+
+/// Everything `voronoid run` can be told, with its defaults. Every key is documented in
+/// `config/voronoid.toml`; the reader that fills this from a file and flags is
+/// ``ConfigurationReader``.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// `[model]`: the clustering model.
+    public struct Model: Sendable, Equatable {
+        /// `model.k`: number of centers.
+        public var k = 8
+        /// `model.dimension`: vector dimension; 0 takes it from the first valid message.
+        public var dimension = 0
+        /// `model.mode`: entmax15, softmax or hard.
+        public var mode = ResponsibilityMode.entmax15
+        /// `model.seed`: seed of every random choice of a new model.
+        public var seed: UInt64 = 1
+        /// `model.warmup`: vectors gathered for k-means++ seeding; 0 means max(4k, one batch).
+        public var warmup = 0
+        /// `model.count_half_life`: soft-count half-life in vectors; infinity keeps all history.
+        public var countHalfLife = 50_000.0
+        /// `model.learning_rate`: nil for the per-center rate 1/N_k, else a fixed rate in (0, 1].
+        public var learningRate: Double? = nil
+        /// `model.dead_center_fraction`: below this fraction of the largest count a center is dead.
+        public var deadCenterFraction = 0.01
+        /// `model.dead_center_patience`: vectors a (re-)seeded center gets before it can be dead.
+        public var deadCenterPatience: UInt64 = 10_000
+        /// `model.separation_interval`: batches between checks for coinciding centers (0: never).
+        public var separationInterval = 8
+        /// `model.threads`: threads for the per-row work of a batch.
+        public var threads = 1
+    }
+
+    /// `[temperature]`: the annealing schedule.
+    public struct Temperature: Sendable, Equatable {
+        /// `temperature.schedule`: exponential, inverse_time or constant.
+        public var schedule = TemperatureSchedule.Kind.exponential
+        /// `temperature.initial`: T₀ in squared-distance units; nil for `auto`.
+        public var initial: Double? = nil
+        /// `temperature.floor`: T_min; nil for `auto` (initial × floor_ratio).
+        public var floor: Double? = nil
+        /// `temperature.half_life`: vectors for the temperature to halve (or, inverse time, double its denominator).
+        public var halfLife = 100_000.0
+        /// `temperature.heat`: multiplier of the median-gap rule for `auto`.
+        public var heat = 4.0
+        /// `temperature.floor_ratio`: the `auto` floor as a fraction of T₀.
+        public var floorRatio = 1e-3
+    }
+
+    /// Where inbound vectors come from.
+    public enum InputSocket: String, Sendable, Equatable {
+        /// Best effort: producers publish; a full queue drops and counts.
+        case sub
+        /// Lossless: producers push; a full queue stops reading so producers slow down.
+        case pull
+    }
+
+    /// `[input]`: the inbound socket and batching.
+    public struct Input: Sendable, Equatable {
+        /// `input.socket`: sub or pull.
+        public var socket = InputSocket.sub
+        /// `input.endpoints`: where to bind (or connect, with `input.connect`).
+        public var endpoints = ["tcp://127.0.0.1:5555"]
+        /// `input.connect`: connect to producers' endpoints instead of binding.
+        public var connect = false
+        /// `input.topics`: topic prefixes to subscribe to (SUB only).
+        public var topics = ["vectors"]
+        /// `input.batch_size`: a batch closes at this many vectors…
+        public var batchSize = 1024
+        /// `input.max_wait_ms`: …or this long after its first vector, whichever comes first.
+        public var maxWaitMilliseconds = 2
+        /// `input.max_frame_bytes`: larger frames are refused by libzmq (the peer is disconnected).
+        public var maxFrameBytes = 64 << 20
+        /// `input.max_vectors_per_message`: larger messages are dropped.
+        public var maxVectorsPerMessage = 65_536
+        /// `input.high_water_mark`: messages libzmq queues before dropping (SUB) or blocking (PULL).
+        public var highWaterMark = 100_000
+        /// `input.queue_batches`: closed batches waiting for the clustering thread.
+        public var queueBatches = 16
+        /// `input.max_producers`: distinct topics whose sequence numbers are tracked.
+        public var maxProducers = 1024
+    }
+
+    /// `[output]`: the outbound XPUB socket.
+    public struct Output: Sendable, Equatable {
+        /// `output.endpoint`: where to bind.
+        public var endpoint = "tcp://127.0.0.1:5556"
+        /// `output.centers_interval_ms`: centers are published at most this often (and at once to a new subscriber).
+        public var centersIntervalMilliseconds = 1000
+        /// `output.centers_json`: also publish `centers.json`.
+        public var centersJSON = true
+        /// `output.assignments`: publish `assignments.bin` for every batch.
+        public var assignments = true
+        /// `output.assignments_json`: also publish `assignments.json` (slow; for debugging).
+        public var assignmentsJSON = false
+        /// `output.heartbeat_interval_ms`: heartbeat period.
+        public var heartbeatIntervalMilliseconds = 1000
+        /// `output.high_water_mark`: messages queued per subscriber before sends are dropped and counted.
+        public var highWaterMark = 10_000
+        /// `output.queue_messages`: messages waiting for the publish thread before new ones are dropped.
+        public var queueMessages = 4096
+    }
+
+    /// `[query]`: the REP socket.
+    public struct Query: Sendable, Equatable {
+        /// `query.endpoint`: where to bind; empty disables queries.
+        public var endpoint = "tcp://127.0.0.1:5557"
+        /// `query.max_predict_vectors`: larger predict requests get an error reply.
+        public var maxPredictVectors = 65_536
+    }
+
+    /// `[state]`: checkpoints.
+    public struct State: Sendable, Equatable {
+        /// `state.directory`: where checkpoints live; empty disables them. Under systemd the
+        /// default is `$STATE_DIRECTORY`.
+        public var directory = ""
+        /// `state.checkpoint_interval_s`: seconds between checkpoints (0: only by batches and at exit).
+        public var checkpointIntervalSeconds = 30.0
+        /// `state.checkpoint_batches`: batches between checkpoints (0: only by time and at exit).
+        public var checkpointBatches = 0
+        /// `state.fresh_start`: ignore a checkpoint whose k or dimension disagree instead of refusing to start.
+        public var freshStart = false
+    }
+
+    /// `[log]`.
+    public struct Log: Sendable, Equatable {
+        /// `log.level`: trace, debug, info, notice, warning, error or critical.
+        public var level = "info"
+        /// `log.drop_interval_s`: at most one log line per drop reason this often.
+        public var dropIntervalSeconds = 10.0
+    }
+
+    public var model = Model()
+    public var temperature = Temperature()
+    public var input = Input()
+    public var output = Output()
+    public var query = Query()
+    public var state = State()
+    public var log = Log()
+
+    /// The defaults of ARCHITECTURE.md.
+    public init() {}
+
+    /// The update configuration of the core.
+    public var update: UpdateConfiguration {
+        UpdateConfiguration(
+            mode: model.mode, countHalfLife: model.countHalfLife,
+            learningRate: model.learningRate.map { .fixed($0) } ?? .perCenter,
+            deadCenterFraction: model.deadCenterFraction, deadCenterPatience: model.deadCenterPatience,
+            separationInterval: model.separationInterval)
+    }
+
+    /// The fixed schedule if both temperature ends are given, else nil (automatic from warm-up).
+    public var fixedSchedule: TemperatureSchedule? {
+        guard let initial = temperature.initial else { return nil }
+        let floor = temperature.floor ?? initial * temperature.floorRatio
+        return TemperatureSchedule(kind: temperature.schedule, initial: initial, floor: min(floor, initial), halfLife: temperature.halfLife)
+    }
+
+    /// Vectors gathered before seeding.
+    public var warmupVectors: Int {
+        model.warmup > 0 ? model.warmup : max(4 * model.k, input.batchSize)
+    }
+}

@@ -1,0 +1,211 @@
+import Logging
+import Transport
+import Wire
+
+/// A closed mini-batch on its way to the clustering thread.
+struct InboundBatch: Sendable {
+    var vectors: VectorBatch
+    /// Monotonic time the batch's first vector arrived.
+    var openedAt: UInt64
+}
+
+/// The ingest thread: owns the inbound SUB or PULL socket, decodes messages into mini-batches,
+/// drops and counts what is malformed, and hands closed batches to the clustering thread.
+///
+/// A batch closes at `input.batch_size` vectors or `input.max_wait_ms` after its first vector,
+/// whichever comes first. When the hand-off queue is full, SUB input drops the batch and counts
+/// it; PULL input stops reading, so libzmq's queue fills and producers block (backpressure).
+final class IngestLoop: Sendable {
+    let configuration: DaemonConfiguration
+    let context: ZMQContext
+    let statistics: Statistics
+    let batches: BoundedQueue<InboundBatch>
+    /// Empty batches returned by the clustering thread, so steady state allocates nothing.
+    let recycled: BoundedQueue<VectorBatch>
+    let stop: EventFD
+    let logger: Logger
+    let dimension: Int?
+    private let limiter: DropLogLimiter
+
+    init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
+         batches: BoundedQueue<InboundBatch>, recycled: BoundedQueue<VectorBatch>, stop: EventFD,
+         dimension: Int?, logger: Logger) {
+        self.configuration = configuration
+        self.context = context
+        self.statistics = statistics
+        self.batches = batches
+        self.recycled = recycled
+        self.stop = stop
+        self.dimension = dimension
+        self.logger = logger
+        self.limiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds)
+    }
+
+    /// Creates and binds (or connects) the socket; throws so start-up can fail before READY.
+    func openSocket() throws(ZMQError) -> ZMQSocket {
+        let input = configuration.input
+        let socket = try ZMQSocket(context: context, type: input.socket == .sub ? .sub : .pull, linger: 0)
+        try socket.setReceiveHighWaterMark(Int32(clamping: input.highWaterMark))
+        try socket.setMaxMessageSize(Int64(input.maxFrameBytes))
+        if input.socket == .sub {
+            for topic in input.topics { try socket.subscribe(topic) }
+        }
+        for endpoint in input.endpoints {
+            if input.connect { try socket.connect(endpoint) } else { try socket.bind(endpoint) }
+        }
+        return socket
+    }
+
+    /// Runs until `stop` is signalled; flushes the open batch before returning.
+    func run(socket: ZMQSocket) {
+        let input = configuration.input
+        var decoder = VectorDecoder(
+            expectedDimension: dimension,
+            limits: WireLimits(maxFrameBytes: input.maxFrameBytes, maxVectorsPerMessage: input.maxVectorsPerMessage))
+        var message = ZMQMultipartMessage(capacity: 4)
+        var sequences = SequenceTracker(maxProducers: input.maxProducers)
+        var open = freshBatch()
+        var openedAt: UInt64 = 0
+        let maxWait = UInt64(input.maxWaitMilliseconds) * 1_000_000
+        let poller = ZMQPoller()
+        let socketIndex = poller.add(socket)
+        let stopIndex = poller.add(stop)
+        var running = true
+
+        func handOff() {
+            guard !open.isEmpty else { return }
+            let closed = InboundBatch(vectors: open, openedAt: openedAt)
+            let n = UInt64(open.count)
+            open = freshBatch()
+            if input.socket == .pull {
+                if !batches.push(closed, until: { !stopRequested() }) {
+                    statistics.drop("shutdown", vectors: n)
+                }
+            } else if !batches.tryPush(closed) {
+                statistics.drop("queue_full", vectors: n)
+                limiter.log(logger, reason: "queue_full", detail: "the clustering thread is behind; batch of \(n) vectors dropped")
+            }
+        }
+
+        func stopRequested() -> Bool {
+            var fd = pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            return poll(&fd, 1, 0) > 0
+        }
+
+        while running {
+            statistics.ingestHeartbeat.store(Clock.monotonicMilliseconds(), ordering: .relaxed)
+            var timeout = 1000
+            if !open.isEmpty {
+                let now = Clock.monotonicNanoseconds()
+                let due = openedAt &+ maxWait
+                timeout = due > now ? Int((due - now + 999_999) / 1_000_000) : 0
+            }
+            do {
+                _ = try poller.poll(timeoutMilliseconds: timeout)
+            } catch {
+                if error.isETERM { break }
+                logger.error("ingest poll failed: \(error)")
+                continue
+            }
+            if poller.isReadable(stopIndex) { running = false }
+            // Drain what is queued, a bounded number at a time so timers are still honoured.
+            var drained = 0
+            while drained < 4096, poller.isReadable(socketIndex) || drained > 0 {
+                let got: Bool
+                do {
+                    got = try socket.receive(into: &message, dontWait: true)
+                } catch {
+                    if error.isETERM { running = false }
+                    break
+                }
+                guard got else { break }
+                drained += 1
+                let wasEmpty = open.isEmpty
+                do throws(WireError) {
+                    let info = try message.withUnsafeFrames { (frames) throws(WireError) -> VectorMessageInfo in
+                        let info = try decoder.decode(frames: frames, into: &open)
+                        if info.sequence != 0 {
+                            let gap = sequences.record(topic: frames[0], sequence: info.sequence)
+                            if gap > 0 { statistics.sequenceGaps.add(gap, ordering: .relaxed) }
+                        }
+                        return info
+                    }
+                    if decoder.expectedDimension == nil { decoder.expectedDimension = info.dimension }
+                    statistics.messagesIn.add(1, ordering: .relaxed)
+                    statistics.vectorsIn.add(UInt64(info.count), ordering: .relaxed)
+                    if wasEmpty { openedAt = Clock.monotonicNanoseconds() }
+                    if open.count >= input.batchSize { handOff() }
+                } catch {
+                    statistics.drop(error.reason.rawValue)
+                    limiter.log(logger, reason: error.reason.rawValue, detail: error.detail)
+                }
+            }
+            if !open.isEmpty && Clock.monotonicNanoseconds() >= openedAt &+ maxWait { handOff() }
+        }
+        handOff()
+    }
+
+    private func freshBatch() -> VectorBatch {
+        if var b = recycled.pop() {
+            b.removeAll()
+            return b
+        }
+        return VectorBatch(reservingRows: configuration.input.batchSize * 2, dimension: max(dimension ?? 0, 1))
+    }
+}
+
+/// Per-topic sequence numbers: a producer's messages carry 1, 2, 3, …; a jump counts the
+/// missing ones (SUB drops silently), a restart at 1 (or any step back) is not a gap.
+struct SequenceTracker {
+    let maxProducers: Int
+    private var last: [[UInt8]: UInt64] = [:]
+
+    init(maxProducers: Int) { self.maxProducers = maxProducers }
+
+    /// Records `sequence` for `topic`; returns how many messages went missing before it.
+    mutating func record(topic: UnsafeRawBufferPointer, sequence: UInt64) -> UInt64 {
+        let key = Array(topic)
+        defer {
+            if last[key] != nil || last.count < maxProducers { last[key] = sequence }
+        }
+        guard let previous = last[key], sequence > previous else { return 0 }
+        return sequence - previous - 1
+    }
+}
+
+/// Logs at most one line per drop reason per interval, with the count since the last line.
+final class DropLogLimiter: Sendable {
+    private struct Entry {
+        var lastLogged: UInt64 = 0
+        var suppressed: UInt64 = 0
+    }
+
+    private let interval: UInt64
+    private let entries = Mutex<[String: Entry]>([:])
+
+    init(intervalSeconds: Double) {
+        interval = UInt64(max(0, intervalSeconds) * 1e9)
+    }
+
+    func log(_ logger: Logger, reason: String, detail: String) {
+        let now = Clock.monotonicNanoseconds()
+        let suppressed: UInt64? = entries.withLock { map in
+            var e = map[reason, default: Entry()]
+            defer { map[reason] = e }
+            if e.lastLogged != 0 && now - e.lastLogged < interval {
+                e.suppressed += 1
+                return nil
+            }
+            let s = e.suppressed
+            e.lastLogged = now
+            e.suppressed = 0
+            return s
+        }
+        guard let suppressed else { return }
+        let more = suppressed > 0 ? " (\(suppressed) more since the last report)" : ""
+        logger.warning("dropped input: \(reason): \(detail)\(more)")
+    }
+}
+
+import Glibc
+import Synchronization

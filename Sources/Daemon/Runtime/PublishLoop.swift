@@ -1,0 +1,94 @@
+import Logging
+import Transport
+import Wire
+
+/// The publish thread: owns the outbound XPUB socket. Sends what the clustering thread queues,
+/// and re-sends the latest centers at once when a subscription for them arrives (a last-value
+/// cache, so a late subscriber never waits for the next interval).
+final class PublishLoop: Sendable {
+    let configuration: DaemonConfiguration
+    let context: ZMQContext
+    let statistics: Statistics
+    let outbound: BoundedQueue<Outbound>
+    let stop: EventFD
+    let logger: Logger
+
+    init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
+         outbound: BoundedQueue<Outbound>, stop: EventFD, logger: Logger) {
+        self.configuration = configuration
+        self.context = context
+        self.statistics = statistics
+        self.outbound = outbound
+        self.stop = stop
+        self.logger = logger
+    }
+
+    func openSocket() throws(ZMQError) -> ZMQSocket {
+        // Bounded linger: the final centers get a second to leave at shutdown, never longer.
+        let socket = try ZMQSocket(context: context, type: .xpub, linger: 1000)
+        try socket.setSendHighWaterMark(Int32(clamping: configuration.output.highWaterMark))
+        try socket.setXPubVerbose(true)
+        // With NODROP a subscriber at its high-water mark turns the send into EAGAIN, which is
+        // counted, instead of a silent drop.
+        try socket.setXPubNoDrop(true)
+        try socket.bind(configuration.output.endpoint)
+        return socket
+    }
+
+    func run(socket: ZMQSocket) {
+        let poller = ZMQPoller()
+        let socketIndex = poller.add(socket)
+        let readyIndex = poller.add(outbound.ready)
+        let stopIndex = poller.add(stop)
+        _ = readyIndex
+        var cache: [String: WireMessage] = [:]
+        var stopping = false
+        while true {
+            _ = try? poller.poll(timeoutMilliseconds: stopping ? 0 : 1000)
+            if poller.isReadable(stopIndex) { stopping = true }
+            if poller.isReadable(socketIndex) {
+                while let frames = try? socket.receiveMultipart(dontWait: true), let first = frames.first, !first.isEmpty {
+                    let prefix = first.dropFirst()
+                    if first[0] == 1 {
+                        statistics.subscriptions.add(1, ordering: .relaxed)
+                        for (topic, message) in cache where topic.utf8.starts(with: prefix) {
+                            send(message, on: socket)
+                        }
+                    } else if first[0] == 0 {
+                        statistics.subscriptions.subtract(1, ordering: .relaxed)
+                    }
+                }
+            }
+            outbound.acknowledge()
+            while let item = outbound.pop() {
+                if item.kind == .centers, item.message.frameCount > 0 {
+                    let topic = item.message.withFrame(0) { String(decoding: $0, as: UTF8.self) }
+                    cache[topic] = item.message
+                }
+                send(item.message, on: socket)
+            }
+            if stopping && outbound.count == 0 { break }
+        }
+    }
+
+    private func send(_ message: WireMessage, on socket: ZMQSocket) {
+        let n = message.frameCount
+        guard n > 0 else { return }
+        let sent: Bool = message.bytes.withUnsafeBytes { raw in
+            withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: n) { views in
+                var start = 0
+                for i in 0..<n {
+                    let end = message.frameEnds[i]
+                    views.initializeElement(at: i, to: UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                    start = end
+                }
+                return (try? socket.send(rawFrames: UnsafeBufferPointer(views), dontWait: true)) ?? false
+            }
+        }
+        if sent {
+            statistics.published.add(1, ordering: .relaxed)
+        } else {
+            statistics.publishDropped.add(1, ordering: .relaxed)
+        }
+    }
+}

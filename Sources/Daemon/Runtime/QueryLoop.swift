@@ -1,0 +1,135 @@
+import Clustering
+import Logging
+import Transport
+import Wire
+
+/// The query thread: owns the REP socket and answers `snapshot`, `stats` and `predict` from the
+/// latest shared model, without touching the model itself.
+final class QueryLoop: Sendable {
+    let configuration: DaemonConfiguration
+    let context: ZMQContext
+    let statistics: Statistics
+    let shared: SharedModel
+    let stop: EventFD
+    let logger: Logger
+    let startEpoch: UInt64
+    let startedAt: Int64
+
+    init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics, shared: SharedModel,
+         stop: EventFD, logger: Logger, startEpoch: UInt64) {
+        self.configuration = configuration
+        self.context = context
+        self.statistics = statistics
+        self.shared = shared
+        self.stop = stop
+        self.logger = logger
+        self.startEpoch = startEpoch
+        self.startedAt = Clock.unixMilliseconds()
+    }
+
+    func openSocket() throws(ZMQError) -> ZMQSocket {
+        let socket = try ZMQSocket(context: context, type: .rep, linger: 0)
+        try socket.setMaxMessageSize(Int64(configuration.input.maxFrameBytes))
+        try socket.bind(configuration.query.endpoint)
+        return socket
+    }
+
+    func run(socket: ZMQSocket) {
+        let poller = ZMQPoller()
+        let socketIndex = poller.add(socket)
+        let stopIndex = poller.add(stop)
+        let updater = MiniBatchUpdater(configuration: configuration.update)
+        var request = ZMQMultipartMessage(capacity: 4)
+        var reply = WireMessage(reservingCapacity: 1 << 16)
+        let decoder = VectorDecoder(
+            expectedDimension: nil,
+            limits: WireLimits(maxFrameBytes: configuration.input.maxFrameBytes,
+                               maxVectorsPerMessage: configuration.query.maxPredictVectors))
+        var batch = VectorBatch()
+        while true {
+            guard (try? poller.poll(timeoutMilliseconds: 1000)) != nil else { break }
+            if poller.isReadable(stopIndex) { break }
+            guard poller.isReadable(socketIndex) else { continue }
+            guard (try? socket.receive(into: &request, dontWait: true)) == true else { continue }
+            reply.removeAll()
+            batch.removeAll()
+            do throws(WireError) {
+                let kind = try request.withUnsafeFrames { (frames) throws(WireError) -> QueryRequest in
+                    try decoder.decodeQuery(frames: frames, into: &batch)
+                }
+                try answer(kind, batch: batch, updater: updater, into: &reply)
+            } catch {
+                reply.removeAll()
+                error.encodeReply(into: &reply)
+            }
+            statistics.queries.add(1, ordering: .relaxed)
+            _ = try? socket.send(reply.frames, dontWait: false)
+        }
+    }
+
+    private func answer(_ kind: QueryRequest, batch: VectorBatch, updater: MiniBatchUpdater, into reply: inout WireMessage) throws(WireError) {
+        let snap = shared.snapshot
+        switch kind {
+        case .stats:
+            try encodeStatsReply(stats(snap), into: &reply)
+        case .snapshot:
+            guard let state = snap.state else { return notReady(snap, into: &reply) }
+            CentersSnapshot(k: state.k, dimension: state.dimension, startEpoch: startEpoch, sequence: 0,
+                            modelEpoch: state.epoch, modelVersion: state.batches, temperature: state.temperature,
+                            centers: state.centers, counts: state.counts).encodeBinary(topic: nil, into: &reply)
+        case .predict:
+            guard let state = snap.state else { return notReady(snap, into: &reply) }
+            guard batch.dimension == state.dimension else {
+                throw WireError(.dimensionMismatch, "vectors of dimension \(batch.dimension ?? 0), the model has \(state.dimension)")
+            }
+            batch.values.withUnsafeBufferPointer { updater.predict(state, rows: $0, count: batch.count) }
+            var out = Assignments(k: state.k, startEpoch: startEpoch, sequence: 0, modelVersion: state.batches)
+            for i in 0..<batch.count {
+                let s = updater.support(i)
+                let pairs = (0..<s.indices.count).map { (center: Int(s.indices[$0]), weight: s.weights[$0]) }
+                try out.appendRow(id: batch.ids[i], best: updater.bestCenter(i), distance: updater.squaredDistance(i), support: pairs)
+            }
+            out.encodeBinary(topic: nil, into: &reply)
+        }
+    }
+
+    /// The error reply while the model is still warming up (a reason of its own, so clients can wait and retry).
+    private func notReady(_ snap: SharedModel.Snapshot, into reply: inout WireMessage) {
+        reply.appendFrame("error")
+        reply.appendFrame("not_ready")
+        reply.appendFrame("no model yet: warming up, \(snap.warmupCollected) of \(snap.warmupNeeded) vectors")
+    }
+
+    private func stats(_ snap: SharedModel.Snapshot) -> [String: WireScalar] {
+        let q = statistics.currentQuality
+        var out: [String: WireScalar] = [
+            "start_epoch": .int(Int64(bitPattern: startEpoch)),
+            "uptime_s": .double(Double(Clock.unixMilliseconds() - startedAt) / 1000),
+            "vectors_in": .int(Int64(statistics.vectorsIn.load(ordering: .relaxed))),
+            "vectors_accepted": .int(Int64(statistics.vectorsAccepted.load(ordering: .relaxed))),
+            "messages_in": .int(Int64(statistics.messagesIn.load(ordering: .relaxed))),
+            "batches": .int(Int64(statistics.batches.load(ordering: .relaxed))),
+            "sequence_gaps": .int(Int64(statistics.sequenceGaps.load(ordering: .relaxed))),
+            "published": .int(Int64(statistics.published.load(ordering: .relaxed))),
+            "publish_dropped": .int(Int64(statistics.publishDropped.load(ordering: .relaxed))),
+            "dropped": .int(Int64(statistics.totalDropped)),
+            "inertia_per_vector": .double(q.inertiaPerVector),
+            "mean_support_size": .double(q.meanSupportSize),
+            "one_hot_fraction": .double(q.oneHotFraction),
+            "warmup_collected": .int(Int64(snap.warmupCollected)),
+            "warmup_needed": .int(Int64(snap.warmupNeeded)),
+        ]
+        for (reason, n) in statistics.dropsByReason { out["dropped_" + reason] = .int(Int64(n)) }
+        if let state = snap.state {
+            out["k"] = .int(Int64(state.k))
+            out["dimension"] = .int(Int64(state.dimension))
+            out["model_version"] = .int(Int64(state.batches))
+            out["model_epoch"] = .int(Int64(bitPattern: state.epoch))
+            out["temperature"] = .double(state.temperature)
+            out["vectors_seen"] = .int(Int64(state.vectorsSeen))
+            out["reseeds"] = .int(Int64(state.reseeds))
+            out["separations"] = .int(Int64(state.separations))
+        }
+        return out
+    }
+}

@@ -1,0 +1,94 @@
+import Clustering
+import Synchronization
+
+/// Counters shared by the daemon's threads: written with relaxed atomics on the hot paths, read
+/// by heartbeats, `stats` queries and metrics.
+public final class Statistics: Sendable {
+    /// Vectors decoded from valid messages.
+    public let vectorsIn = Atomic<UInt64>(0)
+    /// Vectors applied to the model.
+    public let vectorsAccepted = Atomic<UInt64>(0)
+    /// Valid inbound messages.
+    public let messagesIn = Atomic<UInt64>(0)
+    /// Batches applied.
+    public let batches = Atomic<UInt64>(0)
+    /// Missing messages inferred from producers' sequence numbers.
+    public let sequenceGaps = Atomic<UInt64>(0)
+    /// Outbound messages not sent because a subscriber was at its high-water mark or the queue was full.
+    public let publishDropped = Atomic<UInt64>(0)
+    /// Outbound messages sent.
+    public let published = Atomic<UInt64>(0)
+    /// Queries answered.
+    public let queries = Atomic<UInt64>(0)
+    /// Subscriptions seen on the outbound socket minus unsubscriptions.
+    public let subscriptions = Atomic<Int64>(0)
+    /// The temperature of the last batch, as a bit pattern.
+    public let temperatureBits = Atomic<UInt64>(0)
+    /// The model version after the last batch.
+    public let modelVersion = Atomic<UInt64>(0)
+    /// Microseconds the last batch took in the core.
+    public let lastBatchMicroseconds = Atomic<UInt64>(0)
+    /// Checkpoints written and failed.
+    public let checkpointsWritten = Atomic<UInt64>(0)
+    public let checkpointFailures = Atomic<UInt64>(0)
+    /// Monotonic milliseconds at which the clustering loop last made progress (or idled healthily).
+    public let clusteringHeartbeat = Atomic<UInt64>(0)
+    /// Monotonic milliseconds at which the ingest loop last went round.
+    public let ingestHeartbeat = Atomic<UInt64>(0)
+
+    /// Unix milliseconds of the last checkpoint written (0: none yet).
+    public let lastCheckpointUnixMilliseconds = Atomic<UInt64>(0)
+
+    private let drops = Mutex<[String: UInt64]>([:])
+    private let quality = Mutex(Quality())
+
+    /// Per-batch quality numbers, smoothed.
+    public struct Quality: Sendable {
+        /// Exponential moving average (weight 0.1 per batch) of the per-vector inertia.
+        public var inertiaPerVector = 0.0
+        /// The last batch's mean support size.
+        public var meanSupportSize = 0.0
+        /// The last batch's fraction of one-hot rows.
+        public var oneHotFraction = 0.0
+        /// Batch durations (microseconds) by histogram bucket upper bound, cumulative as Prometheus wants.
+        public var batchDurationBuckets = [UInt64](repeating: 0, count: Statistics.batchBuckets.count)
+        public var batchDurationSum = 0.0
+        public var batchDurationCount: UInt64 = 0
+    }
+
+    /// Upper bounds, in seconds, of the batch-duration histogram.
+    public static let batchBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+
+    /// Records one batch.
+    public func observe(_ report: BatchReport) {
+        let seconds = Double(lastBatchMicroseconds.load(ordering: .relaxed)) / 1e6
+        quality.withLock { q in
+            let perVector = report.weight > 0 ? report.inertia / report.weight : 0
+            q.inertiaPerVector = q.batchDurationCount == 0 ? perVector : 0.9 * q.inertiaPerVector + 0.1 * perVector
+            q.meanSupportSize = report.meanSupportSize
+            q.oneHotFraction = report.vectors > 0 ? Double(report.oneHotRows) / Double(report.vectors) : 0
+            for (i, bound) in Statistics.batchBuckets.enumerated() where seconds <= bound { q.batchDurationBuckets[i] += 1 }
+            q.batchDurationSum += seconds
+            q.batchDurationCount += 1
+        }
+    }
+
+    /// The smoothed quality numbers.
+    public var currentQuality: Quality { quality.withLock { $0 } }
+
+    public init() {}
+
+    /// Counts `vectors` dropped (at least one message) for `reason`.
+    public func drop(_ reason: String, vectors: UInt64 = 1) {
+        drops.withLock { $0[reason, default: 0] += vectors }
+    }
+
+    /// Drops so far, by reason.
+    public var dropsByReason: [String: UInt64] { drops.withLock { $0 } }
+
+    /// All drops.
+    public var totalDropped: UInt64 { dropsByReason.values.reduce(0, +) }
+
+    /// The last batch's temperature.
+    public var temperature: Double { Double(bitPattern: temperatureBits.load(ordering: .relaxed)) }
+}

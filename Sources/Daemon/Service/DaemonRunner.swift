@@ -1,0 +1,232 @@
+import Clustering
+import Glibc
+import Logging
+import Synchronization
+import Transport
+import Wire
+
+/// Runs the daemon: restores the model, opens the sockets (each on the thread that owns it),
+/// tells systemd it is ready, and waits for signals; shuts down in data-flow order.
+public final class DaemonRunner: Sendable {
+    /// Why the daemon could not start (not a configuration error).
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+        /// Exit status: 78 when the operator must change something, 1 otherwise.
+        public var status: Int32
+    }
+
+    public let configuration: DaemonConfiguration
+    let logger: Logger
+    let statistics = Statistics()
+    /// Set by tests and `demo` to stop the daemon without a signal.
+    let stopRequest: EventFD
+
+    public init(configuration: DaemonConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.stopRequest = try EventFD()
+    }
+
+    /// Asks a running daemon to shut down as SIGTERM would.
+    public func requestStop() { try? stopRequest.signal() }
+
+    /// Runs until SIGTERM or SIGINT (or ``requestStop()``); returns the exit status.
+    ///
+    /// - Parameter handleSignals: block SIGTERM/SIGINT/SIGHUP and wait for them (the command
+    ///   line does; an embedding test does not).
+    public func run(handleSignals: Bool = true, onReady: (@Sendable () -> Void)? = nil) throws(StartError) -> Int32 {
+        if handleSignals { blockSignals() }
+        let c = configuration
+        let notifier = SystemdNotifier()
+        let startEpoch = UInt64(Clock.unixMilliseconds())
+
+        // The model: newest valid checkpoint, or none (seeded from the warm-up).
+        let store = c.state.directory.isEmpty ? nil : CheckpointStore(directory: c.state.directory)
+        var restored: ModelState?
+        if let store {
+            if mkdir(c.state.directory, 0o700) != 0 && errno != EEXIST {
+                throw StartError(description: "state.directory: cannot create \(c.state.directory): \(String(cString: strerror(errno)))", status: 78)
+            }
+            let found = store.loadNewest()
+            for s in found.skipped { logger.error("skipping damaged or foreign checkpoint \(s)") }
+            if let state = found.state, let path = found.path {
+                let dimensionDiffers = c.model.dimension > 0 && c.model.dimension != state.dimension
+                if state.k != c.model.k || dimensionDiffers {
+                    let what = "checkpoint \(path) has k = \(state.k), dimension = \(state.dimension); the configuration says model.k = \(c.model.k), model.dimension = \(c.model.dimension)"
+                    if c.state.freshStart {
+                        logger.warning("\(what): starting fresh as state.fresh_start asks")
+                    } else {
+                        throw StartError(description: "\(what). Set state.fresh_start = true (or --fresh) to start a new model", status: 78)
+                    }
+                } else {
+                    restored = state
+                    logger.notice("restored model from \(path): version \(state.batches), \(state.vectorsSeen) vectors seen, T = \(state.temperature)")
+                }
+            }
+        }
+
+        let context: ZMQContext
+        let batches: BoundedQueue<InboundBatch>
+        let recycled: BoundedQueue<VectorBatch>
+        let outbound: BoundedQueue<Outbound>
+        let stops: [EventFD]
+        do {
+            context = try ZMQContext(ioThreads: 1)
+            batches = try BoundedQueue(capacity: c.input.queueBatches)
+            recycled = try BoundedQueue(capacity: c.input.queueBatches + 4)
+            outbound = try BoundedQueue(capacity: c.output.queueMessages)
+            stops = try (0..<4).map { _ throws(ZMQError) in try EventFD() }
+        } catch {
+            throw StartError(description: "cannot set up ZeroMQ: \(error)", status: 1)
+        }
+        let shared = SharedModel()
+        let ingest = IngestLoop(configuration: c, context: context, statistics: statistics, batches: batches,
+                                recycled: recycled, stop: stops[0], dimension: restored?.dimension ?? (c.model.dimension > 0 ? c.model.dimension : nil),
+                                logger: logger)
+        let clustering = ClusteringLoop(configuration: c, statistics: statistics, batches: batches, recycled: recycled,
+                                        outbound: outbound, shared: shared, stop: stops[1], logger: logger,
+                                        startEpoch: startEpoch, restored: restored, checkpoints: store)
+        let publish = PublishLoop(configuration: c, context: context, statistics: statistics, outbound: outbound,
+                                  stop: stops[2], logger: logger)
+        let query = c.query.endpoint.isEmpty ? nil : QueryLoop(
+            configuration: c, context: context, statistics: statistics, shared: shared, stop: stops[3],
+            logger: logger, startEpoch: startEpoch)
+
+        // Each socket is created and bound on the thread that will own it; start-up waits for
+        // every thread to report, so a bind error stops the daemon before READY.
+        let gate = StartGate()
+        let publishThread = OSThread(name: "publish") {
+            guard let socket = gate.open("output.endpoint \(c.output.endpoint)", { () throws(ZMQError) in try publish.openSocket() }) else { return }
+            publish.run(socket: socket)
+            socket.close()
+        }
+        let queryThread = query.map { q in
+            OSThread(name: "query") {
+                guard let socket = gate.open("query.endpoint \(c.query.endpoint)", { () throws(ZMQError) in try q.openSocket() }) else { return }
+                q.run(socket: socket)
+                socket.close()
+            }
+        }
+        let clusteringThread = OSThread(name: "clustering") { clustering.run() }
+        let ingestThread = OSThread(name: "ingest") {
+            guard let socket = gate.open("input.endpoints \(c.input.endpoints)", { () throws(ZMQError) in try ingest.openSocket() }) else { return }
+            ingest.run(socket: socket)
+            socket.close()
+        }
+        let failure = gate.wait(for: query == nil ? 2 : 3)
+
+        func shutdown() {
+            try? stops[0].signal()
+            ingestThread.join()
+            try? stops[1].signal()
+            clusteringThread.join()
+            try? stops[2].signal()
+            publishThread.join()
+            try? stops[3].signal()
+            queryThread?.join()
+            context.shutdown()
+        }
+
+        if let failure {
+            shutdown()
+            throw StartError(description: "cannot open \(failure)", status: failure.contains("Address already in use") ? 1 : 78)
+        }
+        let endpoints = "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)")
+        logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue)")
+        notifier.notify("READY=1\nSTATUS=ready: \(endpoints)")
+        onReady?()
+
+        // Supervise: signals, watchdog, status.
+        let watchdogMs = notifier.watchdogMicroseconds.map { max(1, $0 / 2000) }
+        var lastStatus: UInt64 = 0
+        var lastAccepted: UInt64 = 0
+        var lastStatusAt = Clock.monotonicMilliseconds()
+        while true {
+            let tick = Int(min(watchdogMs ?? 1000, 1000))
+            if let signal = handleSignals ? waitForSignal(milliseconds: tick, extra: stopRequest) : waitForStop(milliseconds: tick) {
+                if signal == SIGHUP {
+                    logger.notice("SIGHUP: this build applies configuration at start only; restart to change it")
+                    continue
+                }
+                logger.notice("shutting down (\(signal == 0 ? "stop requested" : "signal \(signal)")): stopping intake, finishing the batch in flight")
+                break
+            }
+            let now = Clock.monotonicMilliseconds()
+            if watchdogMs != nil, isHealthy(now: now, maxStallMs: max(2 * (watchdogMs ?? 1000), 2000)) {
+                notifier.notify("WATCHDOG=1")
+            }
+            if now - lastStatus >= 5000, notifier.isActive {
+                let accepted = statistics.vectorsAccepted.load(ordering: .relaxed)
+                let rate = Double(accepted - lastAccepted) / (Double(now - lastStatusAt) / 1000)
+                notifier.notify("STATUS=\(Int(rate)) vectors/s, model version \(statistics.modelVersion.load(ordering: .relaxed)), T = \(statistics.temperature), dropped \(statistics.totalDropped)")
+                lastStatus = now
+                lastAccepted = accepted
+                lastStatusAt = now
+            }
+        }
+        notifier.notify("STOPPING=1\nSTATUS=stopping")
+        shutdown()
+        logger.notice("stopped: \(statistics.vectorsAccepted.load(ordering: .relaxed)) vectors accepted, \(statistics.totalDropped) dropped")
+        return 0
+    }
+
+    /// The pipeline makes progress: each loop went round recently (they wake at least once a second).
+    func isHealthy(now: UInt64, maxStallMs: UInt64) -> Bool {
+        let ingest = statistics.ingestHeartbeat.load(ordering: .relaxed)
+        let clustering = statistics.clusteringHeartbeat.load(ordering: .relaxed)
+        return now &- ingest <= maxStallMs && now &- clustering <= maxStallMs
+    }
+
+    private func blockSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Waits up to `milliseconds` for SIGTERM/SIGINT/SIGHUP or a stop request (reported as 0).
+    private func waitForSignal(milliseconds: Int, extra: EventFD) -> Int32? {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
+        if waitForStop(milliseconds: 0) != nil { return 0 }
+        var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        let s = sigtimedwait(&set, nil, &timeout)
+        if s > 0 { return s }
+        return waitForStop(milliseconds: 0)
+    }
+
+    private func waitForStop(milliseconds: Int) -> Int32? {
+        var fd = pollfd(fd: stopRequest.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&fd, 1, Int32(milliseconds)) > 0 ? 0 : nil
+    }
+}
+
+/// Collects each socket thread's start-up outcome.
+final class StartGate: Sendable {
+    private let state = Mutex<(reported: Int, failure: String?)>((0, nil))
+
+    /// Opens a socket on the calling thread and reports; returns nil (after reporting) on failure.
+    func open(_ what: String, _ make: () throws(ZMQError) -> ZMQSocket) -> ZMQSocket? {
+        do {
+            let socket = try make()
+            state.withLock { $0.reported += 1 }
+            return socket
+        } catch {
+            state.withLock {
+                $0.reported += 1
+                if $0.failure == nil { $0.failure = "\(what): \(error)" }
+            }
+            return nil
+        }
+    }
+
+    /// Waits until `count` threads reported; returns the first failure.
+    func wait(for count: Int) -> String? {
+        while true {
+            let s = state.withLock { $0 }
+            if s.reported >= count { return s.failure }
+            usleep(1000)
+        }
+    }
+}
