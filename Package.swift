@@ -56,6 +56,6 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ClientsTests", dependencies: ["Clients", "Transport", "Wire", "Clustering"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Clients", "Transport", "Wire", "Clustering"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering"]),
     ]
 )

@@ -116,8 +116,8 @@ extension ModelState {
     ///   - autoKind, autoHalfLife: the automatic schedule's shape and half-life in vectors.
     public static func seeded(
         warmup rows: UnsafeBufferPointer<Float>, count: Int, dimension: Int, k: Int, seed: UInt64,
-        schedule: TemperatureSchedule? = nil, heat: Double = 4, floorRatio: Double = 1e-3,
-        autoKind: TemperatureSchedule.Kind = .exponential, autoHalfLife: Double = 100_000, epoch: UInt64 = 1
+        schedule: TemperatureSchedule? = nil, heat: Double = 1, floorRatio: Double = 1e-3,
+        autoKind: TemperatureSchedule.Kind = .exponential, autoHalfLife: Double = 20_000, epoch: UInt64 = 1
     ) -> ModelState {
         var random = RandomSource(seed: seed)
         let centers = Seeding.kMeansPlusPlus(rows: rows, count: count, dimension: dimension, k: k, random: &random)

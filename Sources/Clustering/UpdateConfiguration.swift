@@ -26,11 +26,11 @@ public struct UpdateConfiguration: Sendable, Equatable {
     /// batch's mean squared distance to the nearest center.
     public var separationTolerance: Double
 
-    /// The defaults: entmax-1.5, counts with a 50 000-vector half-life, per-center rate,
+    /// The defaults: entmax-1.5, counts with a 10 000-vector half-life, per-center rate,
     /// dead below 1 % of the largest count after 10 000 vectors, separation checked every 8 batches.
     public init(
         mode: ResponsibilityMode = .entmax15,
-        countHalfLife: Double = 50_000,
+        countHalfLife: Double = 10_000,
         learningRate: LearningRate = .perCenter,
         deadCenterFraction: Double = 0.01,
         deadCenterPatience: UInt64 = 10_000,

@@ -17,7 +17,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `model.warmup`: vectors gathered for k-means++ seeding; 0 means max(4k, one batch).
         public var warmup = 0
         /// `model.count_half_life`: soft-count half-life in vectors; infinity keeps all history.
-        public var countHalfLife = 50_000.0
+        public var countHalfLife = 10_000.0
         /// `model.learning_rate`: nil for the per-center rate 1/N_k, else a fixed rate in (0, 1].
         public var learningRate: Double? = nil
         /// `model.dead_center_fraction`: below this fraction of the largest count a center is dead.
@@ -39,9 +39,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `temperature.floor`: T_min; nil for `auto` (initial × floor_ratio).
         public var floor: Double? = nil
         /// `temperature.half_life`: vectors for the temperature to halve (or, inverse time, double its denominator).
-        public var halfLife = 100_000.0
+        public var halfLife = 20_000.0
         /// `temperature.heat`: multiplier of the median-gap rule for `auto`.
-        public var heat = 4.0
+        public var heat = 1.0
         /// `temperature.floor_ratio`: the `auto` floor as a fraction of T₀.
         public var floorRatio = 1e-3
     }

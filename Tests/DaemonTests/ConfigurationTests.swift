@@ -1,0 +1,79 @@
+import Clustering
+@testable import Daemon
+import Glibc
+import Testing
+
+@Suite struct ConfigurationTests {
+    static let root: String = {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path
+    }()
+
+    @Test func theReferenceFileStatesExactlyTheDefaults() throws {
+        let loaded = try DaemonConfiguration.load(file: Self.root + "/config/voronoid.toml", overrides: [])
+        var expected = DaemonConfiguration()
+        // The environment may point state.directory somewhere (systemd); the file says "".
+        expected.state.directory = ""
+        var got = loaded
+        got.state.directory = ""
+        #expect(got == expected)
+    }
+
+    @Test func everyKeyIsDocumentedInTheReferenceFile() throws {
+        let text = String(decoding: try CheckpointStore.readFile(Self.root + "/config/voronoid.toml"), as: UTF8.self)
+        let pairs = try ConfigurationReader.parse(text, source: "voronoid.toml")
+        #expect(Set(pairs.map(\.0)) == Set(ConfigurationReader.keys))
+    }
+
+    @Test(arguments: [
+        ("input.batch_size=0", "input.batch_size", "got 0"),
+        ("model.k=-3", "model.k", "got -3"),
+        ("model.mode=fuzzy", "model.mode", "got \"fuzzy\""),
+        ("temperature.initial=-1", "temperature.initial", "got -1"),
+        ("input.endpoints=localhost:5555", "input.endpoints", "localhost:5555"),
+        ("model.count_half_life=0", "model.count_half_life", "got 0"),
+        ("nonsense.key=1", "nonsense.key", "unknown key"),
+        ("model.k", "--set", "expected key=value"),
+        ("input.connect=maybe", "input.connect", "true or false"),
+    ])
+    func badValuesNameTheKeyAndTheValue(override: String, key: String, fragment: String) {
+        do {
+            _ = try DaemonConfiguration.load(file: nil, overrides: [override])
+            Issue.record("\(override) was accepted")
+        } catch {
+            #expect(error.key == key)
+            #expect(error.description.contains(fragment), "\(error)")
+        }
+    }
+
+    @Test func fileSyntaxErrorsNameTheLine() throws {
+        let path = "/tmp/voronoid-config-\(getpid()).toml"
+        let text = "[model]\nk = 4\nmode = entmax15\n"
+        _ = text.withCString { p in
+            let f = fopen(path, "w")
+            defer { fclose(f) }
+            return fputs(p, f)
+        }
+        defer { unlink(path) }
+        do {
+            _ = try DaemonConfiguration.load(file: path, overrides: [])
+            Issue.record("a bare string was accepted")
+        } catch {
+            #expect(error.key == "model.mode")
+            #expect(error.reason.contains("entmax15"))
+        }
+    }
+
+    @Test func flagsOverrideTheFileAndValuesParse() throws {
+        let c = try DaemonConfiguration.load(file: nil, overrides: [
+            "model.k=12", "model.mode=hard", "input.socket=pull", "input.topics=[\"a\", \"b\"]",
+            "model.count_half_life=inf", "temperature.initial=2.5", "model.learning_rate=0.3",
+        ])
+        #expect(c.model.k == 12 && c.model.mode == .hard && c.input.socket == .pull)
+        #expect(c.input.topics == ["a", "b"])
+        #expect(c.model.countHalfLife == .infinity)
+        #expect(c.fixedSchedule == TemperatureSchedule(kind: .exponential, initial: 2.5, floor: 0.0025, halfLife: 20_000))
+        #expect(c.update.learningRate == .fixed(0.3))
+    }
+}
