@@ -129,6 +129,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var dropIntervalSeconds = 10.0
     }
 
+    /// `[fault]`: fault injection, for testing supervision (never set in production).
+    public struct Fault: Sendable, Equatable {
+        /// `fault.stall_after_s`: the clustering loop stops making progress this many seconds
+        /// after start (0: never), so the systemd watchdog can be seen to fire.
+        public var stallAfterSeconds = 0.0
+    }
+
     public var model = Model()
     public var temperature = Temperature()
     public var input = Input()
@@ -136,6 +143,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var query = Query()
     public var state = State()
     public var log = Log()
+    public var fault = Fault()
 
     /// The defaults of ARCHITECTURE.md.
     public init() {}

@@ -1,3 +1,4 @@
+import Glibc
 import Clustering
 import Logging
 import Transport
@@ -72,9 +73,15 @@ final class ClusteringLoop: @unchecked Sendable {
         let stopIndex = poller.add(stop)
         _ = readyIndex
         var stopping = false
+        let started = Clock.monotonicMilliseconds()
+        let stallAt = configuration.fault.stallAfterSeconds > 0 ? started + UInt64(configuration.fault.stallAfterSeconds * 1000) : UInt64.max
         if let model { emitEvent("restore", ["model_version": .int(Int64(model.batches)), "model_epoch": .int(Int64(model.epoch))]) }
         while true {
             let now = Clock.monotonicMilliseconds()
+            if now >= stallAt {
+                logger.error("fault.stall_after_s: the clustering loop stalls now, on purpose")
+                while true { sleep(3600) }
+            }
             statistics.clusteringHeartbeat.store(now, ordering: .relaxed)
             _ = try? poller.poll(timeoutMilliseconds: stopping ? 0 : Int(timeUntilNextTimer(now: now)))
             if poller.isReadable(stopIndex) { stopping = true }
