@@ -1,0 +1,111 @@
+import Transport
+import Wire
+
+/// A client of the daemon's query socket (REQ → REP): `snapshot`, `stats` and `predict`.
+///
+/// Every request uses a fresh REQ socket with linger 0, closed after the reply or the
+/// timeout: a REQ socket whose reply never came cannot send again (its state machine waits
+/// for that reply forever), so it is discarded rather than reused.
+///
+/// Blocking: use it on the thread that created it, never from async code.
+public final class QueryClient {
+    /// The context sockets are made in.
+    public let context: ZMQContext
+    /// The daemon's query endpoint, such as `tcp://127.0.0.1:5557`.
+    public let endpoint: String
+    /// How long a request may take, send and reply together.
+    public let timeout: Duration
+
+    /// Creates a client; nothing connects until the first request.
+    /// - Parameters:
+    ///   - context: the context.
+    ///   - endpoint: the daemon's REP endpoint.
+    ///   - timeout: the longest wait for a reply (default 5 s).
+    public init(context: ZMQContext, endpoint: String, timeout: Duration = .seconds(5)) {
+        self.context = context
+        self.endpoint = endpoint
+        self.timeout = timeout
+    }
+
+    /// Sends one request and returns the reply's frames.
+    /// - Throws: ``ClientError`` `.timeout` if no reply came within ``timeout``, `.remote`
+    ///   for an error reply `["error", reason, detail]`; `ZMQError` for a bad endpoint.
+    public func request(_ message: WireMessage) throws -> [[UInt8]] {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        let socket = try ZMQSocket(context: context, type: .req, linger: 0)
+        defer { socket.close() }
+        try socket.setSendTimeout(milliseconds: milliseconds(timeout))
+        try socket.connect(endpoint)
+        guard try socket.send(message) else { throw timedOut() }
+        let left = deadline - clock.now
+        guard left > .zero else { throw timedOut() }
+        try socket.setReceiveTimeout(milliseconds: max(1, milliseconds(left)))
+        guard let reply = try socket.receiveMultipart() else { throw timedOut() }
+        if let error = WireError.decodeReply(frames: reply) {
+            throw ClientError.remote(reason: error.reason, detail: error.detail)
+        }
+        return reply
+    }
+
+    /// Asks for the current centers.
+    /// - Throws: as ``request(_:)``, or ``ClientError`` `.badReply` for a malformed reply.
+    public func snapshot() throws -> CentersSnapshot {
+        var message = WireMessage()
+        VectorEncoder.encodeSnapshotRequest(into: &message)
+        let reply = try request(message)
+        do {
+            return try CentersSnapshot.decodeBinary(frames: reply, hasTopic: false)
+        } catch {
+            throw ClientError(.badReply, "snapshot reply: \(error)")
+        }
+    }
+
+    /// Asks for the daemon's statistics.
+    /// - Returns: the decoded values and the reply's JSON text as received.
+    /// - Throws: as ``request(_:)``, or ``ClientError`` `.badReply` for a malformed reply.
+    public func stats() throws -> (values: [String: WireScalar], json: String) {
+        var message = WireMessage()
+        VectorEncoder.encodeStatsRequest(into: &message)
+        let reply = try request(message)
+        do {
+            let values = try decodeStatsReply(frames: reply)
+            return (values, String(decoding: reply[0], as: UTF8.self))
+        } catch {
+            throw ClientError(.badReply, "stats reply: \(error)")
+        }
+    }
+
+    /// Asks for the assignments of `batch` (computed without training).
+    /// - Throws: as ``request(_:)``; ``ClientError`` `.badInput` for mixed ids (the request
+    ///   form cannot carry them), `.badReply` for a malformed reply or one of another size.
+    public func predict(_ batch: VectorBatch) throws -> Assignments {
+        var message = WireMessage()
+        do {
+            try VectorEncoder.encodePredictRequest(batch: batch, into: &message)
+        } catch {
+            throw ClientError(.badInput, "predict request: \(error)")
+        }
+        let reply = try request(message)
+        let assignments: Assignments
+        do {
+            assignments = try Assignments.decodeBinary(frames: reply, hasTopic: false)
+        } catch {
+            throw ClientError(.badReply, "predict reply: \(error)")
+        }
+        guard assignments.count == batch.count else {
+            throw ClientError(.badReply, "predict reply has \(assignments.count) rows for \(batch.count) vectors")
+        }
+        return assignments
+    }
+
+    private func timedOut() -> ClientError {
+        ClientError(.timeout, "no reply from \(endpoint) within \(fixed(seconds(timeout), 1)) s (is the daemon running and its query socket on this endpoint?)")
+    }
+}
+
+/// Whole milliseconds of `d`, clamped to what a socket option holds.
+func milliseconds(_ d: Duration) -> Int32 {
+    let ms = seconds(d) * 1000
+    return Int32(max(0, min(ms.rounded(.up), Double(Int32.max))))
+}
