@@ -75,6 +75,7 @@ final class ClusteringLoop: @unchecked Sendable {
         var stopping = false
         let started = Clock.monotonicMilliseconds()
         let stallAt = configuration.fault.stallAfterSeconds > 0 ? started + UInt64(configuration.fault.stallAfterSeconds * 1000) : UInt64.max
+        emitEvent("start", ["restored": .int(model == nil ? 0 : 1), "k": .int(Int64(configuration.model.k))])
         if let model { emitEvent("restore", ["model_version": .int(Int64(model.batches)), "model_epoch": .int(Int64(model.epoch))]) }
         while true {
             let now = Clock.monotonicMilliseconds()
@@ -205,13 +206,26 @@ final class ClusteringLoop: @unchecked Sendable {
         assignments.k = model?.k ?? configuration.model.k
         assignments.startEpoch = startEpoch
         assignments.modelVersion = version
+        // Filled column by column straight from the updater's buffers: no per-row arrays.
+        assignments.best.reserveCapacity(count)
+        assignments.distances.reserveCapacity(count)
+        assignments.offsets.reserveCapacity(count + 1)
         for i in 0..<count {
             let support = updater.support(i)
-            var pairs: [(center: Int, weight: Float)] = []
-            pairs.reserveCapacity(support.indices.count)
-            for e in 0..<support.indices.count { pairs.append((Int(support.indices[e]), support.weights[e])) }
-            try? assignments.appendRow(id: ids.count > firstID + i ? ids[firstID + i] : nil,
-                                       best: updater.bestCenter(i), distance: updater.squaredDistance(i), support: pairs)
+            assignments.best.append(Int32(truncatingIfNeeded: updater.bestCenter(i)))
+            assignments.distances.append(updater.squaredDistance(i))
+            for e in 0..<support.indices.count {
+                assignments.indices.append(UInt32(truncatingIfNeeded: support.indices[e]))
+                assignments.weights.append(support.weights[e])
+            }
+            assignments.offsets.append(UInt32(truncatingIfNeeded: assignments.indices.count))
+        }
+        if ids.kind != .none {
+            if firstID == 0 && ids.count == count {
+                assignments.ids = ids
+            } else {
+                for i in firstID..<min(firstID + count, ids.count) { try? assignments.ids.append(ids[i]) }
+            }
         }
         if configuration.output.assignments {
             assignments.sequence = nextSequence(WireTopic.assignmentsBinary)

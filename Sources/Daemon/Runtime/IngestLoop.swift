@@ -133,7 +133,14 @@ final class IngestLoop: Sendable {
                     if decoder.expectedDimension == nil { decoder.expectedDimension = info.dimension }
                     statistics.messagesIn.add(1, ordering: .relaxed)
                     statistics.vectorsIn.add(UInt64(info.count), ordering: .relaxed)
-                    if wasEmpty { openedAt = Clock.monotonicNanoseconds() }
+                    if wasEmpty {
+                        openedAt = Clock.monotonicNanoseconds()
+                    } else if drained & 15 == 0, Clock.monotonicNanoseconds() >= openedAt &+ maxWait {
+                        // A steady stream can keep this loop busy for long: honour the
+                        // batch deadline here too, not only between polls.
+                        handOff()
+                        continue
+                    }
                     if open.count >= input.batchSize { handOff() }
                 } catch {
                     statistics.drop(error.reason.rawValue)
@@ -159,16 +166,30 @@ final class IngestLoop: Sendable {
 struct SequenceTracker {
     let maxProducers: Int
     private var last: [[UInt8]: UInt64] = [:]
+    /// The previous message's topic and sequence: most messages come from the same producer as
+    /// the one before, and this spares them the hashing and the key allocation.
+    private var recentTopic: [UInt8] = []
+    private var recentSequence: UInt64 = 0
+    private var recentTracked = false
 
     init(maxProducers: Int) { self.maxProducers = maxProducers }
 
     /// Records `sequence` for `topic`; returns how many messages went missing before it.
     mutating func record(topic: UnsafeRawBufferPointer, sequence: UInt64) -> UInt64 {
-        let key = Array(topic)
-        defer {
-            if last[key] != nil || last.count < maxProducers { last[key] = sequence }
+        if recentTracked && recentTopic.elementsEqual(topic) {
+            let previous = recentSequence
+            recentSequence = sequence
+            last[recentTopic] = sequence
+            return sequence > previous ? sequence - previous - 1 : 0
         }
-        guard let previous = last[key], sequence > previous else { return 0 }
+        let key = Array(topic)
+        let previous = last[key]
+        let tracked = previous != nil || last.count < maxProducers
+        if tracked { last[key] = sequence }
+        recentTopic = key
+        recentSequence = sequence
+        recentTracked = tracked
+        guard let previous, sequence > previous else { return 0 }
         return sequence - previous - 1
     }
 }

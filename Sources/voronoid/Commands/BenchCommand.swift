@@ -4,7 +4,7 @@ import Daemon
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure throughput.", subcommands: [Core.self])
+        abstract: "Measure throughput.", subcommands: [Core.self, EndToEnd.self])
 
     struct Core: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The clustering core: update step and entmax alone.")
@@ -44,3 +44,34 @@ func grouped(_ v: Double) -> String {
     return String(out.reversed())
 }
 func format3(_ v: Double) -> String { String(Double(Int(v * 1000)) / 1000) }
+
+extension Bench {
+    struct EndToEnd: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "e2e",
+            abstract: "The whole daemon on loopback: producer, daemon and subscriber in one process (d 64, k 64, entmax15).")
+        @Flag(help: "One JSON object per line instead of a table.") var json = false
+        @Option(help: "Seconds of sending per case.") var seconds: Double = 3
+        @Option(help: "Only the cases named: batched, single or latency.") var only: String?
+
+        func run() throws {
+            let bench = EndToEndBenchmark(seconds: seconds)
+            if !json {
+                print(pad("case", 9) + pad("socket", 7) + pad("vec/msg", 8) + pad("offered/s", 11) + pad("vectors/s", 12)
+                      + pad("messages/s", 12) + pad("dropped", 9) + pad("p50 ms", 8) + pad("p99 ms", 8) + "max ms")
+            }
+            try bench.run(only: only) { r in
+                if json {
+                    let offered = r.offeredRate.map { String(Int($0)) } ?? "null"
+                    print(#"{"bench":"e2e","case":"\#(r.name)","socket":"\#(r.socket)","vectors_per_message":\#(r.vectorsPerMessage),"offered_vectors_per_second":\#(offered),"vectors_per_second":\#(Int(r.vectorsPerSecond)),"messages_per_second":\#(Int(r.messagesPerSecond)),"assigned_per_second":\#(Int(r.assignedPerSecond)),"sent":\#(r.sent),"accepted":\#(r.accepted),"dropped":\#(r.dropped),"latency_p50_ms":\#(format3(r.latencyP50Milliseconds)),"latency_p99_ms":\#(format3(r.latencyP99Milliseconds)),"latency_max_ms":\#(format3(r.latencyMaxMilliseconds))}"#)
+                } else {
+                    print(pad(r.name, 9) + pad(r.socket, 7) + pad("\(r.vectorsPerMessage)", 8)
+                          + pad(r.offeredRate.map { grouped($0) } ?? "max", 11) + pad(grouped(r.vectorsPerSecond), 12)
+                          + pad(grouped(r.messagesPerSecond), 12) + pad("\(r.dropped)", 9)
+                          + pad(format3(r.latencyP50Milliseconds), 8) + pad(format3(r.latencyP99Milliseconds), 8)
+                          + format3(r.latencyMaxMilliseconds))
+                }
+            }
+        }
+    }
+}
