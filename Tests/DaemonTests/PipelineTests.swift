@@ -53,6 +53,7 @@ import Wire
         c.temperature.halfLife = 100
         c.model.countHalfLife = 200
         c.state.directory = ""
+        c.metrics.address = ""
         return c
     }
 

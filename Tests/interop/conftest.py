@@ -27,12 +27,14 @@ class Daemon:
     """A running `voronoid run`; its stderr is collected so tests can read the log."""
 
     def __init__(self, *args, env=None, ports=None, wait_ready=True):
-        self.ports = ports or {"input": free_port(), "output": free_port(), "query": free_port()}
+        self.ports = ports if isinstance(ports, dict) else {"input": free_port(), "output": free_port(), "query": free_port()}
         self.input = f"tcp://127.0.0.1:{self.ports['input']}"
         self.output = f"tcp://127.0.0.1:{self.ports['output']}"
         self.query = f"tcp://127.0.0.1:{self.ports['query']}"
         endpoint_args = [] if ports == "default" else [
             "--input", self.input, "--output", self.output, "--query", self.query]
+        if not any(str(a).startswith("metrics.address") for a in args):
+            endpoint_args += ["--set", 'metrics.address=""']
         if ports == "default":
             self.input, self.output, self.query = (
                 "tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556", "tcp://127.0.0.1:5557")

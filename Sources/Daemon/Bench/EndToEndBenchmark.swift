@@ -63,6 +63,7 @@ public struct EndToEndBenchmark {
         c.output.highWaterMark = 1_000_000
         c.output.queueMessages = 65_536
         c.state.directory = ""
+        c.metrics.address = ""
         let outputEndpoint = c.output.endpoint
         let logger = Logger(label: "bench", factory: { StderrLogHandler(label: $0, level: .warning) })
         let runner = try DaemonRunner(configuration: c, logger: logger)

@@ -126,7 +126,7 @@ public enum ConfigurationReader {
         "output.assignments_json", "output.heartbeat_interval_ms", "output.high_water_mark", "output.queue_messages",
         "query.endpoint", "query.max_predict_vectors",
         "state.directory", "state.checkpoint_interval_s", "state.checkpoint_batches", "state.fresh_start",
-        "log.level", "log.drop_interval_s", "fault.stall_after_s",
+        "log.level", "log.drop_interval_s", "metrics.address", "fault.stall_after_s",
     ]
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -190,9 +190,13 @@ public enum ConfigurationReader {
         case "log.level":
             c.log.level = try v.choice({ LogLevelName.all.contains($0) ? $0 : nil }, LogLevelName.all)
         case "log.drop_interval_s": c.log.dropIntervalSeconds = try v.double(atLeast: 0)
+        case "metrics.address":
+            let a = try v.string()
+            if !a.isEmpty && HTTPAddress(a) == nil { throw v.error("must be host:port (IPv4, or [IPv6]:port) or \"\"") }
+            c.metrics.address = a
         case "fault.stall_after_s": c.fault.stallAfterSeconds = try v.double(atLeast: 0)
         default:
-            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, input, output, query, state, log, fault)")
+            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, input, output, query, state, log, metrics, fault)")
         }
     }
 

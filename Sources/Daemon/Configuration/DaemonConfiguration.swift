@@ -129,6 +129,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var dropIntervalSeconds = 10.0
     }
 
+    /// `[metrics]`: Prometheus metrics and health checks over HTTP.
+    public struct Metrics: Sendable, Equatable {
+        /// `metrics.address`: `host:port` to serve `/metrics`, `/healthz` and `/readyz` on; empty disables.
+        public var address = "127.0.0.1:9464"
+    }
+
     /// `[fault]`: fault injection, for testing supervision (never set in production).
     public struct Fault: Sendable, Equatable {
         /// `fault.stall_after_s`: the clustering loop stops making progress this many seconds
@@ -143,6 +149,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var query = Query()
     public var state = State()
     public var log = Log()
+    public var metrics = Metrics()
     public var fault = Fault()
 
     /// The defaults of ARCHITECTURE.md.

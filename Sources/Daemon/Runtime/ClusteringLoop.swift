@@ -2,6 +2,7 @@ import Glibc
 import Clustering
 import Logging
 import Transport
+import Synchronization
 import Wire
 
 /// An outbound message for the publish thread.
@@ -17,7 +18,8 @@ struct Outbound: Sendable {
 final class ClusteringLoop: @unchecked Sendable {
     // SAFETY: every mutable field is touched only by the clustering thread, inside `run()`;
     // other threads reach this object only through the Sendable queues and `SharedModel`.
-    let configuration: DaemonConfiguration
+    private(set) var configuration: DaemonConfiguration
+    private let reloads = Mutex<DaemonConfiguration?>(nil)
     let statistics: Statistics
     let batches: BoundedQueue<InboundBatch>
     let recycled: BoundedQueue<VectorBatch>
@@ -84,6 +86,7 @@ final class ClusteringLoop: @unchecked Sendable {
                 while true { sleep(3600) }
             }
             statistics.clusteringHeartbeat.store(now, ordering: .relaxed)
+            if let next = reloads.withLock({ $0.take() }) { apply(next) }
             _ = try? poller.poll(timeoutMilliseconds: stopping ? 0 : Int(timeUntilNextTimer(now: now)))
             if poller.isReadable(stopIndex) { stopping = true }
             batches.acknowledge()
@@ -98,6 +101,37 @@ final class ClusteringLoop: @unchecked Sendable {
         }
         timers(now: Clock.monotonicMilliseconds(), force: true)
         emitEvent("shutdown", ["model_version": .int(Int64(model?.batches ?? 0))])
+    }
+
+    /// Hands a reloaded configuration to the clustering thread (any thread may call this); it
+    /// applies at the loop's next turn, between batches.
+    func requestReload(_ configuration: DaemonConfiguration) {
+        reloads.withLock { $0 = configuration }
+        try? batches.ready.signal()
+    }
+
+    /// Applies what may change under a running model: the update rule and the schedule.
+    private func apply(_ next: DaemonConfiguration) {
+        configuration = next
+        updater.configuration = next.update
+        guard var state = model else { return }
+        var schedule = state.schedule
+        schedule.kind = next.temperature.schedule
+        schedule.halfLife = next.temperature.halfLife
+        if let fixed = next.fixedSchedule {
+            schedule.initial = fixed.initial
+            schedule.floor = fixed.floor
+        } else {
+            schedule.floor = schedule.initial * next.temperature.floorRatio
+        }
+        if let why = schedule.validationError {
+            logger.error("reload: temperature schedule not changed: \(why)")
+            return
+        }
+        state.schedule = schedule
+        model = state
+        shared.publish(state)
+        logger.notice("reload applied: mode = \(next.model.mode.rawValue), T = \(state.temperature) (T₀ = \(schedule.initial), floor = \(schedule.floor), half-life = \(schedule.halfLife) vectors, \(schedule.kind.rawValue))")
     }
 
     /// Whether the model was seeded or restored.

@@ -34,7 +34,11 @@ public final class DaemonRunner: Sendable {
     ///
     /// - Parameter handleSignals: block SIGTERM/SIGINT/SIGHUP and wait for them (the command
     ///   line does; an embedding test does not).
-    public func run(handleSignals: Bool = true, onReady: (@Sendable () -> Void)? = nil) throws(StartError) -> Int32 {
+    /// - Parameter reload: reads the configuration again for SIGHUP; nil refuses reloads.
+    public func run(
+        handleSignals: Bool = true, onReady: (@Sendable () -> Void)? = nil,
+        reload: (() throws(ConfigurationError) -> DaemonConfiguration)? = nil
+    ) throws(StartError) -> Int32 {
         if handleSignals { blockSignals() }
         let c = configuration
         let notifier = SystemdNotifier()
@@ -75,7 +79,7 @@ public final class DaemonRunner: Sendable {
             batches = try BoundedQueue(capacity: c.input.queueBatches)
             recycled = try BoundedQueue(capacity: c.input.queueBatches + 4)
             outbound = try BoundedQueue(capacity: c.output.queueMessages)
-            stops = try (0..<4).map { _ throws(ZMQError) in try EventFD() }
+            stops = try (0..<5).map { _ throws(ZMQError) in try EventFD() }
         } catch {
             throw StartError(description: "cannot set up ZeroMQ: \(error)", status: 1)
         }
@@ -91,6 +95,14 @@ public final class DaemonRunner: Sendable {
         let query = c.query.endpoint.isEmpty ? nil : QueryLoop(
             configuration: c, context: context, statistics: statistics, shared: shared, stop: stops[3],
             logger: logger, startEpoch: startEpoch)
+
+        let ready = Atomic<Bool>(false)
+        let statistics = self.statistics
+        let metrics = try c.metrics.address.isEmpty ? nil : MetricsServer(
+            address: c.metrics.address, statistics: statistics, shared: shared, stop: stops[4], logger: logger,
+            isReady: { ready.load(ordering: .relaxed) },
+            isHealthy: { [self] in isHealthy(now: Clock.monotonicMilliseconds(), maxStallMs: 5000) })
+        let metricsThread = metrics.map { m in OSThread(name: "metrics") { m.run() } }
 
         // Each socket is created and bound on the thread that will own it; start-up waits for
         // every thread to report, so a bind error stops the daemon before READY.
@@ -124,6 +136,8 @@ public final class DaemonRunner: Sendable {
             publishThread.join()
             try? stops[3].signal()
             queryThread?.join()
+            try? stops[4].signal()
+            metricsThread?.join()
             context.shutdown()
         }
 
@@ -131,13 +145,16 @@ public final class DaemonRunner: Sendable {
             shutdown()
             throw StartError(description: "cannot open \(failure)", status: failure.contains("Address already in use") ? 1 : 78)
         }
-        let endpoints = "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)")
+        let metricsNote = c.metrics.address.isEmpty ? "" : ", metrics http://\(c.metrics.address)/metrics"
+        let endpoints = "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)") + metricsNote
         logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue)")
+        ready.store(true, ordering: .relaxed)
         notifier.notify("READY=1\nSTATUS=ready: \(endpoints)")
         onReady?()
 
         // Supervise: signals, watchdog, status.
         let watchdogMs = notifier.watchdogMicroseconds.map { max(1, $0 / 2000) }
+        var running = c
         var lastStatus: UInt64 = 0
         var lastAccepted: UInt64 = 0
         var lastStatusAt = Clock.monotonicMilliseconds()
@@ -145,7 +162,9 @@ public final class DaemonRunner: Sendable {
             let tick = Int(min(watchdogMs ?? 1000, 1000))
             if let signal = handleSignals ? waitForSignal(milliseconds: tick, extra: stopRequest) : waitForStop(milliseconds: tick) {
                 if signal == SIGHUP {
-                    logger.notice("SIGHUP: this build applies configuration at start only; restart to change it")
+                    notifier.notify("RELOADING=1\nSTATUS=reloading")
+                    running = self.reload(clustering, running: running, read: reload)
+                    notifier.notify("READY=1\nSTATUS=running")
                     continue
                 }
                 logger.notice("shutting down (\(signal == 0 ? "stop requested" : "signal \(signal)")): stopping intake, finishing the batch in flight")
@@ -168,6 +187,31 @@ public final class DaemonRunner: Sendable {
         shutdown()
         logger.notice("stopped: \(statistics.vectorsAccepted.load(ordering: .relaxed)) vectors accepted, \(statistics.totalDropped) dropped")
         return 0
+    }
+
+    /// SIGHUP: read the configuration again; apply what can change, name what cannot.
+    private func reload(
+        _ clustering: ClusteringLoop, running: DaemonConfiguration,
+        read: (() throws(ConfigurationError) -> DaemonConfiguration)?
+    ) -> DaemonConfiguration {
+        guard let read else {
+            logger.warning("SIGHUP: this daemon was started without a configuration source; nothing to reload")
+            return running
+        }
+        let next: DaemonConfiguration
+        do {
+            next = try read()
+        } catch {
+            logger.error("SIGHUP: configuration not reloaded: \(error); the running one stays")
+            return running
+        }
+        let (effective, refused) = running.reloaded(from: next)
+        if !refused.isEmpty {
+            logger.warning("SIGHUP: cannot change \(refused.joined(separator: ", ")) while running (the model and sockets depend on them); restart to change them")
+        }
+        StderrLogHandler.setLevel(Logger.Level(rawValue: effective.log.level) ?? .info)
+        clustering.requestReload(effective)
+        return effective
     }
 
     /// The pipeline makes progress: each loop went round recently (they wake at least once a second).

@@ -1,16 +1,29 @@
 import Glibc
 import Logging
+import Synchronization
 
 /// One log line per event on standard error, unbuffered, with the `<N>` priority prefix that
 /// journald reads (sd-daemon(3)), so levels survive into `journalctl -p`.
 public struct StderrLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    /// The process-wide level, changed in place by a reload.
+    static let currentLevel = Atomic<UInt8>(2)
+
+    /// Sets the level of every handler at once.
+    public static func setLevel(_ level: Logger.Level) {
+        currentLevel.store(UInt8(Logger.Level.allCases.firstIndex(of: level) ?? 2), ordering: .relaxed)
+    }
+
+    public var logLevel: Logger.Level {
+        get { Logger.Level.allCases[Int(Self.currentLevel.load(ordering: .relaxed))] }
+        set { Self.setLevel(newValue) }
+    }
     public var metadata: Logger.Metadata = [:]
     private let label: String
 
-    public init(label: String, level: Logger.Level) {
+    /// Creates a handler; a given `level` becomes the process-wide level.
+    public init(label: String, level: Logger.Level? = nil) {
         self.label = label
-        self.logLevel = level
+        if let level { Self.setLevel(level) }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -45,10 +58,9 @@ public struct StderrLogHandler: LogHandler {
     /// Sets up the process-wide logging system once; returns the daemon's logger.
     public static func bootstrap(level: String) -> Logger {
         let lvl = Logger.Level(rawValue: level) ?? .info
-        LoggingSystem.bootstrap { StderrLogHandler(label: $0, level: lvl) }
-        var logger = Logger(label: "voronoid")
-        logger.logLevel = lvl
-        return logger
+        setLevel(lvl)
+        LoggingSystem.bootstrap { StderrLogHandler(label: $0) }
+        return Logger(label: "voronoid")
     }
 }
 

@@ -37,7 +37,7 @@ struct Demo: ParsableCommand {
         do {
             configuration = try DaemonConfiguration.load(file: nil, overrides: [
                 "model.k=\(k)", "model.mode=\(mode)", "model.seed=\(seed)", "state.directory=\"\"",
-                "output.centers_interval_ms=200",
+                "output.centers_interval_ms=200", "metrics.address=\"\"",
             ])
         } catch {
             printError("voronoid demo: \(error)")

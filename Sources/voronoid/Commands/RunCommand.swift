@@ -54,7 +54,11 @@ struct Run: ParsableCommand {
         let logger = StderrLogHandler.bootstrap(level: configuration.log.level)
         do {
             let runner = try DaemonRunner(configuration: configuration, logger: logger)
-            let status = try runner.run()
+            let file = config
+            let overrides = self.overrides
+            let status = try runner.run(reload: { () throws(ConfigurationError) in
+                try DaemonConfiguration.load(file: file, overrides: overrides)
+            })
             throw ExitCode(status)
         } catch let error as DaemonRunner.StartError {
             logger.critical("cannot start: \(error.description)")

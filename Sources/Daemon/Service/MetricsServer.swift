@@ -1,0 +1,206 @@
+import Glibc
+import Logging
+import Synchronization
+import Transport
+
+/// A parsed `host:port` for the metrics listener.
+struct HTTPAddress {
+    var host: String
+    var port: UInt16
+    var family: Int32
+
+    init?(_ text: String) {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":"),
+                  let port = UInt16(text[text.index(close, offsetBy: 2)...]) else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            self.port = port
+            family = AF_INET6
+        } else {
+            guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+            host = String(text[..<colon])
+            self.port = port
+            family = AF_INET
+        }
+        var probe = in6_addr()
+        guard inet_pton(family, host, &probe) == 1 else { return nil }
+    }
+}
+
+/// Prometheus metrics, `/healthz` and `/readyz` over a tiny HTTP/1.1 server on its own thread.
+///
+/// Scrapes are rare and small, so one connection is served at a time with short timeouts; a
+/// slow or hostile client can delay a scrape but never the pipeline.
+final class MetricsServer: Sendable {
+    let statistics: Statistics
+    let shared: SharedModel
+    let stop: EventFD
+    let logger: Logger
+    let isReady: @Sendable () -> Bool
+    let isHealthy: @Sendable () -> Bool
+    let listener: Int32
+
+    /// Binds the listening socket; throws a readable reason.
+    init(address text: String, statistics: Statistics, shared: SharedModel, stop: EventFD, logger: Logger,
+         isReady: @escaping @Sendable () -> Bool, isHealthy: @escaping @Sendable () -> Bool) throws(DaemonRunner.StartError) {
+        guard let address = HTTPAddress(text) else {
+            throw DaemonRunner.StartError(description: "metrics.address: cannot parse \(text)", status: 78)
+        }
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw DaemonRunner.StartError(description: "metrics.address: socket: \(String(cString: strerror(errno)))", status: 1) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound: Int32
+        if address.family == AF_INET6 {
+            var sa = sockaddr_in6()
+            sa.sin6_family = sa_family_t(AF_INET6)
+            sa.sin6_port = address.port.bigEndian
+            inet_pton(AF_INET6, address.host, &sa.sin6_addr)
+            bound = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        } else {
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_port = address.port.bigEndian
+            inet_pton(AF_INET, address.host, &sa.sin_addr)
+            bound = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw DaemonRunner.StartError(description: "metrics.address \(text): \(reason)", status: 1)
+        }
+        listener = fd
+        self.statistics = statistics
+        self.shared = shared
+        self.stop = stop
+        self.logger = logger
+        self.isReady = isReady
+        self.isHealthy = isHealthy
+    }
+
+    func run() {
+        defer { close(listener) }
+        var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+        while true {
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let n = poll(&fds, 2, 1000)
+            if n < 0 && errno != EINTR { return }
+            if fds[1].revents != 0 { return }
+            guard fds[0].revents != 0 else { continue }
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { continue }
+            serve(client)
+            close(client)
+        }
+    }
+
+    private func serve(_ fd: Int32) {
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        var filled = 0
+        // Read until the end of the request head (or 8 KiB, or the timeout).
+        while filled < buffer.count {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + filled, $0.count - filled, 0) }
+            if got <= 0 { break }
+            filled += got
+            if buffer[0..<filled].firstRange(of: [13, 10, 13, 10]) != nil { break }
+        }
+        let head = String(decoding: buffer[0..<filled], as: UTF8.self)
+        let parts = head.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2 else { return respond(fd, 400, "bad request\n") }
+        guard parts[0] == "GET" || parts[0] == "HEAD" else { return respond(fd, 405, "only GET\n") }
+        let path = parts[1].split(separator: "?").first.map(String.init) ?? "/"
+        switch path {
+        case "/metrics":
+            respond(fd, 200, exposition(), type: "text/plain; version=0.0.4; charset=utf-8", headOnly: parts[0] == "HEAD")
+        case "/healthz":
+            isHealthy() ? respond(fd, 200, "ok\n") : respond(fd, 503, "pipeline stalled\n")
+        case "/readyz":
+            let snap = shared.snapshot
+            if !isReady() {
+                respond(fd, 503, "starting\n")
+            } else if snap.state == nil {
+                respond(fd, 200, "ready (warming up: \(snap.warmupCollected) of \(snap.warmupNeeded) vectors)\n")
+            } else {
+                respond(fd, 200, "ready\n")
+            }
+        default:
+            respond(fd, 404, "not found: try /metrics, /healthz or /readyz\n")
+        }
+    }
+
+    private func respond(_ fd: Int32, _ status: Int, _ body: String, type: String = "text/plain; charset=utf-8", headOnly: Bool = false) {
+        let reason = [200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"][status] ?? "Error"
+        var out = Array("HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n".utf8)
+        if !headOnly { out += Array(body.utf8) }
+        var sent = 0
+        while sent < out.count {
+            let n = out.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            sent += n
+        }
+    }
+
+    /// The Prometheus text exposition format.
+    func exposition() -> String {
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            out += "# HELP voronoid_\(name) \(help)\n# TYPE voronoid_\(name) \(type)\n"
+            for (labels, value) in samples {
+                out += "voronoid_\(name)\(labels) \(Self.format(value))\n"
+            }
+        }
+        let s = statistics
+        let q = s.currentQuality
+        let snap = shared.snapshot
+        metric("vectors_received_total", "counter", "Vectors decoded from valid messages.", [("", Double(s.vectorsIn.load(ordering: .relaxed)))])
+        metric("vectors_accepted_total", "counter", "Vectors applied to the model.", [("", Double(s.vectorsAccepted.load(ordering: .relaxed)))])
+        metric("messages_received_total", "counter", "Valid inbound messages.", [("", Double(s.messagesIn.load(ordering: .relaxed)))])
+        let drops = s.dropsByReason.sorted { $0.key < $1.key }
+        metric("dropped_total", "counter", "Inbound messages (or, for queue_full, vectors) dropped, by reason.",
+               drops.map { ("{reason=\"\($0.key)\"}", Double($0.value)) })
+        metric("sequence_gaps_total", "counter", "Messages missing according to producers' sequence numbers.", [("", Double(s.sequenceGaps.load(ordering: .relaxed)))])
+        metric("batches_total", "counter", "Mini-batches applied.", [("", Double(s.batches.load(ordering: .relaxed)))])
+        var buckets: [(String, Double)] = []
+        for (i, bound) in Statistics.batchBuckets.enumerated() {
+            buckets.append(("_bucket{le=\"\(bound)\"}", Double(q.batchDurationBuckets[i])))
+        }
+        buckets.append(("_bucket{le=\"+Inf\"}", Double(q.batchDurationCount)))
+        buckets.append(("_sum", q.batchDurationSum))
+        buckets.append(("_count", Double(q.batchDurationCount)))
+        out += "# HELP voronoid_batch_duration_seconds Time the core took per mini-batch.\n# TYPE voronoid_batch_duration_seconds histogram\n"
+        for (suffix, v) in buckets { out += "voronoid_batch_duration_seconds\(suffix) \(Self.format(v))\n" }
+        metric("temperature", "gauge", "Temperature of the last batch (squared-distance units).", [("", s.temperature)])
+        metric("mean_support_size", "gauge", "Mean number of centers with non-zero responsibility, last batch.", [("", q.meanSupportSize)])
+        metric("one_hot_fraction", "gauge", "Fraction of one-hot rows, last batch.", [("", q.oneHotFraction)])
+        metric("inertia_per_vector", "gauge", "Moving average of the squared distance to the nearest center.", [("", q.inertiaPerVector)])
+        metric("model_version", "gauge", "Batches applied to the model.", [("", Double(s.modelVersion.load(ordering: .relaxed)))])
+        if let state = snap.state {
+            metric("cluster_soft_count", "gauge", "Forgotten soft count of each center.",
+                   state.counts.enumerated().map { ("{center=\"\($0.offset)\"}", $0.element) })
+            metric("reseeds_total", "counter", "Dead centers re-seeded.", [("", Double(state.reseeds))])
+        }
+        metric("warmup_vectors", "gauge", "Vectors gathered for seeding (until the model exists).", [("", Double(snap.warmupCollected))])
+        let last = s.lastCheckpointUnixMilliseconds.load(ordering: .relaxed)
+        metric("checkpoint_age_seconds", "gauge", "Seconds since the last checkpoint was written (-1: none yet).",
+               [("", last == 0 ? -1 : max(0, Double(Clock.unixMilliseconds()) / 1000 - Double(last) / 1000))])
+        metric("checkpoints_written_total", "counter", "Checkpoints written.", [("", Double(s.checkpointsWritten.load(ordering: .relaxed)))])
+        metric("checkpoint_failures_total", "counter", "Checkpoints that failed (full disk, unwritable directory).", [("", Double(s.checkpointFailures.load(ordering: .relaxed)))])
+        metric("subscriptions", "gauge", "Subscriptions on the outbound socket (one subscriber may hold several).", [("", Double(s.subscriptions.load(ordering: .relaxed)))])
+        metric("published_total", "counter", "Outbound messages sent.", [("", Double(s.published.load(ordering: .relaxed)))])
+        metric("publish_dropped_total", "counter", "Outbound messages dropped (subscriber at its high-water mark, or queue full).", [("", Double(s.publishDropped.load(ordering: .relaxed)))])
+        metric("queries_total", "counter", "Queries answered.", [("", Double(s.queries.load(ordering: .relaxed)))])
+        return out
+    }
+
+    static func format(_ v: Double) -> String {
+        if v.isNaN { return "NaN" }
+        if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return "\(v)"
+    }
+}
