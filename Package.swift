@@ -49,9 +49,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Counts a thread's heap allocations, so tests can show steady-state batches allocate nothing.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(
             name: "ClusteringTests",
-            dependencies: ["Clustering", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["Clustering", "CAllocationCounter", .product(name: "RealModule", package: "swift-numerics")]
         ),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

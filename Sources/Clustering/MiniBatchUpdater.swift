@@ -313,23 +313,41 @@ public final class MiniBatchUpdater {
         guard fraction > 0, state.k > 1 else { return 0 }
         let k = state.k
         let d = state.dimension
-        var largest = 0.0
-        for v in state.counts where v > largest { largest = v }
-        guard largest > 0 else { return 0 }
-        let threshold = fraction * largest
+        let patience = configuration.deadCenterPatience
+        // Index loops over buffers: this runs after every batch, and must not allocate even
+        // where generic iteration is left unspecialized (debug builds).
+        let (threshold, anyDead): (Double, Bool) = state.counts.withUnsafeBufferPointer { n in
+            var largest = 0.0
+            var j = 0
+            while j < k { largest = Swift.max(largest, n[j]); j += 1 }
+            let threshold = fraction * largest
+            var dead = false
+            j = 0
+            while j < k {
+                if n[j] < threshold && state.vectorsSeen &- state.seededAt[j] >= patience { dead = true }
+                j += 1
+            }
+            return (threshold, dead && largest > 0)
+        }
+        guard anyDead else { return 0 }
         var reseeded = 0
-        for j in 0..<k where state.counts[j] < threshold
-            && state.vectorsSeen &- state.seededAt[j] >= configuration.deadCenterPatience {
+        var j = 0
+        while j < k {
+            defer { j += 1 }
+            guard state.counts[j] < threshold, state.vectorsSeen &- state.seededAt[j] >= patience else { continue }
             // Draw a row ∝ its nearest distance; rows already used get weight 0.
             var total = 0.0
-            for i in 0..<count { total += Double(minDistance[i]) }
+            var i = 0
+            while i < count { total += Double(minDistance[i]); i += 1 }
             var chosen = 0
             if total > 0 {
                 var target = state.random.nextUnit() * total
                 chosen = count - 1
-                for i in 0..<count {
+                i = 0
+                while i < count {
                     target -= Double(minDistance[i])
                     if target < 0 { chosen = i; break }
+                    i += 1
                 }
             } else {
                 chosen = Int(state.random.next() % UInt64(count))
@@ -337,7 +355,10 @@ public final class MiniBatchUpdater {
             minDistance[chosen] = 0
             events.append(CenterEvent(kind: .reseeded, center: j, other: chosen, count: state.counts[j]))
             let xi = x + chosen * d
-            for t in 0..<d { state.centers[j * d + t] = xi[t] }
+            state.centers.withUnsafeMutableBufferPointer { c in
+                var t = 0
+                while t < d { c[j * d + t] = xi[t]; t += 1 }
+            }
             state.counts[j] = 0
             state.seededAt[j] = state.vectorsSeen
             state.reseeds &+= 1
