@@ -10,6 +10,11 @@ import Testing
         return path
     }
 
+    static func remove(_ dir: String) {
+        for name in CheckpointStore(directory: dir).list() { unlink(dir + "/" + name) }
+        rmdir(dir)
+    }
+
     static func state(version: UInt64) -> ModelState {
         var s = ModelState(centers: [1, 2, 3, 4], k: 2, dimension: 2, schedule: .constant(1), random: RandomSource(seed: version))
         s.batches = version
@@ -19,6 +24,7 @@ import Testing
 
     @Test func newestValidWinsAndDamagedOnesAreReported() throws {
         let dir = Self.temporaryDirectory()
+        defer { Self.remove(dir) }
         let store = CheckpointStore(directory: dir)
         try store.write(Self.state(version: 5))
         let newest = try store.write(Self.state(version: 9))
@@ -37,6 +43,7 @@ import Testing
 
     @Test func onlyTheNewestTwoAreKept() throws {
         let dir = Self.temporaryDirectory()
+        defer { Self.remove(dir) }
         let store = CheckpointStore(directory: dir)
         for v in [1, 2, 3, 10, 11] as [UInt64] { try store.write(Self.state(version: v)) }
         #expect(store.list() == ["checkpoint-00000000000000000011.vrnd", "checkpoint-00000000000000000010.vrnd"])

@@ -126,7 +126,9 @@ public enum ConfigurationReader {
         "output.assignments_json", "output.heartbeat_interval_ms", "output.high_water_mark", "output.queue_messages",
         "query.endpoint", "query.max_predict_vectors",
         "state.directory", "state.checkpoint_interval_s", "state.checkpoint_batches", "state.fresh_start",
-        "log.level", "log.drop_interval_s", "metrics.address", "fault.stall_after_s",
+        "log.level", "log.drop_interval_s", "metrics.address",
+        "security.curve_secret_key_file", "security.allowed_clients_file", "security.curve_sockets",
+        "fault.stall_after_s",
     ]
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -194,9 +196,17 @@ public enum ConfigurationReader {
             let a = try v.string()
             if !a.isEmpty && HTTPAddress(a) == nil { throw v.error("must be host:port (IPv4, or [IPv6]:port) or \"\"") }
             c.metrics.address = a
+        case "security.curve_secret_key_file": c.security.curveSecretKeyFile = try v.string()
+        case "security.allowed_clients_file": c.security.allowedClientsFile = try v.string()
+        case "security.curve_sockets":
+            let list = try v.strings()
+            for s in list where !["input", "output", "query"].contains(s) {
+                throw v.error("must list only input, output and query")
+            }
+            c.security.curveSockets = list
         case "fault.stall_after_s": c.fault.stallAfterSeconds = try v.double(atLeast: 0)
         default:
-            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, input, output, query, state, log, metrics, fault)")
+            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, input, output, query, state, log, metrics, security, fault)")
         }
     }
 
@@ -207,6 +217,12 @@ public enum ConfigurationReader {
         }
         if c.temperature.floor != nil && c.temperature.initial == nil {
             throw ConfigurationError(key: "temperature.floor", reason: "a fixed floor needs a fixed temperature.initial, got initial = \"auto\"")
+        }
+        if c.security.enabled && c.security.allowedClientsFile.isEmpty {
+            throw ConfigurationError(key: "security.allowed_clients_file", reason: "CURVE needs an allow-list of client keys, got \"\"")
+        }
+        if c.security.enabled && c.input.connect && c.security.curveSockets.contains("input") {
+            throw ConfigurationError(key: "security.curve_sockets", reason: "CURVE protects bound sockets; input.connect = true makes the input a client, got [\"input\", …]")
         }
         if c.input.socket == .sub && c.input.topics.isEmpty {
             throw ConfigurationError(key: "input.topics", reason: "a SUB socket with no topics receives nothing, got []")

@@ -21,6 +21,7 @@ extension DaemonConfiguration {
         keep("state.directory", state.directory, new.state.directory)
         keep("metrics.address", metrics.address, new.metrics.address)
         keep("fault", fault, new.fault)
+        keep("security", security, new.security)
         e.model.mode = new.model.mode
         e.model.warmup = new.model.warmup
         e.model.countHalfLife = new.model.countHalfLife

@@ -135,6 +135,21 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var address = "127.0.0.1:9464"
     }
 
+    /// `[security]`: CURVE encryption and an allow-list of client keys.
+    public struct Security: Sendable, Equatable {
+        /// `security.curve_secret_key_file`: the daemon's CURVE secret key (Z85, 40 characters),
+        /// a path or `credential:NAME` for a systemd credential; empty disables CURVE.
+        public var curveSecretKeyFile = ""
+        /// `security.allowed_clients_file`: client public keys allowed in, one Z85 key per line,
+        /// optionally followed by a name used in logs and counters (a path or `credential:NAME`).
+        public var allowedClientsFile = ""
+        /// `security.curve_sockets`: which bound sockets require CURVE: input, output, query.
+        public var curveSockets = ["input", "output", "query"]
+
+        /// Whether CURVE is on.
+        public var enabled: Bool { !curveSecretKeyFile.isEmpty }
+    }
+
     /// `[fault]`: fault injection, for testing supervision (never set in production).
     public struct Fault: Sendable, Equatable {
         /// `fault.stall_after_s`: the clustering loop stops making progress this many seconds
@@ -150,6 +165,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var state = State()
     public var log = Log()
     public var metrics = Metrics()
+    public var security = Security()
     public var fault = Fault()
 
     /// The defaults of ARCHITECTURE.md.

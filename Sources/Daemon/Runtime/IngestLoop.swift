@@ -25,11 +25,12 @@ final class IngestLoop: Sendable {
     let stop: EventFD
     let logger: Logger
     let dimension: Int?
+    let security: CurveSecurity?
     private let limiter: DropLogLimiter
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
          batches: BoundedQueue<InboundBatch>, recycled: BoundedQueue<VectorBatch>, stop: EventFD,
-         dimension: Int?, logger: Logger) {
+         dimension: Int?, security: CurveSecurity?, logger: Logger) {
         self.configuration = configuration
         self.context = context
         self.statistics = statistics
@@ -37,6 +38,7 @@ final class IngestLoop: Sendable {
         self.recycled = recycled
         self.stop = stop
         self.dimension = dimension
+        self.security = security
         self.logger = logger
         self.limiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds)
     }
@@ -50,6 +52,7 @@ final class IngestLoop: Sendable {
         if input.socket == .sub {
             for topic in input.topics { try socket.subscribe(topic) }
         }
+        if !input.connect { try security?.apply(to: socket, role: "input") }
         for endpoint in input.endpoints {
             if input.connect { try socket.connect(endpoint) } else { try socket.bind(endpoint) }
         }
@@ -133,6 +136,9 @@ final class IngestLoop: Sendable {
                     if decoder.expectedDimension == nil { decoder.expectedDimension = info.dimension }
                     statistics.messagesIn.add(1, ordering: .relaxed)
                     statistics.vectorsIn.add(UInt64(info.count), ordering: .relaxed)
+                    if security != nil, let user = message.userID {
+                        statistics.producerVectors(user, UInt64(info.count), limit: input.maxProducers)
+                    }
                     if wasEmpty {
                         openedAt = Clock.monotonicNanoseconds()
                     } else if drained & 15 == 0, Clock.monotonicNanoseconds() >= openedAt &+ maxWait {
@@ -144,7 +150,8 @@ final class IngestLoop: Sendable {
                     if open.count >= input.batchSize { handOff() }
                 } catch {
                     statistics.drop(error.reason.rawValue)
-                    limiter.log(logger, reason: error.reason.rawValue, detail: error.detail)
+                    let from = security == nil ? "" : message.userID.map { " (from \($0))" } ?? ""
+                    limiter.log(logger, reason: error.reason.rawValue, detail: error.detail + from)
                 }
             }
             if !open.isEmpty && Clock.monotonicNanoseconds() >= openedAt &+ maxWait { handOff() }

@@ -12,9 +12,11 @@ final class PublishLoop: Sendable {
     let outbound: BoundedQueue<Outbound>
     let stop: EventFD
     let logger: Logger
+    let security: CurveSecurity?
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
-         outbound: BoundedQueue<Outbound>, stop: EventFD, logger: Logger) {
+         outbound: BoundedQueue<Outbound>, stop: EventFD, security: CurveSecurity?, logger: Logger) {
+        self.security = security
         self.configuration = configuration
         self.context = context
         self.statistics = statistics
@@ -31,6 +33,7 @@ final class PublishLoop: Sendable {
         // With NODROP a subscriber at its high-water mark turns the send into EAGAIN, which is
         // counted, instead of a silent drop.
         try socket.setXPubNoDrop(true)
+        try security?.apply(to: socket, role: "output")
         try socket.bind(configuration.output.endpoint)
         return socket
     }

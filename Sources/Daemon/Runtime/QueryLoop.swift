@@ -14,9 +14,11 @@ final class QueryLoop: Sendable {
     let logger: Logger
     let startEpoch: UInt64
     let startedAt: Int64
+    let security: CurveSecurity?
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics, shared: SharedModel,
-         stop: EventFD, logger: Logger, startEpoch: UInt64) {
+         stop: EventFD, logger: Logger, startEpoch: UInt64, security: CurveSecurity?) {
+        self.security = security
         self.configuration = configuration
         self.context = context
         self.statistics = statistics
@@ -30,6 +32,7 @@ final class QueryLoop: Sendable {
     func openSocket() throws(ZMQError) -> ZMQSocket {
         let socket = try ZMQSocket(context: context, type: .rep, linger: 0)
         try socket.setMaxMessageSize(Int64(configuration.input.maxFrameBytes))
+        try security?.apply(to: socket, role: "query")
         try socket.bind(configuration.query.endpoint)
         return socket
     }
@@ -120,6 +123,9 @@ final class QueryLoop: Sendable {
             "warmup_needed": .int(Int64(snap.warmupNeeded)),
         ]
         for (reason, n) in statistics.dropsByReason { out["dropped_" + reason] = .int(Int64(n)) }
+        for (name, n) in statistics.vectorsByProducer { out["producer_vectors_" + name] = .int(Int64(n)) }
+        out["authentications_allowed"] = .int(Int64(statistics.authenticationsAllowed.load(ordering: .relaxed)))
+        out["authentications_denied"] = .int(Int64(statistics.authenticationsDenied.load(ordering: .relaxed)))
         if let state = snap.state {
             out["k"] = .int(Int64(state.k))
             out["dimension"] = .int(Int64(state.dimension))

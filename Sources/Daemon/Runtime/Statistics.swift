@@ -36,6 +36,23 @@ public final class Statistics: Sendable {
     /// Monotonic milliseconds at which the ingest loop last went round.
     public let ingestHeartbeat = Atomic<UInt64>(0)
 
+    /// CURVE clients let in and refused by the ZAP handler.
+    public let authenticationsAllowed = Atomic<UInt64>(0)
+    public let authenticationsDenied = Atomic<UInt64>(0)
+
+    /// Vectors accepted per authenticated producer (CURVE user id), bounded by `input.max_producers`.
+    private let producers = Mutex<[String: UInt64]>([:])
+
+    /// Counts `vectors` from the authenticated producer `name`.
+    public func producerVectors(_ name: String, _ vectors: UInt64, limit: Int) {
+        producers.withLock { map in
+            if map[name] != nil || map.count < limit { map[name, default: 0] += vectors }
+        }
+    }
+
+    /// Vectors per authenticated producer.
+    public var vectorsByProducer: [String: UInt64] { producers.withLock { $0 } }
+
     /// Unix milliseconds of the last checkpoint written (0: none yet).
     public let lastCheckpointUnixMilliseconds = Atomic<UInt64>(0)
 

@@ -69,6 +69,7 @@ public final class DaemonRunner: Sendable {
             }
         }
 
+        let security = try CurveSecurity.load(c.security)
         let context: ZMQContext
         let batches: BoundedQueue<InboundBatch>
         let recycled: BoundedQueue<VectorBatch>
@@ -79,22 +80,22 @@ public final class DaemonRunner: Sendable {
             batches = try BoundedQueue(capacity: c.input.queueBatches)
             recycled = try BoundedQueue(capacity: c.input.queueBatches + 4)
             outbound = try BoundedQueue(capacity: c.output.queueMessages)
-            stops = try (0..<5).map { _ throws(ZMQError) in try EventFD() }
+            stops = try (0..<6).map { _ throws(ZMQError) in try EventFD() }
         } catch {
             throw StartError(description: "cannot set up ZeroMQ: \(error)", status: 1)
         }
         let shared = SharedModel()
         let ingest = IngestLoop(configuration: c, context: context, statistics: statistics, batches: batches,
                                 recycled: recycled, stop: stops[0], dimension: restored?.dimension ?? (c.model.dimension > 0 ? c.model.dimension : nil),
-                                logger: logger)
+                                security: security, logger: logger)
         let clustering = ClusteringLoop(configuration: c, statistics: statistics, batches: batches, recycled: recycled,
                                         outbound: outbound, shared: shared, stop: stops[1], logger: logger,
                                         startEpoch: startEpoch, restored: restored, checkpoints: store)
         let publish = PublishLoop(configuration: c, context: context, statistics: statistics, outbound: outbound,
-                                  stop: stops[2], logger: logger)
+                                  stop: stops[2], security: security, logger: logger)
         let query = c.query.endpoint.isEmpty ? nil : QueryLoop(
             configuration: c, context: context, statistics: statistics, shared: shared, stop: stops[3],
-            logger: logger, startEpoch: startEpoch)
+            logger: logger, startEpoch: startEpoch, security: security)
 
         let ready = Atomic<Bool>(false)
         let statistics = self.statistics
@@ -107,6 +108,17 @@ public final class DaemonRunner: Sendable {
         // Each socket is created and bound on the thread that will own it; start-up waits for
         // every thread to report, so a bind error stops the daemon before READY.
         let gate = StartGate()
+        // The ZAP handler must be bound before any CURVE socket binds, or those sockets would
+        // accept every client key.
+        let zap = security.map { ZAPHandler(security: $0, context: context, statistics: statistics, stop: stops[5], logger: logger) }
+        let zapThread = zap.map { z in
+            OSThread(name: "zap") {
+                guard let socket = gate.open("the ZAP handler", { () throws(ZMQError) in try z.openSocket() }) else { return }
+                z.run(socket: socket)
+                socket.close()
+            }
+        }
+        let zapFailure = zap == nil ? nil : gate.wait(for: 1)
         let publishThread = OSThread(name: "publish") {
             guard let socket = gate.open("output.endpoint \(c.output.endpoint)", { () throws(ZMQError) in try publish.openSocket() }) else { return }
             publish.run(socket: socket)
@@ -125,7 +137,7 @@ public final class DaemonRunner: Sendable {
             ingest.run(socket: socket)
             socket.close()
         }
-        let failure = gate.wait(for: query == nil ? 2 : 3)
+        let failure = zapFailure ?? gate.wait(for: (query == nil ? 2 : 3) + (zap == nil ? 0 : 1))
 
         func shutdown() {
             try? stops[0].signal()
@@ -138,6 +150,8 @@ public final class DaemonRunner: Sendable {
             queryThread?.join()
             try? stops[4].signal()
             metricsThread?.join()
+            try? stops[5].signal()
+            zapThread?.join()
             context.shutdown()
         }
 
@@ -145,7 +159,8 @@ public final class DaemonRunner: Sendable {
             shutdown()
             throw StartError(description: "cannot open \(failure)", status: failure.contains("Address already in use") ? 1 : 78)
         }
-        let metricsNote = c.metrics.address.isEmpty ? "" : ", metrics http://\(c.metrics.address)/metrics"
+        let metricsNote = (c.metrics.address.isEmpty ? "" : ", metrics http://\(c.metrics.address)/metrics")
+            + (security.map { ", CURVE on \($0.sockets.sorted().joined(separator: "/")) for \($0.allowed.count) allowed keys (server key \($0.keyPair.z85PublicKey))" } ?? "")
         let endpoints = "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)") + metricsNote
         logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue)")
         ready.store(true, ordering: .relaxed)

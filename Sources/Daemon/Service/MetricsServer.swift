@@ -194,6 +194,14 @@ final class MetricsServer: Sendable {
         metric("published_total", "counter", "Outbound messages sent.", [("", Double(s.published.load(ordering: .relaxed)))])
         metric("publish_dropped_total", "counter", "Outbound messages dropped (subscriber at its high-water mark, or queue full).", [("", Double(s.publishDropped.load(ordering: .relaxed)))])
         metric("queries_total", "counter", "Queries answered.", [("", Double(s.queries.load(ordering: .relaxed)))])
+        metric("authentications_total", "counter", "CURVE clients checked by the ZAP handler, by outcome.",
+               [("{outcome=\"allowed\"}", Double(s.authenticationsAllowed.load(ordering: .relaxed))),
+                ("{outcome=\"denied\"}", Double(s.authenticationsDenied.load(ordering: .relaxed)))])
+        let producers = s.vectorsByProducer.sorted { $0.key < $1.key }
+        if !producers.isEmpty {
+            metric("producer_vectors_total", "counter", "Vectors received per authenticated producer (CURVE key name).",
+                   producers.map { ("{producer=\"\($0.key)\"}", Double($0.value)) })
+        }
         return out
     }
 

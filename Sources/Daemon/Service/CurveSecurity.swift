@@ -1,0 +1,129 @@
+import Glibc
+import Logging
+import Transport
+
+/// The daemon's CURVE identity and the client keys it lets in.
+///
+/// CURVE alone encrypts but accepts any client key; the allow-list is enforced by a ZAP handler
+/// (``ZAPHandler``) bound in the same context before any CURVE socket binds.
+struct CurveSecurity: Sendable {
+    let keyPair: CurveKeyPair
+    /// Allowed client public keys (32 bytes) and the names used for them in logs and counters.
+    let allowed: [[UInt8]: String]
+    let sockets: Set<String>
+
+    /// The ZAP domain the daemon's sockets use.
+    static let domain = "voronoid"
+
+    /// Reads the key files named by the configuration; nil when CURVE is off.
+    static func load(_ c: DaemonConfiguration.Security) throws(DaemonRunner.StartError) -> CurveSecurity? {
+        guard c.enabled else { return nil }
+        func fail(_ key: String, _ why: String) -> DaemonRunner.StartError {
+            DaemonRunner.StartError(description: "\(key): \(why)", status: 78)
+        }
+        let secretText = try read(c.curveSecretKeyFile, key: "security.curve_secret_key_file")
+            .split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == "\r" }).first.map(String.init) ?? ""
+        let keyPair: CurveKeyPair
+        do {
+            keyPair = try CurveKeyPair(z85SecretKey: secretText)
+        } catch {
+            throw fail("security.curve_secret_key_file", "\(c.curveSecretKeyFile) does not hold a Z85 CURVE secret key (40 characters): \(error)")
+        }
+        var allowed: [[UInt8]: String] = [:]
+        let list = try read(c.allowedClientsFile, key: "security.allowed_clients_file")
+        for (number, line) in list.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let text = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            guard let first = fields.first else { continue }
+            guard let key = try? Z85.decode(String(first)), key.count == 32 else {
+                throw fail("security.allowed_clients_file", "\(c.allowedClientsFile):\(number + 1): \(first) is not a Z85 public key (40 characters)")
+            }
+            allowed[key] = fields.count > 1 ? String(fields[1]) : String(first)
+        }
+        if allowed.isEmpty {
+            throw fail("security.allowed_clients_file", "\(c.allowedClientsFile) lists no client keys: nobody could connect")
+        }
+        return CurveSecurity(keyPair: keyPair, allowed: allowed, sockets: Set(c.curveSockets))
+    }
+
+    /// Makes `socket` a CURVE server checked by the ZAP handler, if `role` is protected.
+    func apply(to socket: ZMQSocket, role: String) throws(ZMQError) {
+        guard sockets.contains(role) else { return }
+        try socket.configureCurveServer(keyPair: keyPair)
+        try socket.setZAPDomain(Self.domain)
+    }
+
+    /// A file's text; `credential:NAME` reads `$CREDENTIALS_DIRECTORY/NAME` (systemd's
+    /// LoadCredential=), so keys never need to sit in the configuration directory.
+    static func read(_ reference: String, key: String) throws(DaemonRunner.StartError) -> String {
+        var path = reference
+        if reference.hasPrefix("credential:") {
+            guard let dir = getenv("CREDENTIALS_DIRECTORY").map({ String(cString: $0) }) else {
+                throw DaemonRunner.StartError(description: "\(key): \(reference) names a systemd credential, but $CREDENTIALS_DIRECTORY is not set", status: 78)
+            }
+            path = dir + "/" + reference.dropFirst("credential:".count)
+        }
+        guard let bytes = try? CheckpointStore.readFile(path) else {
+            throw DaemonRunner.StartError(description: "\(key): cannot read \(path): \(String(cString: strerror(errno)))", status: 78)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Answers libzmq's ZAP requests (RFC 27) for the CURVE sockets: 200 for listed client keys,
+/// 400 for everyone else. The reply's user id (the key's name) then arrives on every message
+/// from that client, so logs and per-producer counters can name it.
+final class ZAPHandler: Sendable {
+    let security: CurveSecurity
+    let context: ZMQContext
+    let statistics: Statistics
+    let stop: EventFD
+    let logger: Logger
+    private let limiter = DropLogLimiter(intervalSeconds: 10)
+
+    init(security: CurveSecurity, context: ZMQContext, statistics: Statistics, stop: EventFD, logger: Logger) {
+        self.security = security
+        self.context = context
+        self.statistics = statistics
+        self.stop = stop
+        self.logger = logger
+    }
+
+    /// Binds the handler; must happen before any CURVE socket binds.
+    func openSocket() throws(ZMQError) -> ZMQSocket {
+        let socket = try ZMQSocket(context: context, type: .rep, linger: 0)
+        try socket.bind("inproc://zeromq.zap.01")
+        return socket
+    }
+
+    func run(socket: ZMQSocket) {
+        let poller = ZMQPoller()
+        let socketIndex = poller.add(socket)
+        let stopIndex = poller.add(stop)
+        while true {
+            guard (try? poller.poll(timeoutMilliseconds: 1000)) != nil else { return }
+            if poller.isReadable(stopIndex) { return }
+            guard poller.isReadable(socketIndex), let frames = try? socket.receiveMultipart(dontWait: true) else { continue }
+            // version, request id, domain, address, identity, mechanism, credentials…
+            guard frames.count >= 6 else { continue }
+            let version = frames[0]
+            let requestID = frames[1]
+            let mechanism = String(decoding: frames[5], as: UTF8.self)
+            let address = String(decoding: frames[3], as: UTF8.self)
+            var status = "400"
+            var text = "client key not allowed"
+            var user = ""
+            if mechanism == "CURVE", frames.count >= 7, let name = security.allowed[frames[6]] {
+                status = "200"
+                text = "OK"
+                user = name
+                statistics.authenticationsAllowed.add(1, ordering: .relaxed)
+            } else {
+                statistics.authenticationsDenied.add(1, ordering: .relaxed)
+                let key = frames.count >= 7 ? ((try? Z85.encode(frames[6])) ?? "?") : "none"
+                limiter.log(logger, reason: "unauthorized", detail: "refused \(mechanism) client \(key) from \(address)")
+            }
+            _ = try? socket.send([version, requestID, Array(status.utf8), Array(text.utf8), Array(user.utf8), []])
+        }
+    }
+}

@@ -1,0 +1,104 @@
+"""CURVE with an allow-list enforced by the daemon's ZAP handler, against real pyzmq clients."""
+import json
+import subprocess
+import time
+
+import numpy as np
+import zmq
+
+from conftest import BINARY, Daemon, batch_message, blobs, free_port
+
+
+def keygen(tmp_path, name):
+    r = subprocess.run([str(BINARY), "keygen", "--out", str(tmp_path / name)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    secret = (tmp_path / f"{name}.key").read_text().strip()
+    public = (tmp_path / f"{name}.pub").read_text().strip()
+    assert (tmp_path / f"{name}.key").stat().st_mode & 0o077 == 0, "secret key readable by others"
+    return public.encode(), secret.encode()
+
+
+def client(ctx, kind, endpoint, server_public, keys=None):
+    s = ctx.socket(kind)
+    s.setsockopt(zmq.LINGER, 0)
+    if keys is not None:
+        s.curve_serverkey = server_public
+        s.curve_publickey, s.curve_secretkey = keys
+    s.connect(endpoint)
+    return s
+
+
+def query_stats(ctx, endpoint, server_public, keys, timeout_ms=3000):
+    req = client(ctx, zmq.REQ, endpoint, server_public, keys)
+    req.setsockopt(zmq.RCVTIMEO, timeout_ms)
+    try:
+        req.send_multipart([b"stats"])
+        return json.loads(req.recv_multipart()[0])
+    except zmq.Again:
+        return None
+    finally:
+        req.close()
+
+
+def test_listed_key_works_unlisted_and_plaintext_clients_are_refused(ctx, tmp_path):
+    server_public, server_secret = keygen(tmp_path, "server")
+    good = keygen(tmp_path, "good")
+    bad = zmq.curve_keypair()
+    (tmp_path / "allowed").write_text(f"# who may connect\n{good[0].decode()} sensor-7\n")
+    with Daemon("--pull", "--k", "3",
+                "--set", f'security.curve_secret_key_file="{tmp_path / "server.key"}"',
+                "--set", f'security.allowed_clients_file="{tmp_path / "allowed"}"') as d:
+        assert "CURVE on input/output/query" in d.log
+        X, _, _ = blobs(3000, d=4, k=3)
+
+        # An unlisted key: the handshake is refused, nothing arrives, queries go unanswered.
+        intruder = client(ctx, zmq.PUSH, d.input, server_public, bad)
+        for i in range(0, 1000, 100):
+            intruder.send_multipart(batch_message(X[i:i + 100]), flags=zmq.NOBLOCK) if intruder.poll(100, zmq.POLLOUT) else None
+        assert query_stats(ctx, d.query, server_public, bad) is None
+        # A plaintext client cannot even speak to a CURVE socket.
+        plain = client(ctx, zmq.REQ, d.query, server_public, None)
+        plain.setsockopt(zmq.RCVTIMEO, 2000)
+        plain.send_multipart([b"stats"])
+        try:
+            plain.recv_multipart()
+            assert False, "a plaintext client got an answer"
+        except zmq.Again:
+            pass
+
+        # The listed key gets in; its vectors are counted under its name.
+        push = client(ctx, zmq.PUSH, d.input, server_public, good)
+        push.setsockopt(zmq.LINGER, 5000)
+        for i in range(0, 3000, 100):
+            push.send_multipart(batch_message(X[i:i + 100]))
+        push.close()
+        deadline = time.time() + 20
+        s = None
+        while time.time() < deadline:
+            s = query_stats(ctx, d.query, server_public, good)
+            if s and s["vectors_accepted"] == 3000:
+                break
+            time.sleep(0.1)
+        assert s and s["vectors_accepted"] == 3000, s
+        assert s["producer_vectors_sensor-7"] == 3000
+        assert s["authentications_denied"] >= 2
+        assert s["authentications_allowed"] >= 2
+
+        # A subscriber with the listed key receives updates over the encrypted XPUB.
+        sub = client(ctx, zmq.SUB, d.output, server_public, good)
+        sub.setsockopt(zmq.SUBSCRIBE, b"centers.bin")
+        assert sub.poll(5000), "listed subscriber got no centers"
+        assert sub.recv_multipart()[0] == b"centers.bin"
+        assert "refused CURVE client" in d.log
+
+
+def test_curve_without_an_allow_list_is_a_configuration_error(tmp_path):
+    keygen(tmp_path, "server")
+    r = subprocess.run([str(BINARY), "run", "--set", f'security.curve_secret_key_file="{tmp_path / "server.key"}"'],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 78 and "security.allowed_clients_file" in r.stderr
+    (tmp_path / "allowed").write_text("not-a-key\n")
+    r = subprocess.run([str(BINARY), "run", "--set", f'security.curve_secret_key_file="{tmp_path / "server.key"}"',
+                        "--set", f'security.allowed_clients_file="{tmp_path / "allowed"}"',
+                        "--set", 'metrics.address=""'], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 78 and "allowed:1" in r.stderr and "not-a-key" in r.stderr
