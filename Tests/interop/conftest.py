@@ -14,7 +14,15 @@ import pytest
 import zmq
 
 ROOT = Path(__file__).resolve().parents[2]
-BINARY = Path(os.environ.get("VORONOID_BIN", ROOT / ".build" / "debug" / "voronoid"))
+def _binary():
+    """VORONOID_BIN, else the newer of the release and debug builds (scripts/test.sh sets it to release)."""
+    if os.environ.get("VORONOID_BIN"):
+        return Path(os.environ["VORONOID_BIN"])
+    built = [p for p in (ROOT / ".build" / "release" / "voronoid", ROOT / ".build" / "debug" / "voronoid") if p.exists()]
+    return max(built, key=lambda p: p.stat().st_mtime) if built else ROOT / ".build" / "debug" / "voronoid"
+
+
+BINARY = _binary()
 
 
 def free_port():

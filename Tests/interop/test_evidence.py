@@ -1,0 +1,55 @@
+"""The evidence report in quick mode: `scripts/evidence/run.sh <tmp> --quick` must write the report
+and every plot, and its checks (voronoid's blob inertia within the stated tolerance of
+scikit-learn's, the numpy reimplementation agreeing with the daemon) must pass.
+
+Binary: $VORONOID_BIN if set, else the debug binary that `swift build` (scripts/test.sh, CI) has
+just built, else the release binary; with none of them run.sh builds one (`swift build -c release`).
+A debug binary is slower but quick mode's streams are small, and throughput is not checked.
+The first run creates scripts/evidence/.venv from PyPI (about a minute here); later runs reuse it.
+"""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import ROOT
+
+PLOTS = ["centers_over_time.png", "throughput.png", "quality.png", "trajectory_equivalence.png",
+         "monotone_collapse.png", "stability.png", "annealing.png"]
+
+
+def pick_binary():
+    if os.environ.get("VORONOID_BIN"):
+        return os.environ["VORONOID_BIN"]
+    for candidate in (ROOT / ".build" / "debug" / "voronoid", ROOT / ".build" / "release" / "voronoid"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def test_quick_evidence_report(tmp_path):
+    env = dict(os.environ)
+    binary = pick_binary()
+    if binary:
+        env["VORONOID_BIN"] = binary
+    out = tmp_path / "evidence"
+    result = subprocess.run([str(ROOT / "scripts" / "evidence" / "run.sh"), str(out), "--quick"],
+                            capture_output=True, text=True, env=env, timeout=1800)
+    report = out / "report.md"
+    assert report.is_file(), result.stderr[-4000:]
+    text = report.read_text()
+    for plot in PLOTS:
+        path = out / plot
+        assert path.is_file() and path.stat().st_size > 1000, f"{plot} missing\n{result.stderr[-2000:]}"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{plot} is not a PNG"
+        assert f"`{plot}`" in text, f"the report does not mention {plot}"
+    checks = json.loads((out / "checks.json").read_text())
+    assert checks["quick"] is True
+    tolerance = [c for c in checks["checks"] if "scikit-learn's" in c["check"]]
+    assert len(tolerance) == 3, checks
+    failed = [c for c in checks["checks"] if not c["ok"]]
+    assert not failed, failed
+    assert checks["ok"] is True
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "## Machine and versions" in text and "swift --version" in text
+    assert "Command: `scripts/evidence/run.sh " in text and "--quick" in text
