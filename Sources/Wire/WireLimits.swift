@@ -58,6 +58,9 @@ public enum WireTopic {
     public static let heartbeat = "heartbeat"
     /// Lifecycle and model events, JSON: `[topic, json]`.
     public static let events = "events"
+    /// Rejected inbound messages, republished for their producers' owners to debug:
+    /// `[topic, reason, detail, original frames…]` (opt-in, rate-limited, frames truncated).
+    public static let rejected = "rejected"
     /// Every outbound topic, for checks and subscriptions.
     public static let all: [String] = [centersBinary, centersJSON, assignmentsBinary, assignmentsJSON, heartbeat, events]
 }

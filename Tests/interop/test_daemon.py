@@ -179,3 +179,57 @@ def test_sighup_reloads_what_can_change_and_refuses_k(ctx, tmp_path):
         assert wait_for(lambda: "cannot change model.k" in d.log, timeout=5), d.log
         assert d.proc.poll() is None
     assert d.proc.returncode == 0
+
+
+def test_rejected_messages_are_dead_lettered_at_a_bounded_rate(ctx):
+    with Daemon("--k", "2", "--dimension", "3", "--set", "output.dead_letter=true", "--set", "output.dead_letter_rate=5") as d:
+        sub = subscriber(ctx, d.output, b"rejected")
+        pub = connected_pub(ctx, d.input)
+        for i in range(50):
+            pub.send_multipart([b"vectors/bad-producer", np.zeros(4, dtype="<f4").tobytes()])
+        got = []
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            if sub.poll(200):
+                got.append(sub.recv_multipart())
+        assert 1 <= len(got) <= 5 + 5, len(got)          # burst of 5, then 5 per second
+        topic, reason, detail, *original = got[0]
+        assert topic == b"rejected" and reason == b"dimension_mismatch"
+        assert original[0] == b"vectors/bad-producer" and original[1] == np.zeros(4, dtype="<f4").tobytes()
+        assert stats(ctx, d.query)["dropped_dimension_mismatch"] == 50
+
+
+def test_a_slow_subscriber_loses_only_its_own_messages(ctx):
+    # More messages than the slow subscriber's queues hold (the daemon's 10 000 per subscriber,
+    # its own 5, the kernel's buffers); the fast one keeps up.
+    n_batches, per = 16_000, 16
+    with Daemon("--pull", "--k", "4", "--set", f"input.batch_size={per}") as d:
+        slow = subscriber(ctx, d.output, b"assignments.bin")
+        slow.setsockopt(zmq.RCVHWM, 5)
+        slow.setsockopt(zmq.RCVBUF, 4096)
+        fast = subscriber(ctx, d.output, b"assignments.bin")
+        fast.setsockopt(zmq.RCVHWM, 0)
+        time.sleep(0.5)
+        push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 5000)
+        push.connect(d.input)
+        X, _, _ = blobs(per * 64, d=4, k=4)
+        rows = 0
+        for b in range(n_batches):
+            i = (b % 64) * per
+            push.send_multipart(batch_message(X[i:i + per], ids=list(range(b * per, (b + 1) * per))))
+            while fast.poll(0):
+                rows += decode_assignments(fast.recv_multipart())["n"]
+        while rows < n_batches * per and fast.poll(3000):
+            rows += decode_assignments(fast.recv_multipart())["n"]
+        assert rows == n_batches * per, rows           # the fast subscriber got every row
+        seqs = []
+        while slow.poll(500):
+            seqs.append(decode_assignments(slow.recv_multipart())["seq"])
+        assert 0 < len(seqs) < n_batches, len(seqs)    # the slow one lost messages …
+        # … and, once it keeps up again, sees the gap in the topic's sequence numbers.
+        push.send_multipart(batch_message(X[:per], ids=list(range(per))))
+        assert slow.poll(5000)
+        latest = decode_assignments(slow.recv_multipart())["seq"]
+        assert latest > seqs[-1] + 1, (seqs[-1], latest)
+        assert d.proc.poll() is None

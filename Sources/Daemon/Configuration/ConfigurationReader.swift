@@ -124,6 +124,7 @@ public enum ConfigurationReader {
         "input.max_producers",
         "output.endpoint", "output.centers_interval_ms", "output.centers_json", "output.assignments",
         "output.assignments_json", "output.heartbeat_interval_ms", "output.high_water_mark", "output.queue_messages",
+        "output.dead_letter", "output.dead_letter_rate",
         "query.endpoint", "query.max_predict_vectors",
         "state.directory", "state.checkpoint_interval_s", "state.checkpoint_batches", "state.fresh_start",
         "log.level", "log.drop_interval_s", "metrics.address",
@@ -183,6 +184,8 @@ public enum ConfigurationReader {
         case "output.heartbeat_interval_ms": c.output.heartbeatIntervalMilliseconds = try v.int(min: 0, max: 86_400_000)
         case "output.high_water_mark": c.output.highWaterMark = try v.int(min: 0, max: Int(Int32.max))
         case "output.queue_messages": c.output.queueMessages = try v.int(min: 1, max: 1 << 24)
+        case "output.dead_letter": c.output.deadLetter = try v.bool()
+        case "output.dead_letter_rate": c.output.deadLetterRate = try v.double(above: 0, allowInfinity: false)
         case "query.endpoint": c.query.endpoint = try v.endpoints(allowEmpty: true).first ?? ""
         case "query.max_predict_vectors": c.query.maxPredictVectors = try v.int(min: 1, max: 1 << 24)
         case "state.directory": c.state.directory = try v.string()

@@ -17,6 +17,8 @@ extension DaemonConfiguration {
         keep("output.endpoint", output.endpoint, new.output.endpoint)
         keep("output.high_water_mark", output.highWaterMark, new.output.highWaterMark)
         keep("output.queue_messages", output.queueMessages, new.output.queueMessages)
+        keep("output.dead_letter", output.deadLetter, new.output.deadLetter)
+        keep("output.dead_letter_rate", output.deadLetterRate, new.output.deadLetterRate)
         keep("query", query, new.query)
         keep("state.directory", state.directory, new.state.directory)
         keep("metrics.address", metrics.address, new.metrics.address)

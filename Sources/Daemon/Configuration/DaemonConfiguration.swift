@@ -94,10 +94,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var assignmentsJSON = false
         /// `output.heartbeat_interval_ms`: heartbeat period.
         public var heartbeatIntervalMilliseconds = 1000
-        /// `output.high_water_mark`: messages queued per subscriber before sends are dropped and counted.
+        /// `output.high_water_mark`: messages queued per subscriber; beyond it only that subscriber loses messages.
         public var highWaterMark = 10_000
         /// `output.queue_messages`: messages waiting for the publish thread before new ones are dropped.
         public var queueMessages = 4096
+        /// `output.dead_letter`: republish rejected inbound messages on the `rejected` topic.
+        public var deadLetter = false
+        /// `output.dead_letter_rate`: at most this many rejected messages per second are republished.
+        public var deadLetterRate = 10.0
     }
 
     /// `[query]`: the REP socket.

@@ -26,11 +26,14 @@ final class IngestLoop: Sendable {
     let logger: Logger
     let dimension: Int?
     let security: CurveSecurity?
+    /// Where rejected messages are republished (the publish thread's queue), when enabled.
+    let deadLetters: BoundedQueue<Outbound>?
     private let limiter: DropLogLimiter
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
          batches: BoundedQueue<InboundBatch>, recycled: BoundedQueue<VectorBatch>, stop: EventFD,
-         dimension: Int?, security: CurveSecurity?, logger: Logger) {
+         dimension: Int?, security: CurveSecurity?, deadLetters: BoundedQueue<Outbound>?, logger: Logger) {
+        self.deadLetters = deadLetters
         self.configuration = configuration
         self.context = context
         self.statistics = statistics
@@ -74,6 +77,7 @@ final class IngestLoop: Sendable {
         let socketIndex = poller.add(socket)
         let stopIndex = poller.add(stop)
         var running = true
+        var bucket = TokenBucket(rate: configuration.output.deadLetterRate)
 
         func handOff() {
             guard !open.isEmpty else { return }
@@ -152,6 +156,19 @@ final class IngestLoop: Sendable {
                     statistics.drop(error.reason.rawValue)
                     let from = security == nil ? "" : message.userID.map { " (from \($0))" } ?? ""
                     limiter.log(logger, reason: error.reason.rawValue, detail: error.detail + from)
+                    if let deadLetters, bucket.take(now: Clock.monotonicNanoseconds()) {
+                        var m = WireMessage()
+                        m.appendFrame(WireTopic.rejected)
+                        m.appendFrame(error.reason.rawValue)
+                        m.appendFrame(error.detail + from)
+                        message.withUnsafeFrames { frames in
+                            // At most four frames of at most 64 KiB: enough to debug, bounded in size.
+                            for frame in frames.prefix(4) { m.appendFrame(UnsafeRawBufferPointer(rebasing: frame.prefix(1 << 16))) }
+                        }
+                        if !deadLetters.tryPush(Outbound(kind: .other, message: m)) {
+                            statistics.publishDropped.add(1, ordering: .relaxed)
+                        }
+                    }
                 }
             }
             if !open.isEmpty && Clock.monotonicNanoseconds() >= openedAt &+ maxWait { handOff() }
@@ -165,6 +182,26 @@ final class IngestLoop: Sendable {
             return b
         }
         return VectorBatch(reservingRows: configuration.input.batchSize * 2, dimension: max(dimension ?? 0, 1))
+    }
+}
+
+/// Allows `rate` events per second with a burst of the same size.
+struct TokenBucket {
+    let rate: Double
+    private var tokens: Double
+    private var last: UInt64 = 0
+
+    init(rate: Double) {
+        self.rate = rate
+        tokens = max(1, rate)
+    }
+
+    mutating func take(now: UInt64) -> Bool {
+        if last != 0 { tokens = min(max(1, rate), tokens + Double(now &- last) / 1e9 * rate) }
+        last = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
     }
 }
 

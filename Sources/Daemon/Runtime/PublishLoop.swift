@@ -30,9 +30,9 @@ final class PublishLoop: Sendable {
         let socket = try ZMQSocket(context: context, type: .xpub, linger: 1000)
         try socket.setSendHighWaterMark(Int32(clamping: configuration.output.highWaterMark))
         try socket.setXPubVerbose(true)
-        // With NODROP a subscriber at its high-water mark turns the send into EAGAIN, which is
-        // counted, instead of a silent drop.
-        try socket.setXPubNoDrop(true)
+        // No XPUB_NODROP: with it, one subscriber at its high-water mark would make the send fail
+        // for every subscriber. Without it libzmq drops only that subscriber's copy, and the
+        // subscriber sees the gap in the topic's sequence numbers.
         try security?.apply(to: socket, role: "output")
         try socket.bind(configuration.output.endpoint)
         return socket

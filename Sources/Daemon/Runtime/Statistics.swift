@@ -14,7 +14,7 @@ public final class Statistics: Sendable {
     public let batches = Atomic<UInt64>(0)
     /// Missing messages inferred from producers' sequence numbers.
     public let sequenceGaps = Atomic<UInt64>(0)
-    /// Outbound messages not sent because a subscriber was at its high-water mark or the queue was full.
+    /// Outbound messages not sent because the publish queue was full.
     public let publishDropped = Atomic<UInt64>(0)
     /// Outbound messages sent.
     public let published = Atomic<UInt64>(0)

@@ -87,7 +87,7 @@ public final class DaemonRunner: Sendable {
         let shared = SharedModel()
         let ingest = IngestLoop(configuration: c, context: context, statistics: statistics, batches: batches,
                                 recycled: recycled, stop: stops[0], dimension: restored?.dimension ?? (c.model.dimension > 0 ? c.model.dimension : nil),
-                                security: security, logger: logger)
+                                security: security, deadLetters: c.output.deadLetter ? outbound : nil, logger: logger)
         let clustering = ClusteringLoop(configuration: c, statistics: statistics, batches: batches, recycled: recycled,
                                         outbound: outbound, shared: shared, stop: stops[1], logger: logger,
                                         startEpoch: startEpoch, restored: restored, checkpoints: store)

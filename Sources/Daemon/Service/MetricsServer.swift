@@ -192,7 +192,7 @@ final class MetricsServer: Sendable {
         metric("checkpoint_failures_total", "counter", "Checkpoints that failed (full disk, unwritable directory).", [("", Double(s.checkpointFailures.load(ordering: .relaxed)))])
         metric("subscriptions", "gauge", "Subscriptions on the outbound socket (one subscriber may hold several).", [("", Double(s.subscriptions.load(ordering: .relaxed)))])
         metric("published_total", "counter", "Outbound messages sent.", [("", Double(s.published.load(ordering: .relaxed)))])
-        metric("publish_dropped_total", "counter", "Outbound messages dropped (subscriber at its high-water mark, or queue full).", [("", Double(s.publishDropped.load(ordering: .relaxed)))])
+        metric("publish_dropped_total", "counter", "Outbound messages dropped because the publish queue was full (a slow subscriber loses only its own copies, and sees the gap in seq).", [("", Double(s.publishDropped.load(ordering: .relaxed)))])
         metric("queries_total", "counter", "Queries answered.", [("", Double(s.queries.load(ordering: .relaxed)))])
         metric("authentications_total", "counter", "CURVE clients checked by the ZAP handler, by outcome.",
                [("{outcome=\"allowed\"}", Double(s.authenticationsAllowed.load(ordering: .relaxed))),
