@@ -38,6 +38,11 @@ public struct CoreBenchmark {
     /// Runs every case, handing each result to `report` as soon as it is measured.
     public func run(report: (Result) -> Void) {
         let wantUpdate = only.map { "update".contains($0) } ?? true
+        if wantUpdate {
+            // The same step written the obvious way (double precision, a full sort per row), run
+            // in this process first, so the table's speed-up is against the same machine state.
+            report(measureReference(d: 64, k: 64, batch: 1024))
+        }
         let wantEntmax = only.map { "entmax".contains($0) } ?? true
         for shape in Self.updateShapes where wantUpdate {
             for mode in ResponsibilityMode.allCases {
@@ -94,6 +99,61 @@ public struct CoreBenchmark {
         }
         return Result(bench: "update", mode: mode, d: d, k: k, batch: batch, threads: threads,
                       perSecond: rate, unit: "vectors_per_second", meanSupport: supportSum / Double(max(batches, 1)))
+    }
+
+    /// The update step as a straightforward per-vector loop: the comparison for the fast path.
+    public func measureReference(d: Int, k: Int, batch: Int) -> Result {
+        let data = Blobs(k: k, dimension: d, count: batch * 8, spread: 1, separation: 4, seed: 7)
+        let state = data.rows.withUnsafeBufferPointer {
+            ModelState.seeded(warmup: $0, count: batch, dimension: d, k: k, seed: 11, heat: 1)
+        }
+        var centers = state.centers.map(Double.init)
+        var counts = [Double](repeating: 0, count: k)
+        let temperature = state.schedule.initial
+        var offset = 0
+        var supportSum = 0
+        var rows = 0
+        let rate = timeBest(rounds: 3) {
+            var mass = [Double](repeating: 0, count: k)
+            var delta = [Double](repeating: 0, count: k * d)
+            for i in offset..<(offset + batch) {
+                var dist = [Double](repeating: 0, count: k)
+                for j in 0..<k {
+                    var s = 0.0
+                    for t in 0..<d { let e = Double(data.rows[i * d + t]) - centers[j * d + t]; s += e * e }
+                    dist[j] = s
+                }
+                let m = dist.min()!
+                let z = dist.map { -($0 - m) / (2 * temperature) }
+                let sorted = z.sorted(by: >)
+                var sum = 0.0, squares = 0.0, tau = 0.0
+                for (r, v) in sorted.enumerated() {
+                    sum += v
+                    squares += v * v
+                    let rho = Double(r + 1)
+                    let mean = sum / rho
+                    let t = mean - max(0, (1 - (squares - rho * mean * mean)) / rho).squareRoot()
+                    if t <= v { tau = t }
+                }
+                var p = z.map { max(0, $0 - tau) * max(0, $0 - tau) }
+                let total = p.reduce(0, +)
+                p = p.map { $0 / total }
+                for j in 0..<k where p[j] > 0 {
+                    supportSum += 1
+                    mass[j] += p[j]
+                    for t in 0..<d { delta[j * d + t] += p[j] * (Double(data.rows[i * d + t]) - centers[j * d + t]) }
+                }
+            }
+            for j in 0..<k where mass[j] > 0 {
+                counts[j] = 0.9 * counts[j] + mass[j]
+                for t in 0..<d { centers[j * d + t] += delta[j * d + t] / counts[j] }
+            }
+            rows += batch
+            offset = (offset + batch) % (data.count - batch + 1)
+            return batch
+        }
+        return Result(bench: "reference", mode: .entmax15, d: d, k: k, batch: batch, threads: 1,
+                      perSecond: rate, unit: "vectors_per_second", meanSupport: Double(supportSum) / Double(max(rows, 1)))
     }
 
     /// Entmax-1.5 alone on rows of K distances with a realistic few-candidate support.

@@ -18,15 +18,20 @@ struct Bench: ParsableCommand {
             guard !counts.isEmpty else { throw ValidationError("--threads: expected numbers ≥ 1, got \(threads)") }
             let bench = CoreBenchmark(seconds: seconds, threadCounts: counts, only: only)
             if !json {
-                print(pad("bench", 8) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
+                print(pad("bench", 10) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
                       + pad("per second", 16) + "mean support")
             }
+            var reference: Double?
             bench.run { r in
+                if r.bench == "reference" { reference = r.perSecond }
+                let speedup = (r.bench == "update" && r.d == 64 && r.k == 64 && r.mode == .entmax15) ? reference.map { r.perSecond / $0 } : nil
                 if json {
-                    print(#"{"bench":"\#(r.bench)","mode":"\#(r.mode.rawValue)","d":\#(r.d),"k":\#(r.k),"batch":\#(r.batch),"threads":\#(r.threads),"\#(r.unit)":\#(Int(r.perSecond)),"mean_support":\#(r.meanSupport)}"#)
+                    let ratio = speedup.map { #","speedup_vs_reference":\#(format3($0))"# } ?? ""
+                    print(#"{"bench":"\#(r.bench)","mode":"\#(r.mode.rawValue)","d":\#(r.d),"k":\#(r.k),"batch":\#(r.batch),"threads":\#(r.threads),"\#(r.unit)":\#(Int(r.perSecond)),"mean_support":\#(r.meanSupport)\#(ratio)}"#)
                 } else {
-                    print(pad(r.bench, 8) + pad(r.mode.rawValue, 10) + pad("\(r.d)", 6) + pad("\(r.k)", 6) + pad("\(r.batch)", 7)
-                          + pad("\(r.threads)", 9) + pad(grouped(r.perSecond), 16) + String(format3(r.meanSupport)))
+                    print(pad(r.bench, 10) + pad(r.mode.rawValue, 10) + pad("\(r.d)", 6) + pad("\(r.k)", 6) + pad("\(r.batch)", 7)
+                          + pad("\(r.threads)", 9) + pad(grouped(r.perSecond), 16) + pad(format3(r.meanSupport), 14)
+                          + (speedup.map { "\(format3($0))× the reference" } ?? ""))
                 }
             }
         }
