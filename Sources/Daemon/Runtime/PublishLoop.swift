@@ -47,6 +47,7 @@ final class PublishLoop: Sendable {
         var cache: [String: WireMessage] = [:]
         var stopping = false
         while true {
+            statistics.publishHeartbeat.store(Clock.monotonicMilliseconds(), ordering: .relaxed)
             _ = try? poller.poll(timeoutMilliseconds: stopping ? 0 : 1000)
             if poller.isReadable(stopIndex) { stopping = true }
             if poller.isReadable(socketIndex) {

@@ -35,6 +35,8 @@ public final class Statistics: Sendable {
     public let clusteringHeartbeat = Atomic<UInt64>(0)
     /// Monotonic milliseconds at which the ingest loop last went round.
     public let ingestHeartbeat = Atomic<UInt64>(0)
+    /// Monotonic milliseconds at which the publish loop last went round.
+    public let publishHeartbeat = Atomic<UInt64>(0)
 
     /// CURVE clients let in and refused by the ZAP handler.
     public let authenticationsAllowed = Atomic<UInt64>(0)

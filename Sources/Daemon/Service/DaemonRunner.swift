@@ -229,11 +229,13 @@ public final class DaemonRunner: Sendable {
         return effective
     }
 
-    /// The pipeline makes progress: each loop went round recently (they wake at least once a second).
+    /// The pipeline makes progress: the ingest, clustering and publish loops each went round
+    /// recently (they wake at least once a second even when idle).
     func isHealthy(now: UInt64, maxStallMs: UInt64) -> Bool {
-        let ingest = statistics.ingestHeartbeat.load(ordering: .relaxed)
-        let clustering = statistics.clusteringHeartbeat.load(ordering: .relaxed)
-        return now &- ingest <= maxStallMs && now &- clustering <= maxStallMs
+        let beats = [statistics.ingestHeartbeat.load(ordering: .relaxed),
+                     statistics.clusteringHeartbeat.load(ordering: .relaxed),
+                     statistics.publishHeartbeat.load(ordering: .relaxed)]
+        return beats.allSatisfy { now &- $0 <= maxStallMs }
     }
 
     private func blockSignals() {
