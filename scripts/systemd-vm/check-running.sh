@@ -32,16 +32,19 @@ ok "seccomp on, no new privileges, no capabilities, / read-only, $STATE writable
 t=$(uptime_s)
 timeout 60 "$BIN" produce --endpoint tcp://127.0.0.1:5555 --count 6000 --rate 3000 --k 4 --dim 8 \
     || fail "voronoid produce failed"
-n=0; i=0
+# The SUB input is best effort: under TCG the clustering thread can fall behind and whole batches
+# are dropped, counted. Every vector must arrive and be either accepted or counted as dropped.
+i=0
 while [ "$i" -lt 50 ]; do
-    n=$(counter vectors_accepted)
-    [ "$n" -ge 6000 ] && break
+    n=$(counter vectors_accepted) dropped=$(counter dropped)
+    [ "$((n + dropped))" -ge 6000 ] && break
     sleep 0.2; i=$((i + 1))
 done
-[ "$n" -ge 6000 ] || fail "the daemon accepted $n of 6000 vectors (stats: $("$BIN" query stats --json 2>&1))"
+[ "$(counter vectors_in)" = 6000 ] && [ "$((n + dropped))" = 6000 ] \
+    || fail "of 6000 vectors: $n accepted, $dropped dropped (stats: $("$BIN" query stats --json 2>&1))"
 version=$(counter model_version)
-[ "$version" -gt 0 ] || fail "model_version $version: no batch was clustered"
-ok "accepted $n vectors in $(since "$t") s; model version $version"
+[ "$n" -ge 1024 ] && [ "$version" -gt 0 ] || fail "$n vectors accepted, model_version $version: no model"
+ok "6000 vectors in $(since "$t") s: $n accepted, $dropped dropped (clustering behind), model version $version"
 
 # ExecReload: SIGHUP under the sandbox; the daemon stays up with the same pid.
 systemctl reload "$UNIT" || fail "systemctl reload failed"
