@@ -233,3 +233,22 @@ def test_a_slow_subscriber_loses_only_its_own_messages(ctx):
         latest = decode_assignments(slow.recv_multipart())["seq"]
         assert latest > seqs[-1] + 1, (seqs[-1], latest)
         assert d.proc.poll() is None
+
+
+def test_initial_centers_from_a_file(ctx, tmp_path):
+    path = tmp_path / "centers.csv"
+    path.write_text("# two starting points\n0, 0\n30, 30\n")
+    with Daemon("--k", "2", "--set", f'model.initial_centers="{path}"', "--set", "temperature.schedule=constant",
+                "--set", "temperature.initial=1") as d:
+        pub = connected_pub(ctx, d.input)
+        X = np.concatenate([np.random.default_rng(0).normal(size=(1024, 2)),
+                            30 + np.random.default_rng(1).normal(size=(1024, 2))]).astype("<f4")
+        pub.send_multipart(batch_message(X))
+        assert wait_for(lambda: stats(ctx, d.query)["vectors_accepted"] == 2048)
+        assert "model started from" in d.log
+        C = decode_centers(ask(ctx, d.query, b"snapshot"))["centers"]
+        assert np.abs(C[0]).max() < 1 and np.abs(C[1] - 30).max() < 1, C   # order kept: no k-means++
+    path.write_text("1, 2\n3\n")
+    r = subprocess.run([str(BINARY), "run", "--k", "2", "--set", f'model.initial_centers="{path}"',
+                        "--set", 'metrics.address=""'], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 78 and "model.initial_centers" in r.stderr and ":2:" in r.stderr

@@ -116,7 +116,7 @@ public enum ConfigurationReader {
     public static let keys: [String] = [
         "model.k", "model.dimension", "model.mode", "model.seed", "model.warmup", "model.count_half_life",
         "model.learning_rate", "model.dead_center_fraction", "model.dead_center_patience",
-        "model.separation_interval", "model.threads",
+        "model.separation_interval", "model.threads", "model.initial_centers",
         "temperature.schedule", "temperature.initial", "temperature.floor", "temperature.half_life",
         "temperature.heat", "temperature.floor_ratio",
         "input.socket", "input.endpoints", "input.connect", "input.topics", "input.batch_size", "input.max_wait_ms",
@@ -155,6 +155,7 @@ public enum ConfigurationReader {
         case "model.dead_center_patience": c.model.deadCenterPatience = UInt64(try v.int(min: 0, max: Int.max))
         case "model.separation_interval": c.model.separationInterval = try v.int(min: 0, max: Int(Int32.max))
         case "model.threads": c.model.threads = try v.int(min: 1, max: 64)
+        case "model.initial_centers": c.model.initialCenters = try v.string()
         case "temperature.schedule":
             c.temperature.schedule = try v.choice(TemperatureSchedule.Kind.init(rawValue:), TemperatureSchedule.Kind.allCases.map(\.rawValue))
         case "temperature.initial": c.temperature.initial = try v.autoOrPositive()

@@ -28,6 +28,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var separationInterval = 8
         /// `model.threads`: threads for the per-row work of a batch.
         public var threads = 1
+        /// `model.initial_centers`: a CSV file of k rows to start from instead of k-means++
+        /// (the warm-up then only sets the automatic temperature); empty: k-means++.
+        public var initialCenters = ""
     }
 
     /// `[temperature]`: the annealing schedule.

@@ -29,6 +29,8 @@ final class ClusteringLoop: @unchecked Sendable {
     let logger: Logger
     let startEpoch: UInt64
     let checkpoints: CheckpointStore?
+    /// Centers to start from instead of k-means++, row-major.
+    let initialCenters: [Float]?
 
     private var model: ModelState?
     private var warmup: [Float] = []
@@ -47,7 +49,9 @@ final class ClusteringLoop: @unchecked Sendable {
 
     init(configuration: DaemonConfiguration, statistics: Statistics, batches: BoundedQueue<InboundBatch>,
          recycled: BoundedQueue<VectorBatch>, outbound: BoundedQueue<Outbound>, shared: SharedModel,
-         stop: EventFD, logger: Logger, startEpoch: UInt64, restored: ModelState?, checkpoints: CheckpointStore?) {
+         stop: EventFD, logger: Logger, startEpoch: UInt64, restored: ModelState?, checkpoints: CheckpointStore?,
+         initialCenters: (centers: [Float], dimension: Int)? = nil) {
+        self.initialCenters = initialCenters?.centers
         self.configuration = configuration
         self.statistics = statistics
         self.batches = batches
@@ -59,7 +63,7 @@ final class ClusteringLoop: @unchecked Sendable {
         self.startEpoch = startEpoch
         self.checkpoints = checkpoints
         self.model = restored
-        self.dimension = restored?.dimension ?? (configuration.model.dimension > 0 ? configuration.model.dimension : nil)
+        self.dimension = restored?.dimension ?? initialCenters?.dimension ?? (configuration.model.dimension > 0 ? configuration.model.dimension : nil)
         self.updater = MiniBatchUpdater(configuration: configuration.update)
         self.loop = DispatchLoop(width: configuration.model.threads)
         self.assignments = Assignments(k: configuration.model.k, startEpoch: startEpoch)
@@ -196,6 +200,19 @@ final class ClusteringLoop: @unchecked Sendable {
     private func seed(dimension d: Int) {
         let n = warmup.count / d
         let c = configuration
+        if let given = initialCenters {
+            // The operator's centers; the warm-up only calibrates the automatic temperature.
+            let schedule = c.fixedSchedule ?? warmup.withUnsafeBufferPointer { rows in
+                let t0 = Seeding.automaticTemperature(rows: rows, count: n, dimension: d, centers: given, k: c.model.k, heat: c.temperature.heat)
+                return TemperatureSchedule(kind: c.temperature.schedule, initial: t0, floor: t0 * c.temperature.floorRatio, halfLife: c.temperature.halfLife)
+            }
+            let state = ModelState(centers: given, k: c.model.k, dimension: d, schedule: schedule,
+                                   random: RandomSource(seed: c.model.seed), epoch: UInt64(Clock.unixMilliseconds()))
+            model = state
+            logger.notice("model started from \(c.model.initialCenters): k = \(c.model.k), dimension = \(d), T₀ = \(schedule.initial)")
+            emitEvent("seeded", ["vectors": .int(Int64(n)), "temperature": .double(schedule.initial), "from": .string("initial_centers")])
+            return
+        }
         let state = warmup.withUnsafeBufferPointer { rows in
             ModelState.seeded(
                 warmup: rows, count: n, dimension: d, k: c.model.k, seed: c.model.seed, schedule: c.fixedSchedule,

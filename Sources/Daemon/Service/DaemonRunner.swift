@@ -70,6 +70,14 @@ public final class DaemonRunner: Sendable {
         }
 
         let security = try CurveSecurity.load(c.security)
+        var given: (centers: [Float], dimension: Int)?
+        if !c.model.initialCenters.isEmpty && restored == nil {
+            do {
+                given = try InitialCenters.load(path: c.model.initialCenters, k: c.model.k, dimension: c.model.dimension)
+            } catch {
+                throw StartError(description: error.description, status: 78)
+            }
+        }
         let context: ZMQContext
         let batches: BoundedQueue<InboundBatch>
         let recycled: BoundedQueue<VectorBatch>
@@ -86,11 +94,11 @@ public final class DaemonRunner: Sendable {
         }
         let shared = SharedModel()
         let ingest = IngestLoop(configuration: c, context: context, statistics: statistics, batches: batches,
-                                recycled: recycled, stop: stops[0], dimension: restored?.dimension ?? (c.model.dimension > 0 ? c.model.dimension : nil),
+                                recycled: recycled, stop: stops[0], dimension: restored?.dimension ?? given?.dimension ?? (c.model.dimension > 0 ? c.model.dimension : nil),
                                 security: security, deadLetters: c.output.deadLetter ? outbound : nil, logger: logger)
         let clustering = ClusteringLoop(configuration: c, statistics: statistics, batches: batches, recycled: recycled,
                                         outbound: outbound, shared: shared, stop: stops[1], logger: logger,
-                                        startEpoch: startEpoch, restored: restored, checkpoints: store)
+                                        startEpoch: startEpoch, restored: restored, checkpoints: store, initialCenters: given)
         let publish = PublishLoop(configuration: c, context: context, statistics: statistics, outbound: outbound,
                                   stop: stops[2], security: security, logger: logger)
         let query = c.query.endpoint.isEmpty ? nil : QueryLoop(
