@@ -4,6 +4,7 @@
 # daemon built the way operators run it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/systemd-check.sh
 swift build --build-tests
 swift test
 swift build -c release --product voronoid

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import zmq
 
-from conftest import BINARY, Daemon, ask, batch_message, blobs, decode_centers, stats, wait_for
+from conftest import BINARY, ROOT, Daemon, ask, batch_message, blobs, decode_centers, stats, wait_for
 
 
 def read_checkpoint(path):
@@ -127,3 +127,22 @@ def test_an_unwritable_state_directory_is_logged_counted_and_clustering_goes_on(
         finally:
             os.chmod(tmp_path / "gone" if (tmp_path / "gone").exists() else state, 0o700)
         assert d.proc.poll() is None
+
+
+def test_the_reference_configuration_checkpoints_into_systemds_state_directory(ctx, tmp_path):
+    state = tmp_path / "lib"
+    state.mkdir()
+    with Daemon("--pull", "--config", str(ROOT / "config" / "voronoid.toml"), "--k", "3",
+                env={"STATE_DIRECTORY": str(state)}) as d:
+        X, _, _ = blobs(2000, d=3, k=3)
+        stream(ctx, d.input, X)
+        assert wait_for(lambda: stats(ctx, d.query)["vectors_accepted"] == 2000)
+    assert d.proc.returncode == 0
+    assert len(checkpoints(state)) >= 1
+    # "none" turns checkpoints off even under systemd.
+    other = tmp_path / "lib2"
+    other.mkdir()
+    with Daemon("--pull", "--k", "3", "--state", "none", env={"STATE_DIRECTORY": str(other)}) as d:
+        stream(ctx, d.input, X)
+        assert wait_for(lambda: stats(ctx, d.query)["vectors_accepted"] == 2000)
+    assert checkpoints(other) == []

@@ -10,10 +10,6 @@ extension DaemonConfiguration {
     /// - Throws: ``ConfigurationError`` naming the key and the value.
     public static func load(file: String?, overrides: [String]) throws(ConfigurationError) -> DaemonConfiguration {
         var c = DaemonConfiguration()
-        if let state = getenv("STATE_DIRECTORY").map({ String(cString: $0) }), !state.isEmpty {
-            // systemd may pass several, separated by ':'; the first is ours.
-            c.state.directory = String(state.split(separator: ":").first ?? "")
-        }
         var path = file
         if path == nil, let dir = getenv("CONFIGURATION_DIRECTORY").map({ String(cString: $0) }) {
             let candidate = String(dir.split(separator: ":").first ?? "") + "/voronoid.toml"
@@ -42,6 +38,13 @@ extension DaemonConfiguration {
             pairs.append((key, value))
         }
         try ConfigurationReader.apply(pairs, to: &c)
+        // "" means the default place: systemd's StateDirectory= when there is one (it may list
+        // several, separated by ':'; the first is ours), else no checkpoints. "none" turns them off.
+        if c.state.directory.isEmpty, let state = getenv("STATE_DIRECTORY").map({ String(cString: $0) }), !state.isEmpty {
+            c.state.directory = String(state.split(separator: ":").first ?? "")
+        } else if c.state.directory == "none" {
+            c.state.directory = ""
+        }
         return c
     }
 }

@@ -117,8 +117,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// `[state]`: checkpoints.
     public struct State: Sendable, Equatable {
-        /// `state.directory`: where checkpoints live; empty disables them. Under systemd the
-        /// default is `$STATE_DIRECTORY`.
+        /// `state.directory`: where checkpoints live. Empty means `$STATE_DIRECTORY` when systemd
+        /// sets it, else no checkpoints; `none` turns them off everywhere.
         public var directory = ""
         /// `state.checkpoint_interval_s`: seconds between checkpoints (0: only by batches and at exit).
         public var checkpointIntervalSeconds = 30.0

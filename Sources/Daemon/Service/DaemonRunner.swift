@@ -194,7 +194,9 @@ public final class DaemonRunner: Sendable {
                 break
             }
             let now = Clock.monotonicMilliseconds()
-            if watchdogMs != nil, isHealthy(now: now, maxStallMs: max(2 * (watchdogMs ?? 1000), 2000)) {
+            // Healthy means every loop went round within half the watchdog interval (they wake at
+            // least once a second), so a stall is reported within about 1.5 × WatchdogSec.
+            if watchdogMs != nil, isHealthy(now: now, maxStallMs: max(watchdogMs ?? 1000, 2000)) {
                 notifier.notify("WATCHDOG=1")
             }
             if now - lastStatus >= 5000, notifier.isActive {
