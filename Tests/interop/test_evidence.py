@@ -1,37 +1,27 @@
 """The evidence report in quick mode: `scripts/evidence/run.sh <tmp> --quick` must write the report
 and every plot, and its checks (voronoid's blob inertia within the stated tolerance of
-scikit-learn's, the numpy reimplementation agreeing with the daemon) must pass.
+scikit-learn's, the numpy reimplementation agreeing with the daemon, nothing dropped) must pass.
 
-Binary: $VORONOID_BIN if set, else the debug binary that `swift build` (scripts/test.sh, CI) has
-just built, else the release binary; with none of them run.sh builds one (`swift build -c release`).
-A debug binary is slower but quick mode's streams are small, and throughput is not checked.
+Binary: the one every interop test uses (conftest.BINARY: $VORONOID_BIN, which scripts/test.sh sets
+to the release build, else the newer of .build/release and .build/debug); when none exists, run.sh
+builds it with `swift build -c release`. A debug binary also works (quick mode's streams are small
+and throughput is reported, not checked) but makes the run slower.
 The first run creates scripts/evidence/.venv from PyPI (about a minute here); later runs reuse it.
 """
 import json
 import os
 import subprocess
-from pathlib import Path
 
-from conftest import ROOT
+from conftest import BINARY, ROOT
 
 PLOTS = ["centers_over_time.png", "throughput.png", "quality.png", "trajectory_equivalence.png",
          "monotone_collapse.png", "stability.png", "annealing.png"]
 
 
-def pick_binary():
-    if os.environ.get("VORONOID_BIN"):
-        return os.environ["VORONOID_BIN"]
-    for candidate in (ROOT / ".build" / "debug" / "voronoid", ROOT / ".build" / "release" / "voronoid"):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
-
-
 def test_quick_evidence_report(tmp_path):
     env = dict(os.environ)
-    binary = pick_binary()
-    if binary:
-        env["VORONOID_BIN"] = binary
+    if BINARY.is_file() and os.access(BINARY, os.X_OK):
+        env["VORONOID_BIN"] = str(BINARY)
     out = tmp_path / "evidence"
     result = subprocess.run([str(ROOT / "scripts" / "evidence" / "run.sh"), str(out), "--quick"],
                             capture_output=True, text=True, env=env, timeout=1800)

@@ -37,14 +37,32 @@ class DaemonError(RuntimeError):
 class Voronoid:
     """One `voronoid run --pull` on free loopback ports, with its settings as `--set` options."""
 
+    # Binaries that serve HTTP metrics bind 127.0.0.1:9464 by default, which another daemon on
+    # this machine may hold: switch it off ("" disables). Older binaries do not know the key.
+    extra_settings = {"metrics.address": '""'}
+
     def __init__(self, binary, k, settings=None, ready_timeout=30.0):
         self.binary = str(binary)
+        self.settings = dict(settings or {})
+        self.ctx = zmq.Context()
+        for attempt in range(2):
+            self._start(k, {**Voronoid.extra_settings, **self.settings})
+            if self._wait_ready(ready_timeout):
+                return
+            log = "\n".join(self.lines[-20:])
+            self.stop()
+            if attempt == 0 and "metrics" in log and "unknown key" in log and Voronoid.extra_settings:
+                Voronoid.extra_settings = {}
+                self.ctx = zmq.Context()
+                continue
+            raise DaemonError("voronoid did not become ready:\n" + log)
+
+    def _start(self, k, settings):
         self.ports = [free_port() for _ in range(3)]
         self.input, self.output, self.query = (f"tcp://127.0.0.1:{p}" for p in self.ports)
-        self.settings = dict(settings or {})
         args = [self.binary, "run", "--pull", "--input", self.input, "--output", self.output,
                 "--query", self.query, "--k", str(k), "--log-level", "notice"]
-        for key, value in self.settings.items():
+        for key, value in settings.items():
             args += ["--set", f"{key}={value}"]
         self.args = args
         self.lines = []
@@ -52,10 +70,16 @@ class Voronoid:
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self.ctx = zmq.Context()
-        if not self.ready.wait(ready_timeout):
-            self.stop()
-            raise DaemonError("voronoid did not become ready:\n" + "\n".join(self.lines[-20:]))
+
+    def _wait_ready(self, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.ready.wait(0.05):
+                return True
+            if self.proc.poll() is not None:
+                self.reader.join(2)
+                return self.ready.is_set()
+        return False
 
     def _read(self):
         for raw in self.proc.stderr:

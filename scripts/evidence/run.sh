@@ -28,7 +28,10 @@ venv_started=$(date +%s)
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import numpy, sklearn, river, zmq, matplotlib" 2>/dev/null; then
     echo "evidence: creating $VENV ($REQUIREMENTS)" >&2
     rm -rf "$VENV"
-    python3 -m venv "$VENV"
+    if ! python3 -m venv "$VENV"; then
+        echo "evidence: python3 -m venv failed (on Debian: apt-get install python3-venv)" >&2
+        exit 69
+    fi
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $REQUIREMENTS >&2
     VENV_STATE="created"
