@@ -9,11 +9,14 @@
 # It then runs from a temporary copy of Tests/Fuzz/Corpus/TARGET/, so the checkout is never
 # touched; with --update-corpus, inputs that add coverage are merged back into that directory.
 #
-# A crash (a trap on a broken invariant, a sanitizer report), a leak, an input slower than
-# 5 s, or more than 2 GiB of memory fails the run: the script exits non-zero and prints the
-# reproducer. Replay one with `.build-fuzz/bin/fuzz-TARGET FILE`.
+# Inputs under Tests/Fuzz/Crashes/TARGET/ (earlier crashes) are replayed first and must run
+# clean. A crash (a trap on a broken invariant, a sanitizer report), a leak, an input slower
+# than 5 s, or more than 2 GiB of memory fails the run: the script exits non-zero and prints
+# the reproducer. Replay one with `.build-fuzz/bin/fuzz-TARGET FILE`.
 #
-# Extra libFuzzer flags can be passed in FUZZ_FLAGS (e.g. FUZZ_FLAGS="-jobs=2 -workers=2").
+# Extra libFuzzer flags go in FUZZ_FLAGS, e.g. FUZZ_FLAGS="-seed=1" (repeatable) or
+# FUZZ_FLAGS="-fork=2" (two processes). Needs swift-numerics' checkout (`swift build` or
+# `swift package resolve` makes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,7 +28,7 @@ args=()
 for a in "$@"; do
     case "$a" in
         --update-corpus) update=1 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) args+=("$a") ;;
     esac
 done
@@ -126,7 +129,7 @@ build_target() {
         swiftc "${FUZZ[@]}" -module-name "Fuzz_$t" -o "$bin" "${flags[@]}" "${src[@]}" "${objects[@]}" \
             > "$OUT/$t.build.log" 2>&1 || status=$?
         grep -v "Cannot export local symbol" "$OUT/$t.build.log" >&2 || true
-        [[ $status -eq 0 && -x $bin ]] || { log "build of fuzz-$t failed"; exit 1; }
+        [[ $status -eq 0 && -x $bin ]] || { rm -f "$bin"; log "build of fuzz-$t failed"; exit 1; }
     fi
 }
 
@@ -141,7 +144,8 @@ run_target() {
         for crash in "${crashes[@]}"; do
             if ! "$bin" -error_exitcode=77 -timeout=5 -rss_limit_mb=2048 "$crash" > "$OUT/$t.replay.log" 2>&1; then
                 log "FAILED: $t still crashes on ${crash#"$ROOT"/}:"
-                grep -E "Fatal error|ERROR: |SUMMARY" "$OUT/$t.replay.log" | head -5 >&2
+                grep -E "Fatal error|ERROR: |^ +#[0-9]+ .* in [\$]s" "$OUT/$t.replay.log" | head -6 \
+                    | { swift demangle --simplified 2>/dev/null || cat; } >&2
                 return 1
             fi
         done
@@ -171,7 +175,7 @@ run_target() {
         "$bin" -merge=1 -max_len="$(max_len_of "$t")" "$corpus" "$work" > "$OUT/$t.merge.log" 2>&1 \
             || { log "merge into $corpus failed; see $OUT/$t.merge.log"; rm -rf "$work"; return 1; }
         after=$(ls "$corpus" | wc -l)
-        log "$t: corpus $before -> $after inputs ($(du -sk "$corpus" | cut -f1) KiB)"
+        log "$t: corpus $before -> $after inputs ($(du -sb "$corpus" | cut -f1) bytes)"
     fi
     rm -rf "$work"
 }
