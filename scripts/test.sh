@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/systemd-check.sh
 swift build --build-tests
 swift test
+# Every decoder of untrusted bytes under libFuzzer for 20 s each, after replaying past crashes.
+scripts/fuzz.sh all 20
 swift build -c release --product voronoid
 VORONOID_BIN="$PWD/.build/release/voronoid" python3 -m pytest -q Tests/interop

@@ -124,7 +124,8 @@ extension ModelState {
         guard reserved == 0, b[29] == 0, b[30] == 0, b[31] == 0 else {
             throw ModelStateError(.invalidField, "reserved bytes are not zero")
         }
-        guard k >= 1, d >= 1, k * d <= Self.maximumElements else {
+        // Divide rather than multiply: two 32-bit fields can overflow a product.
+        guard k >= 1, d >= 1, k <= Self.maximumElements / d else {
             throw ModelStateError(.invalidField, "k = \(k), dimension = \(d) out of range")
         }
         guard Self.encodedSize(k: k, dimension: d) == b.count else {

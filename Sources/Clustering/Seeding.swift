@@ -69,6 +69,12 @@ public enum Seeding {
         return centers
     }
 
+    /// `initial × ratio`, kept a normal positive number no larger than `initial`: data on a
+    /// tiny scale must not underflow the floor to zero (an invalid schedule).
+    public static func floor(_ initial: Double, ratio: Double) -> Double {
+        min(initial, max(initial * ratio, Double.leastNormalMagnitude))
+    }
+
     /// The scale-free starting temperature: `heat × median((d₂ − d₁) / 2)` over the warm-up rows.
     ///
     /// A row is exactly one-hot under entmax-1.5 when `d₂ − d₁ ≥ 2T`, so at `heat = 1` half the
@@ -126,7 +132,7 @@ extension ModelState {
             chosen = schedule
         } else {
             let t0 = Seeding.automaticTemperature(rows: rows, count: count, dimension: dimension, centers: centers, k: k, heat: heat)
-            chosen = TemperatureSchedule(kind: autoKind, initial: t0, floor: t0 * floorRatio, halfLife: autoHalfLife)
+            chosen = TemperatureSchedule(kind: autoKind, initial: t0, floor: Seeding.floor(t0, ratio: floorRatio), halfLife: autoHalfLife)
         }
         return ModelState(centers: centers, k: k, dimension: dimension, schedule: chosen, random: random, epoch: epoch)
     }

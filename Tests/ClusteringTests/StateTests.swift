@@ -55,6 +55,35 @@ import Testing
         #expect(code(damaged) == .checksumMismatch)
     }
 
+    /// Found by fuzzing: k and dimension are 32-bit fields whose product can overflow; a file
+    /// with a valid checksum must still be refused, not trap.
+    @Test func hugeKTimesDimensionIsRefusedNotATrap() {
+        var bytes = Array("VORONOID".utf8) + [1, 0, 0, 0] + [132, 0, 0, 0, 0, 0, 0, 0] + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+        bytes += [UInt8](repeating: 0, count: 128 - bytes.count)
+        let crc = bytes.withUnsafeBytes { raw -> UInt32 in
+            var c: UInt32 = 0xFFFF_FFFF
+            for b in raw {
+                c ^= UInt32(b)
+                for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+            }
+            return c ^ 0xFFFF_FFFF
+        }
+        bytes += withUnsafeBytes(of: crc.littleEndian) { Array($0) }
+        #expect(bytes.count == 132)
+        do {
+            _ = try ModelState(encoded: bytes)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .invalidField)
+        }
+    }
+
+    @Test func anAutomaticFloorNeverUnderflowsToZero() {
+        #expect(Seeding.floor(1e-320, ratio: 1e-3) > 0)
+        #expect(Seeding.floor(1e-320, ratio: 1e-3) <= 1e-320)
+        #expect(Seeding.floor(8, ratio: 1e-3) == 8e-3)
+    }
+
     @Test func schedulesDecayToTheirFloor() {
         let e = TemperatureSchedule(kind: .exponential, initial: 8, floor: 0.5, halfLife: 100)
         #expect(e.temperature(after: 0) == 8)

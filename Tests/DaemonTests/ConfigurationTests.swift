@@ -36,6 +36,11 @@ import Testing
         ("nonsense.key=1", "nonsense.key", "unknown key"),
         ("model.k", "--set", "expected key=value"),
         ("input.connect=maybe", "input.connect", "true or false"),
+        // Found by fuzzing: these trapped or produced a schedule whose checkpoints never restore.
+        ("model.seed=9223372036854775807", "model.seed", "out of range"),
+        ("state.checkpoint_batches=1e300", "state.checkpoint_batches", "out of range"),
+        ("model.k=2.5", "model.k", "whole number"),
+        ("temperature.initial=1e-322", "temperature.initial", "unusable"),
     ])
     func badValuesNameTheKeyAndTheValue(override: String, key: String, fragment: String) {
         do {
@@ -63,6 +68,11 @@ import Testing
             #expect(error.key == "model.mode")
             #expect(error.reason.contains("entmax15"))
         }
+    }
+
+    @Test func windowsLineEndingsAreRead() throws {
+        let pairs = try ConfigurationReader.parse("[model]\r\nk = 4\r\nmode = \"hard\"\r\n", source: "crlf.toml")
+        #expect(pairs.map(\.0) == ["model.k", "model.mode"])
     }
 
     @Test func flagsOverrideTheFileAndValuesParse() throws {

@@ -46,7 +46,9 @@ public enum ConfigurationReader {
         var section = ""
         var out: [(String, ConfigurationValue)] = []
         var seen = Set<String>()
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on any newline character: "\r\n" is one Character in Swift, so a file with
+        // Windows line endings would otherwise be one long line.
+        for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = stripComment(String(rawLine)).trimmed
             if line.isEmpty { continue }
             let here = "\(source):\(number + 1)"
@@ -222,6 +224,9 @@ public enum ConfigurationReader {
         if c.temperature.floor != nil && c.temperature.initial == nil {
             throw ConfigurationError(key: "temperature.floor", reason: "a fixed floor needs a fixed temperature.initial, got initial = \"auto\"")
         }
+        if let schedule = c.fixedSchedule, let why = schedule.validationError {
+            throw ConfigurationError(key: "temperature.initial", reason: "with temperature.floor_ratio = \(c.temperature.floorRatio) the schedule is unusable (\(why)), got \(c.temperature.initial ?? 0)")
+        }
         if c.security.enabled && c.security.allowedClientsFile.isEmpty {
             throw ConfigurationError(key: "security.allowed_clients_file", reason: "CURVE needs an allow-list of client keys, got \"\"")
         }
@@ -292,10 +297,11 @@ struct Field {
     }
 
     func int(min: Int, max: Int) throws(ConfigurationError) -> Int {
-        guard case .number(let v, _) = value, v.isFinite, v == v.rounded(), v >= Double(Int.min), v <= Double(Int.max) else {
+        // Int(exactly:) rather than a range check: Double(Int.max) rounds up to 2⁶³.
+        guard case .number(let v, _) = value, v.isFinite || v.isInfinite, v == v.rounded() else {
             throw error("must be a whole number")
         }
-        let i = Int(v)
+        guard let i = Int(exactly: v) else { throw error("is out of range (\(min) to \(max))") }
         guard i >= min && i <= max else {
             throw error(max == Int.max || max >= 1 << 30 && min == 0 ? "must be ≥ \(min)" : "must be between \(min) and \(max)")
         }

@@ -126,7 +126,7 @@ final class ClusteringLoop: @unchecked Sendable {
             schedule.initial = fixed.initial
             schedule.floor = fixed.floor
         } else {
-            schedule.floor = schedule.initial * next.temperature.floorRatio
+            schedule.floor = Seeding.floor(schedule.initial, ratio: next.temperature.floorRatio)
         }
         if let why = schedule.validationError {
             logger.error("reload: temperature schedule not changed: \(why)")
@@ -204,7 +204,7 @@ final class ClusteringLoop: @unchecked Sendable {
             // The operator's centers; the warm-up only calibrates the automatic temperature.
             let schedule = c.fixedSchedule ?? warmup.withUnsafeBufferPointer { rows in
                 let t0 = Seeding.automaticTemperature(rows: rows, count: n, dimension: d, centers: given, k: c.model.k, heat: c.temperature.heat)
-                return TemperatureSchedule(kind: c.temperature.schedule, initial: t0, floor: t0 * c.temperature.floorRatio, halfLife: c.temperature.halfLife)
+                return TemperatureSchedule(kind: c.temperature.schedule, initial: t0, floor: Seeding.floor(t0, ratio: c.temperature.floorRatio), halfLife: c.temperature.halfLife)
             }
             let state = ModelState(centers: given, k: c.model.k, dimension: d, schedule: schedule,
                                    random: RandomSource(seed: c.model.seed), epoch: UInt64(Clock.unixMilliseconds()))
