@@ -70,6 +70,10 @@ public enum ResponsibilityKernel {
         // mask, and only the marked ones are visited (usually two or three of them): no branch
         // per center to mispredict. The exact test in double precision decides membership.
         let limit = Float(floorD + twoT).nextUp
+        // A multiplication per candidate instead of a division, unless 2T is so small (subnormal)
+        // that its inverse overflows.
+        let inverseTwoT = 1 / twoT
+        let inverseIsFinite = inverseTwoT.isFinite
         let lv = SIMD8<Float>(repeating: limit)
         let laneBits = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
         let raw = UnsafeRawPointer(d)
@@ -93,7 +97,7 @@ public enum ResponsibilityKernel {
                 mask &= mask &- 1
                 let delta = Double(d[c]) - floorD
                 if delta < twoT {
-                    u[s] = -delta / twoT
+                    u[s] = inverseIsFinite ? -delta * inverseTwoT : -delta / twoT
                     idx[s] = c
                     s &+= 1
                 }
