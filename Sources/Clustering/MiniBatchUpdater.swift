@@ -97,17 +97,25 @@ public final class MiniBatchUpdater {
             rows: x + lo * d, count: hi - lo, centers: centers, k: k, dimension: d, into: distances + lo * k)
         for i in lo..<hi {
             let row = distances + i * k
-            let (best, dMin) = ResponsibilityKernel.argmin(row, count: k)
-            bestIndex[i] = Int32(truncatingIfNeeded: best)
-            minDistance[i] = dMin
             let idx = supportIndex + i * k
             let w = supportWeight + i * k
             let s: Int
+            if mode == .entmax15 {
+                // Entmax finds the nearest center among its candidates: only the minimum is needed.
+                let dMin = ResponsibilityKernel.minimum(row, count: k)
+                s = ResponsibilityKernel.entmax15(
+                    row, count: k, dMin: dMin, temperature: temperature, indices: idx, weights: w, scratch: scratch)
+                bestIndex[i] = idx[0]
+                minDistance[i] = dMin
+                supportCount[i] = Int32(truncatingIfNeeded: s)
+                continue
+            }
+            let (best, dMin) = ResponsibilityKernel.argmin(row, count: k)
+            bestIndex[i] = Int32(truncatingIfNeeded: best)
+            minDistance[i] = dMin
             switch mode {
             case .entmax15:
-                s = ResponsibilityKernel.entmax15(
-                    row, count: k, best: best, dMin: dMin, temperature: temperature,
-                    indices: idx, weights: w, scratch: scratch)
+                preconditionFailure("entmax15 rows are handled above")
             case .softmax:
                 s = ResponsibilityKernel.softmax(
                     row, count: k, best: best, dMin: dMin, temperature: temperature, indices: idx, weights: w)

@@ -28,6 +28,19 @@ public enum ResponsibilityKernel {
         return index < k ? (index, Float(bitPattern: m)) : (0, d[0])
     }
 
+    /// The smallest entry: the first half of ``argmin(_:count:)``, for callers that learn the
+    /// index elsewhere (``entmax15(_:count:best:dMin:temperature:indices:weights:scratch:)`` puts
+    /// the nearest center first).
+    public static func minimum(_ d: UnsafePointer<Float>, count k: Int) -> Float {
+        let bits = UnsafeRawPointer(d).assumingMemoryBound(to: UInt32.self)
+        var m = UInt32.max
+        for j in 0..<k {
+            let v = bits[j]
+            m = v < m ? v : m
+        }
+        return Float(bitPattern: m)
+    }
+
     /// Entmax-1.5 over the logits `z_j = −d_j / T` (Peters, Niculae and Martins, ACL 2019).
     ///
     /// With the halved, max-shifted logits `u_j = −(d_j − d_min) / (2T) ∈ (−∞, 0]`:
@@ -42,15 +55,16 @@ public enum ResponsibilityKernel {
     ///
     /// - Parameters:
     ///   - d: the row's `k` squared distances.
-    ///   - best: the row's argmin and `dMin` its value.
+    ///   - best: the row's argmin if known (else it is found when needed); `dMin` its value.
     ///   - temperature: `T > 0`.
     ///   - indices, weights: output, room for `k`; written in decreasing weight order.
     ///   - scratch: room for `2k` doubles.
-    /// - Returns: the support size `s ≥ 1`; the weights sum to 1.
+    /// - Returns: the support size `s ≥ 1`; the weights sum to 1, and `indices[0]` is the
+    ///   nearest center (lowest index on ties).
     /// - Complexity: O(k + s log s) — O(k + s²) with the insertion sort, and s is small.
 
     public static func entmax15(
-        _ d: UnsafePointer<Float>, count k: Int, best: Int, dMin: Float, temperature: Double,
+        _ d: UnsafePointer<Float>, count k: Int, best: Int? = nil, dMin: Float, temperature: Double,
         indices: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Double>
     ) -> Int {
@@ -58,7 +72,7 @@ public enum ResponsibilityKernel {
         let floorD = Double(dMin)
         // A row whose nearest distance overflowed cannot be compared: give it to its argmin.
         guard floorD.isFinite, twoT > 0 else {
-            indices[0] = Int32(truncatingIfNeeded: best)
+            indices[0] = Int32(truncatingIfNeeded: best ?? argmin(d, count: k).index)
             weights[0] = 1
             return 1
         }
@@ -104,8 +118,10 @@ public enum ResponsibilityKernel {
             }
             block = end
         }
+        // Candidates were gathered in index order, so the first at distance d_min is the argmin
+        // (lowest index on ties), and the stable sort below keeps it first.
         if s <= 1 {
-            indices[0] = Int32(truncatingIfNeeded: best)
+            indices[0] = Int32(truncatingIfNeeded: s == 1 ? idx[0] : (best ?? argmin(d, count: k).index))
             weights[0] = 1
             return 1
         }
@@ -152,7 +168,7 @@ public enum ResponsibilityKernel {
             }
         }
         if written == 0 || !(total > 0) {
-            indices[0] = Int32(truncatingIfNeeded: best)
+            indices[0] = Int32(truncatingIfNeeded: best ?? argmin(d, count: k).index)
             weights[0] = 1
             return 1
         }

@@ -116,6 +116,27 @@ import Testing
         }
     }
 
+    /// Without a given argmin, entmax puts the nearest center first, lowest index on ties.
+    @Test func entmaxReportsTheArgminFirst() {
+        var random = RandomSource(seed: 12)
+        for trial in 0..<2000 {
+            let k = 1 + Int(random.next() % 70)
+            var row = (0..<k).map { _ in Float(Int(random.next() % 20)) }   // many ties
+            if trial % 7 == 0 { row = row.map { _ in 3 } }
+            let temperature = [1e-3, 0.4, 5, 1e30][trial % 4]
+            var idx = [Int32](repeating: -1, count: k)
+            var w = [Float](repeating: 0, count: k)
+            var scratch = [Double](repeating: 0, count: 2 * k)
+            row.withUnsafeBufferPointer { p in
+                let m = ResponsibilityKernel.minimum(p.baseAddress!, count: k)
+                #expect(m == row.min()!)
+                _ = ResponsibilityKernel.entmax15(p.baseAddress!, count: k, dMin: m, temperature: temperature,
+                                                  indices: &idx, weights: &w, scratch: &scratch)
+            }
+            #expect(Int(idx[0]) == row.firstIndex(of: row.min()!)!, "trial \(trial)")
+        }
+    }
+
     @Test func argminTakesTheLowestIndexOnTies() {
         for k in 1..<40 {
             var row = [Float](repeating: 10, count: k)

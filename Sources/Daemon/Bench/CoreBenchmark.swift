@@ -179,9 +179,9 @@ public struct CoreBenchmark {
                         timeBest {
                             for i in 0..<rows {
                                 let row = dist.baseAddress! + i * k
-                                let (best, dMin) = ResponsibilityKernel.argmin(row, count: k)
+                                let dMin = ResponsibilityKernel.minimum(row, count: k)
                                 supportTotal += ResponsibilityKernel.entmax15(
-                                    row, count: k, best: best, dMin: dMin, temperature: temperature,
+                                    row, count: k, dMin: dMin, temperature: temperature,
                                     indices: idx.baseAddress!, weights: w.baseAddress!, scratch: s.baseAddress!)
                             }
                             calls += rows
