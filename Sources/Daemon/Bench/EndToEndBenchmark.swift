@@ -34,8 +34,13 @@ public struct EndToEndBenchmark {
     public var seconds: Double
     public var dimension = 64
     public var k = 64
+    /// `input.max_wait_ms` for the daemon under test.
+    public var maxWaitMilliseconds: Int
 
-    public init(seconds: Double = 3) { self.seconds = seconds }
+    public init(seconds: Double = 3, maxWaitMilliseconds: Int = DaemonConfiguration().input.maxWaitMilliseconds) {
+        self.seconds = seconds
+        self.maxWaitMilliseconds = maxWaitMilliseconds
+    }
 
     /// The cases of the issue: batched throughput, one-vector throughput, latency at 100 k/s.
     public func run(only: String? = nil, report: (Result) -> Void) throws {
@@ -57,6 +62,7 @@ public struct EndToEndBenchmark {
         c.output.endpoint = "tcp://127.0.0.1:\(ports[1])"
         c.query.endpoint = "tcp://127.0.0.1:\(ports[2])"
         c.input.socket = socket
+        c.input.maxWaitMilliseconds = maxWaitMilliseconds
         c.model.k = k
         c.model.dimension = dimension
         c.output.centersJSON = false

@@ -70,7 +70,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `input.batch_size`: a batch closes at this many vectors…
         public var batchSize = 1024
         /// `input.max_wait_ms`: …or this long after its first vector, whichever comes first.
-        public var maxWaitMilliseconds = 2
+        public var maxWaitMilliseconds = 1
         /// `input.max_frame_bytes`: larger frames are refused by libzmq (the peer is disconnected).
         public var maxFrameBytes = 64 << 20
         /// `input.max_vectors_per_message`: larger messages are dropped.

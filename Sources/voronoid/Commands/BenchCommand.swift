@@ -58,9 +58,10 @@ extension Bench {
         @Flag(help: "One JSON object per line instead of a table.") var json = false
         @Option(help: "Seconds of sending per case.") var seconds: Double = 3
         @Option(help: "Only the cases named: batched, single or latency.") var only: String?
+        @Option(help: "input.max_wait_ms of the daemon under test.") var maxWaitMs = DaemonConfiguration().input.maxWaitMilliseconds
 
         func run() throws {
-            let bench = EndToEndBenchmark(seconds: seconds)
+            let bench = EndToEndBenchmark(seconds: seconds, maxWaitMilliseconds: maxWaitMs)
             if !json {
                 print(pad("case", 9) + pad("socket", 7) + pad("vec/msg", 8) + pad("offered/s", 11) + pad("vectors/s", 12)
                       + pad("messages/s", 12) + pad("dropped", 9) + pad("p50 ms", 8) + pad("p99 ms", 8) + "max ms")
