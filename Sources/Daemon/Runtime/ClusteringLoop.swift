@@ -15,9 +15,10 @@ struct Outbound: Sendable {
 /// The clustering thread: the one owner of the model. Takes closed batches, seeds the model
 /// from the warm-up, applies updates, and produces assignments, centers, heartbeats, events and
 /// checkpoints.
+// SAFETY: every mutable field is touched only by the clustering thread, inside `run()`;
+// other threads reach this object only through the Sendable queues, `SharedModel` and the
+// reload mailbox (a Mutex).
 final class ClusteringLoop: @unchecked Sendable {
-    // SAFETY: every mutable field is touched only by the clustering thread, inside `run()`;
-    // other threads reach this object only through the Sendable queues and `SharedModel`.
     private(set) var configuration: DaemonConfiguration
     private let reloads = Mutex<DaemonConfiguration?>(nil)
     let statistics: Statistics

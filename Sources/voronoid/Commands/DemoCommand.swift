@@ -127,16 +127,16 @@ struct Demo: ParsableCommand {
 }
 
 /// Thread-safe boxes for the demo's hand-offs.
+// SAFETY: every access holds `lock`.
 private final class Failure: @unchecked Sendable {
-    // SAFETY: every access holds `lock`.
     private let lock = NSLock()
     private var message: String?
     func set(_ m: String) { lock.withLock { message = m } }
     func get() -> String? { lock.withLock { message } }
 }
 
+// SAFETY: every access holds `lock`.
 private final class Truth: @unchecked Sendable {
-    // SAFETY: every access holds `lock`.
     private let lock = NSLock()
     private var centers: [Float]
     init(_ c: [Float]) { centers = c }
