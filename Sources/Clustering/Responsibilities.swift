@@ -88,8 +88,11 @@ public enum ResponsibilityKernel {
         // that its inverse overflows.
         let inverseTwoT = 1 / twoT
         let inverseIsFinite = inverseTwoT.isFinite
-        let lv = SIMD8<Float>(repeating: limit)
-        let laneBits = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
+        // Distances are never negative, so their bit patterns order like unsigned integers (see
+        // argmin): `limit − v` has its top bit clear exactly for candidates. Plain lane-wise
+        // integer arithmetic, which compiles to vector instructions, unlike a float mask.
+        let limitBits = SIMD8<UInt32>(repeating: limit.bitPattern)
+        let laneBits = SIMD8<UInt32>(1, 2, 4, 8, 16, 32, 64, 128)
         let raw = UnsafeRawPointer(d)
         var block = 0
         while block < k {
@@ -97,9 +100,10 @@ public enum ResponsibilityKernel {
             var mask: UInt64 = 0
             var j = block
             while j &+ 8 <= end {
-                let v = raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
-                let lanes = unsafeBitCast(v .<= lv, to: SIMD8<Int32>.self) & laneBits
-                mask |= UInt64(UInt32(bitPattern: lanes.wrappedSum())) << UInt64(j &- block)
+                let v = raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<UInt32>.self)
+                // 0 for a candidate, 1 otherwise; minus one: all ones for a candidate, else 0.
+                let all = ((limitBits &- v) &>> 31) &- 1
+                mask |= UInt64((all & laneBits).wrappedSum()) << UInt64(j &- block)
                 j &+= 8
             }
             while j < end {
