@@ -32,9 +32,9 @@ struct CurveSecurity: Sendable {
         var allowed: [[UInt8]: String] = [:]
         let list = try read(c.allowedClientsFile, key: "security.allowed_clients_file")
         for (number, line) in list.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let text = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            guard let first = fields.first else { continue }
+            // '#' is a Z85 digit, so only a line that starts with it is a comment.
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            guard let first = fields.first, !first.hasPrefix("#") else { continue }
             guard let key = try? Z85.decode(String(first)), key.count == 32 else {
                 throw fail("security.allowed_clients_file", "\(c.allowedClientsFile):\(number + 1): \(first) is not a Z85 public key (40 characters)")
             }
