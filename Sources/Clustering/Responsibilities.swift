@@ -184,6 +184,30 @@ public enum ResponsibilityKernel {
         return written
     }
 
+    /// Entmax-1.5 for `rows` rows of `k` distances, the way the updater runs it: each row's
+    /// minimum, then its sparse responsibilities into `k` slots per row.
+    ///
+    /// - Parameters:
+    ///   - supports: out, one support size per row; `indices[i·k]` is row `i`'s nearest center.
+    ///   - scratch: room for `2k` doubles.
+    /// - Returns: the total support size.
+    @discardableResult
+    public static func entmax15(
+        rows d: UnsafePointer<Float>, count rows: Int, k: Int, temperature: Double,
+        indices: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>,
+        supports: UnsafeMutablePointer<Int32>, scratch: UnsafeMutablePointer<Double>
+    ) -> Int {
+        var total = 0
+        for i in 0..<rows {
+            let row = d + i &* k
+            let s = entmax15(row, count: k, dMin: minimum(row, count: k), temperature: temperature,
+                             indices: indices + i &* k, weights: weights + i &* k, scratch: scratch)
+            supports[i] = Int32(truncatingIfNeeded: s)
+            total &+= s
+        }
+        return total
+    }
+
     /// Max-shifted softmax over `−d / T`: `r_j ∝ exp(−(d_j − d_min) / T)`.
     ///
     /// Entries that underflow to exactly zero are left out of the output; the rest is dense.

@@ -137,6 +137,27 @@ import Testing
         }
     }
 
+    @Test func theRowsFormAgreesWithOneRowAtATime() {
+        var random = RandomSource(seed: 21)
+        let rows = 50, k = 19
+        let d = (0..<(rows * k)).map { _ in Float(random.nextUnit() * 10) }
+        var idx = [Int32](repeating: -1, count: rows * k)
+        var w = [Float](repeating: 0, count: rows * k)
+        var sup = [Int32](repeating: 0, count: rows)
+        var scratch = [Double](repeating: 0, count: 2 * k)
+        let total = d.withUnsafeBufferPointer { dp in
+            ResponsibilityKernel.entmax15(rows: dp.baseAddress!, count: rows, k: k, temperature: 1.5,
+                                          indices: &idx, weights: &w, supports: &sup, scratch: &scratch)
+        }
+        #expect(total == sup.reduce(0) { $0 + Int($1) })
+        for i in 0..<rows {
+            let one = Self.fastEntmax(Array(d[(i * k)..<((i + 1) * k)]), temperature: 1.5)
+            var dense = [Double](repeating: 0, count: k)
+            for e in 0..<Int(sup[i]) { dense[Int(idx[i * k + e])] = Double(w[i * k + e]) }
+            #expect(maxAbsDifference(dense, one) < 1e-6, "row \(i)")
+        }
+    }
+
     @Test func argminTakesTheLowestIndexOnTies() {
         for k in 1..<40 {
             var row = [Float](repeating: 10, count: k)

@@ -167,25 +167,26 @@ public struct CoreBenchmark {
             for _ in 0..<3 { distances[i * k + Int(random.next() % UInt64(k))] = Float(random.nextUnit() * 2) }
         }
         let temperature = 1.0
-        var indices = [Int32](repeating: 0, count: k)
-        var weights = [Float](repeating: 0, count: k)
+        // Output room for every row, as the updater has: k slots per row.
+        var indices = [Int32](repeating: 0, count: rows * k)
+        var weights = [Float](repeating: 0, count: rows * k)
+        var supports = [Int32](repeating: 0, count: rows)
         var scratch = [Double](repeating: 0, count: 2 * k)
         var supportTotal = 0
         var calls = 0
         let rate = distances.withUnsafeBufferPointer { dist in
             indices.withUnsafeMutableBufferPointer { idx in
                 weights.withUnsafeMutableBufferPointer { w in
-                    scratch.withUnsafeMutableBufferPointer { s in
-                        timeBest {
-                            for i in 0..<rows {
-                                let row = dist.baseAddress! + i * k
-                                let dMin = ResponsibilityKernel.minimum(row, count: k)
+                    supports.withUnsafeMutableBufferPointer { sup in
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            timeBest {
                                 supportTotal += ResponsibilityKernel.entmax15(
-                                    row, count: k, dMin: dMin, temperature: temperature,
-                                    indices: idx.baseAddress!, weights: w.baseAddress!, scratch: s.baseAddress!)
+                                    rows: dist.baseAddress!, count: rows, k: k, temperature: temperature,
+                                    indices: idx.baseAddress!, weights: w.baseAddress!, supports: sup.baseAddress!,
+                                    scratch: s.baseAddress!)
+                                calls += rows
+                                return rows
                             }
-                            calls += rows
-                            return rows
                         }
                     }
                 }
