@@ -31,7 +31,7 @@ import Testing
         #expect(store.list().count == 2)
         #expect(store.loadNewest().state == Self.state(version: 9))
         // Damage the newest: the previous one is used, and the damage is reported.
-        var bytes = try CheckpointStore.readFile(newest)
+        var bytes = try LocalFile.read(newest)
         bytes[40] ^= 0xFF
         let fd = open(newest, O_WRONLY | O_TRUNC)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func everyKeyIsDocumentedInTheReferenceFile() throws {
-        let text = String(decoding: try CheckpointStore.readFile(Self.root + "/config/voronoid.toml"), as: UTF8.self)
+        let text = String(decoding: try LocalFile.read(Self.root + "/config/voronoid.toml"), as: UTF8.self)
         let pairs = try ConfigurationReader.parse(text, source: "voronoid.toml")
         #expect(Set(pairs.map(\.0)) == Set(ConfigurationReader.keys))
     }

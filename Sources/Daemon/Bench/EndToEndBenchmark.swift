@@ -125,9 +125,7 @@ public struct EndToEndBenchmark {
         try producer.setSendHighWaterMark(socket == .pull ? 1000 : 100_000)
         try producer.connect(c.input.endpoints[0])
         usleep(500_000)
-        var random = RandomSource(seed: 5)
         let blobs = Blobs(k: k, dimension: dimension, count: 65_536, spread: 1, separation: 4, seed: 9)
-        _ = random.next()
         let header = 16
         var bodyFrame = [UInt8](repeating: 0, count: vectorsPerMessage * dimension * 4)
         var idsFrame = [UInt8](repeating: 0, count: vectorsPerMessage * 8)

@@ -19,7 +19,7 @@ extension DaemonConfiguration {
         if let path {
             let bytes: [UInt8]
             do {
-                bytes = try CheckpointStore.readFile(path)
+                bytes = try LocalFile.read(path)
             } catch {
                 throw ConfigurationError(key: "--config", reason: "cannot read \(path): \(error)")
             }

@@ -6,7 +6,7 @@ enum InitialCenters {
         let key = "model.initial_centers"
         let bytes: [UInt8]
         do {
-            bytes = try CheckpointStore.readFile(path)
+            bytes = try LocalFile.read(path)
         } catch {
             throw ConfigurationError(key: key, reason: "cannot read \(path): \(error)")
         }

@@ -54,7 +54,7 @@ public struct CheckpointStore: Sendable {
         for name in list() {
             let path = directory + "/" + name
             do {
-                let bytes = try Self.readFile(path)
+                let bytes = try LocalFile.read(path)
                 let state = try ModelState(encoded: bytes)
                 return (state, path, skipped)
             } catch let error as ModelStateError {
@@ -114,24 +114,28 @@ public struct CheckpointStore: Sendable {
         for old in list().dropFirst(keep) { unlink(directory + "/" + old) }
         return path
     }
+}
 
-    static func readFile(_ path: String) throws -> [UInt8] {
+/// Reading small local files (configuration, keys, checkpoints, /proc) without Foundation.
+enum LocalFile {
+    /// The whole file, read with plain system calls; fails beyond about 1 GiB, which no file
+    /// the daemon reads (configuration, keys, checkpoints) can legitimately reach.
+    static func read(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(operation: "open", path: path, errno: errno) }
+        guard fd >= 0 else { throw CheckpointStore.Failure(operation: "open", path: path, errno: errno) }
         defer { close(fd) }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw Failure(operation: "read", path: path, errno: errno)
+                throw CheckpointStore.Failure(operation: "read", path: path, errno: errno)
             }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<n])
-            // A checkpoint larger than the format's own limit is not one of ours.
             if out.count > ModelState.maximumElements * 4 + (1 << 20) {
-                throw Failure(operation: "read", path: path, errno: EFBIG)
+                throw CheckpointStore.Failure(operation: "read", path: path, errno: EFBIG)
             }
         }
         return out

@@ -76,9 +76,8 @@ final class ClusteringLoop: @unchecked Sendable {
     /// centers and writes the final checkpoint.
     func run() {
         let poller = ZMQPoller()
-        let readyIndex = poller.add(batches.ready)
+        _ = poller.add(batches.ready)
         let stopIndex = poller.add(stop)
-        _ = readyIndex
         var stopping = false
         let started = Clock.monotonicMilliseconds()
         let stallAt = configuration.fault.stallAfterSeconds > 0 ? started + UInt64(configuration.fault.stallAfterSeconds * 1000) : UInt64.max
@@ -139,20 +138,17 @@ final class ClusteringLoop: @unchecked Sendable {
         logger.notice("reload applied: mode = \(next.model.mode.rawValue), T = \(state.temperature) (T₀ = \(schedule.initial), floor = \(schedule.floor), half-life = \(schedule.halfLife) vectors, \(schedule.kind.rawValue))")
     }
 
-    /// Whether the model was seeded or restored.
-    var hasModel: Bool { model != nil }
-
     private func timeUntilNextTimer(now: UInt64) -> UInt64 {
+        func until(_ due: UInt64) -> UInt64 { due > now ? due - now : 0 }
         var next: UInt64 = 1000
         let output = configuration.output
         if output.heartbeatIntervalMilliseconds > 0 {
-            next = min(next, (lastHeartbeatAt + UInt64(output.heartbeatIntervalMilliseconds)) &- min(now, lastHeartbeatAt + UInt64(output.heartbeatIntervalMilliseconds)))
+            next = min(next, until(lastHeartbeatAt + UInt64(output.heartbeatIntervalMilliseconds)))
         }
-        if model != nil && lastCentersVersion != model!.batches {
-            let due = lastCentersAt + UInt64(output.centersIntervalMilliseconds)
-            next = min(next, due > now ? due - now : 0)
+        if let model, lastCentersVersion != model.batches {
+            next = min(next, until(lastCentersAt + UInt64(output.centersIntervalMilliseconds)))
         }
-        return max(next, 0)
+        return next
     }
 
     // MARK: - Batches

@@ -41,9 +41,8 @@ final class PublishLoop: Sendable {
     func run(socket: ZMQSocket) {
         let poller = ZMQPoller()
         let socketIndex = poller.add(socket)
-        let readyIndex = poller.add(outbound.ready)
+        _ = poller.add(outbound.ready)
         let stopIndex = poller.add(stop)
-        _ = readyIndex
         var cache: [String: WireMessage] = [:]
         var stopping = false
         while true {

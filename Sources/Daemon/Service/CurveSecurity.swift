@@ -63,7 +63,7 @@ struct CurveSecurity: Sendable {
             }
             path = dir + "/" + reference.dropFirst("credential:".count)
         }
-        guard let bytes = try? CheckpointStore.readFile(path) else {
+        guard let bytes = try? LocalFile.read(path) else {
             throw DaemonRunner.StartError(description: "\(key): cannot read \(path): \(String(cString: strerror(errno)))", status: 78)
         }
         return String(decoding: bytes, as: UTF8.self)

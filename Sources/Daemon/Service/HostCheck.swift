@@ -12,7 +12,7 @@ public enum HostCheck {
     /// without them the first batch would die of SIGILL. Say so clearly at start instead.
     public static func requireVectorUnits() throws(Unsupported) {
         guard Kernels.requiresAVX2 else { return }
-        guard let bytes = try? CheckpointStore.readFile("/proc/cpuinfo") else { return }
+        guard let bytes = try? LocalFile.read("/proc/cpuinfo") else { return }
         let text = String(decoding: bytes, as: UTF8.self)
         guard let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }
         let set = Set(flags.split(separator: " ").map(String.init))
