@@ -24,12 +24,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // The pure core: maths and model state, no I/O, no Foundation.
+        // The pure core: maths and model state, no I/O, no Foundation. Without errno to set, the
+        // C square root it inlines is one instruction and four of them become one vector op.
         .target(
             name: "Clustering",
-            dependencies: [.product(name: "RealModule", package: "swift-numerics")],
-            swiftSettings: [.unsafeFlags(kernelFlags)] + (kernelFlags.isEmpty ? [] : [.define("VORONOID_AVX2")])
+            dependencies: ["CKernelShims", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: [.unsafeFlags(kernelFlags + ["-Xcc", "-fno-math-errno"])]
+                + (kernelFlags.isEmpty ? [] : [.define("VORONOID_AVX2")])
         ),
+        // A vector comparison read as a bit mask, which Swift cannot express (see the header).
+        .target(name: "CKernelShims"),
         .systemLibrary(name: "CZeroMQ"),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
         .target(name: "Wire"),

@@ -95,27 +95,30 @@ public final class MiniBatchUpdater {
         guard hi > lo else { return }
         DistanceKernel.squaredDistances(
             rows: x + lo * d, count: hi - lo, centers: centers, k: k, dimension: d, into: distances + lo * k)
+        if mode == .entmax15 {
+            // Entmax finds each row's nearest center among its candidates and puts it first.
+            ResponsibilityKernel.entmax15(
+                rows: distances + lo * k, count: hi - lo, k: k, temperature: temperature,
+                indices: supportIndex + lo * k, weights: supportWeight + lo * k, supports: supportCount + lo,
+                scratch: scratch)
+            for i in lo..<hi {
+                let best = supportIndex[i * k]
+                bestIndex[i] = best
+                minDistance[i] = distances[i * k + Int(best)]
+            }
+            return
+        }
         for i in lo..<hi {
             let row = distances + i * k
             let idx = supportIndex + i * k
             let w = supportWeight + i * k
             let s: Int
-            if mode == .entmax15 {
-                // Entmax finds the nearest center among its candidates: only the minimum is needed.
-                let dMin = ResponsibilityKernel.minimum(row, count: k)
-                s = ResponsibilityKernel.entmax15(
-                    row, count: k, dMin: dMin, temperature: temperature, indices: idx, weights: w, scratch: scratch)
-                bestIndex[i] = idx[0]
-                minDistance[i] = dMin
-                supportCount[i] = Int32(truncatingIfNeeded: s)
-                continue
-            }
             let (best, dMin) = ResponsibilityKernel.argmin(row, count: k)
             bestIndex[i] = Int32(truncatingIfNeeded: best)
             minDistance[i] = dMin
             switch mode {
             case .entmax15:
-                preconditionFailure("entmax15 rows are handled above")
+                preconditionFailure("entmax15 rows are assigned above")
             case .softmax:
                 s = ResponsibilityKernel.softmax(
                     row, count: k, best: best, dMin: dMin, temperature: temperature, indices: idx, weights: w)

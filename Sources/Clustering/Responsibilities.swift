@@ -1,3 +1,4 @@
+import CKernelShims
 import RealModule
 
 /// Per-row responsibility kernels: from one row of squared distances to a sparse distribution.
@@ -39,6 +40,30 @@ public enum ResponsibilityKernel {
             m = v < m ? v : m
         }
         return Float(bitPattern: m)
+    }
+
+    /// Entmax weights `(u − τ)²` at or below this are left out of the support.
+    ///
+    /// `τ` carries a rounding error of a few `ρ·ε` (`u, τ ∈ [−1, 0]`), so a center whose `u`
+    /// sits that close to it is, in exact arithmetic, on the boundary with weight zero — the
+    /// usual case being ties at the threshold, as in integer-valued data. Kept, such centers would
+    /// be published with weights near 1e-32; the nearest center's is at least 1/k.
+    static let negligibleWeight = 1e-24
+
+    /// Bit `j` set where `d[j] ≤ limit`, for `count ≤ 64` distances, eight at a time.
+    @inline(__always)
+    static func candidateMask(_ d: UnsafePointer<Float>, count: Int, limit: Float) -> UInt64 {
+        var mask: UInt64 = 0
+        var j = 0
+        while j &+ 8 <= count {
+            mask |= UInt64(voronoid_mask_at_most8(d + j, limit)) << UInt64(j)
+            j &+= 8
+        }
+        while j < count {
+            if d[j] <= limit { mask |= 1 << UInt64(j) }
+            j &+= 1
+        }
+        return mask
     }
 
     /// Entmax-1.5 over the logits `z_j = −d_j / T` (Peters, Niculae and Martins, ACL 2019).
@@ -88,28 +113,10 @@ public enum ResponsibilityKernel {
         // that its inverse overflows.
         let inverseTwoT = 1 / twoT
         let inverseIsFinite = inverseTwoT.isFinite
-        // Distances are never negative, so their bit patterns order like unsigned integers (see
-        // argmin): `limit − v` has its top bit clear exactly for candidates. Plain lane-wise
-        // integer arithmetic, which compiles to vector instructions, unlike a float mask.
-        let limitBits = SIMD8<UInt32>(repeating: limit.bitPattern)
-        let laneBits = SIMD8<UInt32>(1, 2, 4, 8, 16, 32, 64, 128)
-        let raw = UnsafeRawPointer(d)
         var block = 0
         while block < k {
             let end = Swift.min(block &+ 64, k)
-            var mask: UInt64 = 0
-            var j = block
-            while j &+ 8 <= end {
-                let v = raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<UInt32>.self)
-                // 0 for a candidate, 1 otherwise; minus one: all ones for a candidate, else 0.
-                let all = ((limitBits &- v) &>> 31) &- 1
-                mask |= UInt64((all & laneBits).wrappedSum()) << UInt64(j &- block)
-                j &+= 8
-            }
-            while j < end {
-                if d[j] <= limit { mask |= 1 << UInt64(j &- block) }
-                j &+= 1
-            }
+            var mask = candidateMask(d + block, count: end &- block, limit: limit)
             while mask != 0 {
                 let c = block &+ mask.trailingZeroBitCount
                 mask &= mask &- 1
@@ -164,7 +171,7 @@ public enum ResponsibilityKernel {
         for r in 0..<support {
             let e = u[r] - tau
             let w = e * e
-            if w > 0 {
+            if w > negligibleWeight {
                 u[written] = w
                 idx[written] = idx[r]
                 written &+= 1
@@ -182,30 +189,6 @@ public enum ResponsibilityKernel {
             weights[r] = Float(u[r] * scale)
         }
         return written
-    }
-
-    /// Entmax-1.5 for `rows` rows of `k` distances, the way the updater runs it: each row's
-    /// minimum, then its sparse responsibilities into `k` slots per row.
-    ///
-    /// - Parameters:
-    ///   - supports: out, one support size per row; `indices[i·k]` is row `i`'s nearest center.
-    ///   - scratch: room for `2k` doubles.
-    /// - Returns: the total support size.
-    @discardableResult
-    public static func entmax15(
-        rows d: UnsafePointer<Float>, count rows: Int, k: Int, temperature: Double,
-        indices: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>,
-        supports: UnsafeMutablePointer<Int32>, scratch: UnsafeMutablePointer<Double>
-    ) -> Int {
-        var total = 0
-        for i in 0..<rows {
-            let row = d + i &* k
-            let s = entmax15(row, count: k, dMin: minimum(row, count: k), temperature: temperature,
-                             indices: indices + i &* k, weights: weights + i &* k, scratch: scratch)
-            supports[i] = Int32(truncatingIfNeeded: s)
-            total &+= s
-        }
-        return total
     }
 
     /// Max-shifted softmax over `−d / T`: `r_j ∝ exp(−(d_j − d_min) / T)`.

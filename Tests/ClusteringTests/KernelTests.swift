@@ -95,6 +95,16 @@ import Testing
         #expect(shared[1] > 0 && shared[0] > shared[1])
     }
 
+    /// Four centers tied at the minimum put τ at exactly −1/2, where centers at distance T sit:
+    /// in exact arithmetic those get weight zero, and rounding must not publish them at ~1e-32.
+    @Test func entmaxLeavesOutCentersExactlyOnTheThreshold() {
+        let row: [Float] = [0, 0, 1, 4, 4, 4, 1, 0, 2, 1, 4, 2, 3, 2, 4, 1, 2, 4, 1, 2, 0, 3, 3, 3, 1, 3, 4]
+        let r = Self.fastEntmax(row, temperature: 1)
+        for j in row.indices {
+            #expect(r[j] == (row[j] == 0 ? 0.25 : 0), "center \(j): \(r[j])")
+        }
+    }
+
     @Test func softmaxMatchesReferenceAndStaysFinite() {
         var random = RandomSource(seed: 5)
         for _ in 0..<500 {

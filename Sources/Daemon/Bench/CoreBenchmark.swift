@@ -53,6 +53,8 @@ public struct CoreBenchmark {
         }
         for k in Self.entmaxSizes where wantEntmax {
             report(measureEntmax(k: k))
+            // The one-row kernel on the same rows, for the four-row path's speed-up.
+            report(measureEntmax(k: k, oneRowAtATime: true))
         }
     }
 
@@ -156,8 +158,9 @@ public struct CoreBenchmark {
                       perSecond: rate, unit: "vectors_per_second", meanSupport: Double(supportSum) / Double(max(rows, 1)))
     }
 
-    /// Entmax-1.5 alone on rows of K distances with a realistic few-candidate support.
-    public func measureEntmax(k: Int) -> Result {
+    /// Entmax-1.5 alone on rows of K distances with a realistic few-candidate support: the rows
+    /// form the updater runs, or (bench `entmax-row`) the one-row kernel called for each row.
+    public func measureEntmax(k: Int, oneRowAtATime: Bool = false) -> Result {
         let rows = 4096
         var random = RandomSource(seed: 3)
         // Distances like a point near one center: one small, a few close, the rest far.
@@ -180,10 +183,20 @@ public struct CoreBenchmark {
                     supports.withUnsafeMutableBufferPointer { sup in
                         scratch.withUnsafeMutableBufferPointer { s in
                             timeBest {
-                                supportTotal += ResponsibilityKernel.entmax15(
-                                    rows: dist.baseAddress!, count: rows, k: k, temperature: temperature,
-                                    indices: idx.baseAddress!, weights: w.baseAddress!, supports: sup.baseAddress!,
-                                    scratch: s.baseAddress!)
+                                if oneRowAtATime {
+                                    for i in 0..<rows {
+                                        let row = dist.baseAddress! + i * k
+                                        supportTotal += ResponsibilityKernel.entmax15(
+                                            row, count: k, dMin: ResponsibilityKernel.minimum(row, count: k),
+                                            temperature: temperature, indices: idx.baseAddress! + i * k,
+                                            weights: w.baseAddress! + i * k, scratch: s.baseAddress!)
+                                    }
+                                } else {
+                                    supportTotal += ResponsibilityKernel.entmax15(
+                                        rows: dist.baseAddress!, count: rows, k: k, temperature: temperature,
+                                        indices: idx.baseAddress!, weights: w.baseAddress!, supports: sup.baseAddress!,
+                                        scratch: s.baseAddress!)
+                                }
                                 calls += rows
                                 return rows
                             }
@@ -192,7 +205,7 @@ public struct CoreBenchmark {
                 }
             }
         }
-        return Result(bench: "entmax", mode: .entmax15, d: 0, k: k, batch: rows, threads: 1,
+        return Result(bench: oneRowAtATime ? "entmax-row" : "entmax", mode: .entmax15, d: 0, k: k, batch: rows, threads: 1,
                       perSecond: rate, unit: "rows_per_second", meanSupport: Double(supportTotal) / Double(max(calls, 1)))
     }
 }

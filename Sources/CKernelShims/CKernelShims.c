@@ -1,0 +1,2 @@
+// The shims are inline functions in the header; compiling it here checks it on its own.
+#include "CKernelShims.h"

@@ -1,0 +1,31 @@
+#ifndef VORONOID_C_KERNEL_SHIMS_H
+#define VORONOID_C_KERNEL_SHIMS_H
+
+#include <stdint.h>
+#if defined(__AVX__) || defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+/// Bit `j` of the result is set where `d[j] <= limit`, for the eight floats at `d`; a NaN never
+/// sets its bit.
+///
+/// Swift can compare eight floats in one instruction but has no way to read the comparison as
+/// an integer (`movmskps`); the lane-weighted sums it offers instead compile to dozens of
+/// shuffles. Inlined into the caller, this is a load, a compare and a `vmovmskps`.
+static inline __attribute__((always_inline)) uint32_t voronoid_mask_at_most8(const float *d, float limit) {
+#if defined(__AVX__)
+    __m256 v = _mm256_loadu_ps(d);
+    return (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(limit), _CMP_LE_OQ));
+#elif defined(__SSE2__)
+    __m128 l = _mm_set1_ps(limit);
+    uint32_t low = (uint32_t)_mm_movemask_ps(_mm_cmple_ps(_mm_loadu_ps(d), l));
+    uint32_t high = (uint32_t)_mm_movemask_ps(_mm_cmple_ps(_mm_loadu_ps(d + 4), l));
+    return low | (high << 4);
+#else
+    uint32_t m = 0;
+    for (int j = 0; j < 8; j++) m |= (uint32_t)(d[j] <= limit) << j;
+    return m;
+#endif
+}
+
+#endif
