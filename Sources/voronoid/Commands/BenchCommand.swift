@@ -18,20 +18,25 @@ struct Bench: ParsableCommand {
             guard !counts.isEmpty else { throw ValidationError("--threads: expected numbers ≥ 1, got \(threads)") }
             let bench = CoreBenchmark(seconds: seconds, threadCounts: counts, only: only)
             if !json {
-                print(pad("bench", 10) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
+                print(pad("bench", 12) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
                       + pad("per second", 16) + "mean support")
             }
             var reference: Double?
+            var oneRow: Double?
             bench.run { r in
                 if r.bench == "reference" { reference = r.perSecond }
+                if r.bench == "entmax-row" { oneRow = r.perSecond }
                 let speedup = (r.bench == "update" && r.d == 64 && r.k == 64 && r.mode == .entmax15) ? reference.map { r.perSecond / $0 } : nil
+                let overOneRow = r.bench == "entmax" ? oneRow.map { r.perSecond / $0 } : nil
                 if json {
-                    let ratio = speedup.map { #","speedup_vs_reference":\#(format3($0))"# } ?? ""
+                    let ratio = speedup.map { #","speedup_vs_reference":\#(format3($0))"# }
+                        ?? overOneRow.map { #","speedup_vs_one_row":\#(format3($0))"# } ?? ""
                     print(#"{"bench":"\#(r.bench)","mode":"\#(r.mode.rawValue)","d":\#(r.d),"k":\#(r.k),"batch":\#(r.batch),"threads":\#(r.threads),"\#(r.unit)":\#(Int(r.perSecond)),"mean_support":\#(r.meanSupport)\#(ratio)}"#)
                 } else {
-                    print(pad(r.bench, 10) + pad(r.mode.rawValue, 10) + pad("\(r.d)", 6) + pad("\(r.k)", 6) + pad("\(r.batch)", 7)
+                    print(pad(r.bench, 12) + pad(r.mode.rawValue, 10) + pad("\(r.d)", 6) + pad("\(r.k)", 6) + pad("\(r.batch)", 7)
                           + pad("\(r.threads)", 9) + pad(grouped(r.perSecond), 16) + pad(format3(r.meanSupport), 14)
-                          + (speedup.map { "\(format3($0))× the reference" } ?? ""))
+                          + (speedup.map { "\(format3($0))× the reference" }
+                             ?? overOneRow.map { "\(format3($0))× one row at a time" } ?? ""))
                 }
             }
         }
