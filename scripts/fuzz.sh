@@ -66,6 +66,8 @@ if [[ ! -d $NUMERICS/RealModule ]]; then
     swift package resolve >&2
 fi
 SHIMS=$NUMERICS/_NumericsShims/include
+# The core's own C header (a vector compare read as a bit mask), with its module map.
+KERNEL_SHIMS=$ROOT/Sources/CKernelShims/include
 build_modules() {
     local real=("$NUMERICS"/RealModule/*.swift)
     if stale "$OUT/modules/RealModule.o" "${real[@]}"; then
@@ -78,9 +80,9 @@ build_modules() {
     # built for the default x86-64 target; Package.swift's -target-cpu haswell only speeds
     # up kernels the decoders do not call.
     local clustering=("$ROOT"/Sources/Clustering/*.swift)
-    if stale "$OUT/modules/Clustering.o" "${clustering[@]}" "$OUT/modules/RealModule.o"; then
+    if stale "$OUT/modules/Clustering.o" "${clustering[@]}" "$KERNEL_SHIMS"/* "$OUT/modules/RealModule.o"; then
         log "building Clustering (instrumented)"
-        swiftc "${FUZZ[@]}" -wmo -module-name Clustering -I "$OUT/modules" -I "$SHIMS" \
+        swiftc "${FUZZ[@]}" -wmo -module-name Clustering -I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS" \
             -emit-module -emit-module-path "$OUT/modules/Clustering.swiftmodule" \
             -c -o "$OUT/modules/Clustering.o" "${clustering[@]}"
     fi
@@ -116,7 +118,7 @@ build_target() {
     local flags=() objects=()
     if needs_clustering "$t"; then
         build_modules
-        flags=(-I "$OUT/modules" -I "$SHIMS")
+        flags=(-I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS")
         objects=("$OUT/modules/Clustering.o" "$OUT/modules/RealModule.o")
     fi
     [[ $t == configuration ]] && extract_http_address
