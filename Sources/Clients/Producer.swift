@@ -140,11 +140,17 @@ public struct Producer {
     ///
     /// The socket lingers up to one second at close, so the last messages of a run are
     /// flushed to a connected peer without hanging forever when there is none.
+    /// - Parameter curve: keys for a daemon whose input requires CURVE; only when connecting
+    ///   (a daemon's connecting input never uses CURVE).
     /// - Throws: `ZMQError` for a malformed endpoint or an address in use.
-    public static func makeSocket(context: ZMQContext, kind: ProducerSocketKind, endpoint: String, bind: Bool) throws(ZMQError) -> ZMQSocket {
+    public static func makeSocket(
+        context: ZMQContext, kind: ProducerSocketKind, endpoint: String, bind: Bool, curve: CurveClientKeys? = nil
+    ) throws(ZMQError) -> ZMQSocket {
+        precondition(!(bind && curve != nil), "a bound producer cannot be a CURVE client")
         let socket = try ZMQSocket(context: context, type: kind.socketType, linger: 1_000)
         // A bounded send wait lets a PUSH with no (or a slow) peer notice a stop request.
         try socket.setSendTimeout(milliseconds: 100)
+        try curve?.apply(to: socket)
         if bind { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
         return socket
     }

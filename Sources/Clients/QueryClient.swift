@@ -15,16 +15,20 @@ public final class QueryClient {
     public let endpoint: String
     /// How long a request may take, send and reply together.
     public let timeout: Duration
+    /// Keys for a daemon whose query socket requires CURVE; nil for plaintext.
+    public let curve: CurveClientKeys?
 
     /// Creates a client; nothing connects until the first request.
     /// - Parameters:
     ///   - context: the context.
     ///   - endpoint: the daemon's REP endpoint.
     ///   - timeout: the longest wait for a reply (default 5 s).
-    public init(context: ZMQContext, endpoint: String, timeout: Duration = .seconds(5)) {
+    ///   - curve: keys for a daemon whose query socket requires CURVE.
+    public init(context: ZMQContext, endpoint: String, timeout: Duration = .seconds(5), curve: CurveClientKeys? = nil) {
         self.context = context
         self.endpoint = endpoint
         self.timeout = timeout
+        self.curve = curve
     }
 
     /// Sends one request and returns the reply's frames.
@@ -36,6 +40,7 @@ public final class QueryClient {
         let socket = try ZMQSocket(context: context, type: .req, linger: 0)
         defer { socket.close() }
         try socket.setSendTimeout(milliseconds: milliseconds(timeout))
+        try curve?.apply(to: socket)
         try socket.connect(endpoint)
         guard try socket.send(message) else { throw timedOut() }
         let left = deadline - clock.now
@@ -100,7 +105,12 @@ public final class QueryClient {
     }
 
     private func timedOut() -> ClientError {
-        ClientError(.timeout, "no reply from \(endpoint) within \(fixed(seconds(timeout), 1)) s (is the daemon running and its query socket on this endpoint?)")
+        // A CURVE socket ignores a client it refuses, so silence is also what a missing or
+        // unlisted key looks like.
+        let security = curve == nil
+            ? "; if it requires CURVE, give --curve-server-key and --curve-key"
+            : "; is this client's public key on its allow-list and the server key its own?"
+        return ClientError(.timeout, "no reply from \(endpoint) within \(fixed(seconds(timeout), 1)) s (is the daemon running and its query socket on this endpoint\(security))")
     }
 }
 

@@ -63,12 +63,16 @@ public final class Watcher {
     ///   - context: the context.
     ///   - endpoint: the daemon's XPUB endpoint, such as `tcp://127.0.0.1:5556`.
     ///   - topics: the exact topics to subscribe to (default: ``WatchMessage/topics``).
+    ///   - curve: keys for a daemon whose output requires CURVE.
     /// - Throws: `ZMQError` for a malformed endpoint.
-    public init(context: ZMQContext, endpoint: String, topics: [String] = WatchMessage.topics) throws(ZMQError) {
+    public init(
+        context: ZMQContext, endpoint: String, topics: [String] = WatchMessage.topics, curve: CurveClientKeys? = nil
+    ) throws(ZMQError) {
         socket = try ZMQSocket(context: context, type: .sub, linger: 0)
         // Room for bursts of assignments, so the watcher itself is rarely the cause of a gap.
         try socket.setReceiveHighWaterMark(10_000)
         for topic in topics { try socket.subscribe(topic) }
+        try curve?.apply(to: socket)
         try socket.connect(endpoint)
         poller.add(socket)
     }

@@ -55,15 +55,17 @@ func withFramePointers<R>(_ frames: [[UInt8]], _ body: ([UnsafeRawBufferPointer]
     return try recurse(0)
 }
 
-/// A REP server on its own thread that answers `count` requests, then exits.
+/// A REP server on its own thread that answers `count` requests, then exits; a CURVE server
+/// with `curve`'s secret key when given.
 /// - Returns: the endpoint, and a semaphore signalled when the server thread ends.
-func startServer(_ context: ZMQContext, count: Int) throws -> (String, DispatchSemaphore) {
+func startServer(_ context: ZMQContext, count: Int, curve: CurveKeyPair? = nil) throws -> (String, DispatchSemaphore) {
     let endpoint = Locked<String?>(nil)
     let bound = DispatchSemaphore(value: 0)
     let done = onThread {
         do {
             let rep = try ZMQSocket(context: context, type: .rep)
             try rep.setReceiveTimeout(milliseconds: 5_000)
+            if let curve { try rep.configureCurveServer(keyPair: curve) }
             try rep.bind("tcp://127.0.0.1:*")
             let resolved = try rep.lastEndpoint
             endpoint.withLock { $0 = resolved }

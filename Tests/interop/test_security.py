@@ -105,3 +105,52 @@ def test_curve_without_an_allow_list_is_a_configuration_error(tmp_path):
                         "--set", f'security.allowed_clients_file="{tmp_path / "allowed"}"',
                         "--set", 'metrics.address=""'], capture_output=True, text=True, timeout=30)
     assert r.returncode == 78 and "allowed:1" in r.stderr and "not-a-key" in r.stderr
+
+
+def test_the_command_line_clients_speak_curve(tmp_path):
+    server_public, _ = keygen(tmp_path, "server")
+    good_public, _ = keygen(tmp_path, "client")
+    keygen(tmp_path, "stranger")
+    (tmp_path / "allowed").write_text(f"{good_public.decode()} cli\n")
+    with Daemon("--pull", "--k", "3",
+                "--set", f'security.curve_secret_key_file="{tmp_path / "server.key"}"',
+                "--set", f'security.allowed_clients_file="{tmp_path / "allowed"}"') as d:
+        keys = ["--curve-server-key", str(tmp_path / "server.pub"), "--curve-key", str(tmp_path / "client.key")]
+        r = subprocess.run([str(BINARY), "produce", "--endpoint", d.input, "--socket", "push", "--count", "3000",
+                            "--k", "3", "--dim", "4", *keys], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+
+        def query(*extra, key_file="client.key", timeout="3"):
+            return subprocess.run([str(BINARY), "query", "stats", "--json", "--endpoint", d.query, "--timeout", timeout,
+                                   "--curve-server-key", server_public.decode(),
+                                   "--curve-key", str(tmp_path / key_file), *extra],
+                                  capture_output=True, text=True, timeout=30)
+
+        deadline = time.time() + 20
+        s = None
+        while time.time() < deadline:
+            r = query()
+            assert r.returncode == 0, r.stderr
+            s = json.loads(r.stdout)
+            if s["vectors_accepted"] == 3000:
+                break
+            time.sleep(0.2)
+        assert s["vectors_accepted"] == 3000 and s["producer_vectors_cli"] == 3000, s
+
+        w = subprocess.run([str(BINARY), "watch", "--once", "--json", "--timeout", "10", "--endpoint", d.output, *keys],
+                           capture_output=True, text=True, timeout=30)
+        assert w.returncode == 0, w.stderr
+        assert json.loads(w.stdout.splitlines()[0])["k"] == 3
+
+        # An unlisted client key, or none at all, gets no answer (exit 1: timeout).
+        assert query(key_file="stranger.key", timeout="1").returncode == 1
+        r = subprocess.run([str(BINARY), "query", "stats", "--endpoint", d.query, "--timeout", "1"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "no reply" in r.stderr and "--curve-server-key" in r.stderr
+
+    # Half the keys, or CURVE on a bound producer, is a usage error before anything connects.
+    r = subprocess.run([str(BINARY), "query", "stats", "--curve-key", str(tmp_path / "client.key")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64 and "--curve-server-key" in r.stderr
+    r = subprocess.run([str(BINARY), "produce", "--bind", *keys], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64 and "--bind" in r.stderr

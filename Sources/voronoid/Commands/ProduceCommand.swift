@@ -42,6 +42,7 @@ struct Produce: ParsableCommand {
     @Option(help: "Read vectors from a CSV file ('-' for standard input).") var csv: String?
     @Option(help: "Read vectors from a NumPy .npy file ('<f4' or '<f8', (n, d) or (d,)).") var npy: String?
     @Flag(help: "Repeat a file source from the start when it ends.") var loop = false
+    @OptionGroup var curve: CurveClientOptions
 
     func validate() throws {
         if csv != nil && npy != nil { throw ValidationError("--csv and --npy: give one source") }
@@ -50,6 +51,9 @@ struct Produce: ParsableCommand {
         if format == .single, let ids, ids != .none { throw ValidationError("--ids \(ids.rawValue): the single form carries no ids") }
         if let seconds, !(seconds >= 0) || !seconds.isFinite { throw ValidationError("--seconds: must be ≥ 0, got \(seconds)") }
         if warmupMilliseconds < 0 { throw ValidationError("--warmup-ms: must be ≥ 0, got \(warmupMilliseconds)") }
+        if bind && curve.enabled {
+            throw ValidationError("--bind with --curve-server-key: CURVE protects the daemon's bound input; a daemon whose input connects does not use it")
+        }
         do {
             try producerConfiguration().validate()
         } catch {
@@ -77,7 +81,8 @@ struct Produce: ParsableCommand {
         do {
             let context = try ZMQContext()
             let kind: ProducerSocketKind = socket == .push ? .push : .pub
-            let zsocket = try Producer.makeSocket(context: context, kind: kind, endpoint: endpoint, bind: bind)
+            let zsocket = try Producer.makeSocket(context: context, kind: kind, endpoint: endpoint, bind: bind,
+                                                  curve: try curve.keys())
             if let csv {
                 var source = try CSVSource(path: csv)
                 report = try producer.run(source: &source, socket: zsocket) { Interrupt.isRequested }

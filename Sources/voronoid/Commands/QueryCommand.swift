@@ -17,13 +17,15 @@ struct Query: ParsableCommand {
         @Option(help: "The daemon's query (REP) endpoint.") var endpoint = "tcp://127.0.0.1:5557"
         @Option(help: "Seconds to wait for a reply.") var timeout: Double = 5
         @Flag(help: "Print JSON instead of a table.") var json = false
+        @OptionGroup var curve: CurveClientOptions
 
         func validate() throws {
             guard timeout.isFinite, timeout > 0 else { throw ValidationError("--timeout: must be > 0, got \(timeout)") }
         }
 
         func client() throws -> QueryClient {
-            QueryClient(context: try ZMQContext(), endpoint: endpoint, timeout: .milliseconds((timeout * 1000).rounded()))
+            QueryClient(context: try ZMQContext(), endpoint: endpoint, timeout: .milliseconds((timeout * 1000).rounded()),
+                        curve: try curve.keys())
         }
     }
 

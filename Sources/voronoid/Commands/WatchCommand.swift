@@ -22,6 +22,7 @@ struct Watch: ParsableCommand {
     @Flag(help: "One JSON line per centers snapshot instead of the view.") var json = false
     @Option(help: "Stop after this many seconds (no limit when omitted).") var seconds: Double?
     @Option(help: "How many recent events to show.") var events = 5
+    @OptionGroup var curve: CurveClientOptions
 
     func validate() throws {
         guard interval.isFinite, interval > 0 else { throw ValidationError("--interval: must be > 0, got \(interval)") }
@@ -38,7 +39,7 @@ struct Watch: ParsableCommand {
         do {
             let context = try ZMQContext()
             let topics = once || json ? [WireTopic.centersBinary] : WatchMessage.topics
-            let watcher = try Watcher(context: context, endpoint: endpoint, topics: topics)
+            let watcher = try Watcher(context: context, endpoint: endpoint, topics: topics, curve: try curve.keys())
             if once {
                 try runOnce(watcher, elapsed: elapsed)
                 return
@@ -68,6 +69,9 @@ struct Watch: ParsableCommand {
             writeError("watch: \(endpoint): \(error)")
             throw ExitCode(1)
         } catch let error as WireError {
+            writeError("watch: \(error)")
+            throw ExitCode(1)
+        } catch let error as ClientError {
             writeError("watch: \(error)")
             throw ExitCode(1)
         }
