@@ -31,9 +31,9 @@ extension ResponsibilityKernel {
         var i = 0
         let twoT = 2 * temperature
         let inverseTwoT = 1 / twoT
-        // Four slots need k ≥ 4; one 64-bit mask needs k ≤ 64; a subnormal 2T has no finite
-        // inverse, which the one-row kernel handles with a division.
-        if k >= 4 && k <= 64 && twoT > 0 && inverseTwoT.isFinite {
+        // Four slots need k ≥ 4; a subnormal 2T has no finite inverse, which the one-row
+        // kernel handles with a division.
+        if k >= 4 && twoT > 0 && inverseTwoT.isFinite {
             while i &+ 4 <= rows {
                 let s = fourRows(d + i &* k, k: k, twoT: twoT, inverseTwoT: inverseTwoT,
                                  indices: indices + i &* k, weights: weights + i &* k, supports: supports + i)
@@ -80,17 +80,26 @@ extension ResponsibilityKernel {
         supports: UnsafeMutablePointer<Int32>
     ) -> Int {
         let row0 = d, row1 = d + k, row2 = d + 2 &* k, row3 = d + 3 &* k
-        let a = candidates(row0, k: k, twoT: twoT)
-        let b = candidates(row1, k: k, twoT: twoT)
-        let c = candidates(row2, k: k, twoT: twoT)
-        let e = candidates(row3, k: k, twoT: twoT)
-        let few = Swift.max(Swift.max(a.mask.nonzeroBitCount, b.mask.nonzeroBitCount),
-                            Swift.max(c.mask.nonzeroBitCount, e.mask.nonzeroBitCount)) <= 4
-        guard few, a.floor.isFinite, b.floor.isFinite, c.floor.isFinite, e.floor.isFinite else { return 0 }
-        let sa = slots(row0, mask: a.mask, floor: a.floor, twoT: twoT, inverseTwoT: inverseTwoT)
-        let sb = slots(row1, mask: b.mask, floor: b.floor, twoT: twoT, inverseTwoT: inverseTwoT)
-        let sc = slots(row2, mask: c.mask, floor: c.floor, twoT: twoT, inverseTwoT: inverseTwoT)
-        let se = slots(row3, mask: e.mask, floor: e.floor, twoT: twoT, inverseTwoT: inverseTwoT)
+        let sa, sb, sc, se: (u: SIMD4<Double>, centers: SIMD4<Int32>)
+        if k <= 64 {
+            let a = candidates(row0, k: k, twoT: twoT)
+            let b = candidates(row1, k: k, twoT: twoT)
+            let c = candidates(row2, k: k, twoT: twoT)
+            let e = candidates(row3, k: k, twoT: twoT)
+            let few = Swift.max(Swift.max(a.mask.nonzeroBitCount, b.mask.nonzeroBitCount),
+                                Swift.max(c.mask.nonzeroBitCount, e.mask.nonzeroBitCount)) <= 4
+            guard few, a.floor.isFinite, b.floor.isFinite, c.floor.isFinite, e.floor.isFinite else { return 0 }
+            sa = slots(row0, mask: a.mask, floor: a.floor, twoT: twoT, inverseTwoT: inverseTwoT)
+            sb = slots(row1, mask: b.mask, floor: b.floor, twoT: twoT, inverseTwoT: inverseTwoT)
+            sc = slots(row2, mask: c.mask, floor: c.floor, twoT: twoT, inverseTwoT: inverseTwoT)
+            se = slots(row3, mask: e.mask, floor: e.floor, twoT: twoT, inverseTwoT: inverseTwoT)
+        } else {
+            guard let a = wideSlots(row0, k: k, twoT: twoT, inverseTwoT: inverseTwoT),
+                  let b = wideSlots(row1, k: k, twoT: twoT, inverseTwoT: inverseTwoT),
+                  let c = wideSlots(row2, k: k, twoT: twoT, inverseTwoT: inverseTwoT),
+                  let e = wideSlots(row3, k: k, twoT: twoT, inverseTwoT: inverseTwoT) else { return 0 }
+            (sa, sb, sc, se) = (a, b, c, e)
+        }
         // Transposed: vector `uN` holds slot N of the four rows.
         let u0 = SIMD4(sa.u[0], sb.u[0], sc.u[0], se.u[0])
         let u1 = SIMD4(sa.u[1], sb.u[1], sc.u[1], se.u[1])
@@ -169,6 +178,37 @@ extension ResponsibilityKernel {
             let delta = Double(row[j]) - floor
             u[slot] = present && delta < twoT ? -delta * inverseTwoT : -4
             c[slot] = Int32(truncatingIfNeeded: j)
+        }
+        return (u, c)
+    }
+
+    /// ``candidates`` and ``slots`` for a row of more than 64 centers, one block of 64 at a time;
+    /// nil when the row has more than four candidates or no finite minimum.
+    @inline(always)
+    static func wideSlots(
+        _ row: UnsafePointer<Float>, k: Int, twoT: Double, inverseTwoT: Double
+    ) -> (u: SIMD4<Double>, centers: SIMD4<Int32>)? {
+        let floor = Double(minimum(row, count: k))
+        guard floor.isFinite else { return nil }
+        let limit = Float(floor + twoT).nextUp
+        var u = SIMD4<Double>(repeating: -4)
+        var c = SIMD4<Int32>()
+        var found = 0
+        var block = 0
+        while block < k {
+            var m = candidateMask(row + block, count: Swift.min(64, k &- block), limit: limit)
+            if m != 0 {
+                guard found &+ m.nonzeroBitCount <= 4 else { return nil }
+                repeat {
+                    let j = block &+ m.trailingZeroBitCount
+                    m &= m &- 1
+                    let delta = Double(row[j]) - floor
+                    u[found] = delta < twoT ? -delta * inverseTwoT : -4
+                    c[found] = Int32(truncatingIfNeeded: j)
+                    found &+= 1
+                } while m != 0
+            }
+            block &+= 64
         }
         return (u, c)
     }

@@ -81,7 +81,8 @@ import Testing
     @Test func rowsAgreeWithTheOneRowKernel() {
         var random = RandomSource(seed: 78)
         for trial in 0..<300 {
-            let k = 4 + Int(random.next() % 61)
+            // Up to 64 centers in one mask; beyond, the four-row path reads several blocks.
+            let k = 4 + Int(random.next() % 197)
             let rows = 4 * (1 + Int(random.next() % 6)) + Int(random.next() % 4)
             var d = [Float]()
             for _ in 0..<rows { d += Self.row(style: trial % 5 == 0 ? 2 : 0, k: k, random: &random) }
@@ -140,5 +141,38 @@ import Testing
             // Row 3: four centers tied at the minimum share equally, in index order.
             #expect(Array(idx[(3 * k)..<(3 * k + 4)]) == [1, 3, 5, 7])
         }
+    }
+
+    /// Past 64 centers the candidates are gathered block by block, wherever they fall.
+    @Test func fourRowsGathersCandidatesAcrossBlocks() {
+        let k = 150
+        var d = [Float](repeating: 50, count: 4 * k)
+        let near: [[(Int, Float)]] = [[(3, 0.4)], [(10, 0), (70, 1)], [(63, 0.5), (64, 0), (149, 1.5)],
+                                      [(0, 1), (65, 1), (128, 1), (129, 1)]]
+        for (i, row) in near.enumerated() { for (j, v) in row { d[i * k + j] = v } }
+        var idx = [Int32](repeating: -1, count: 4 * k)
+        var w = [Float](repeating: -1, count: 4 * k)
+        var sup = [Int32](repeating: -1, count: 4)
+        let total = d.withUnsafeBufferPointer { dp in
+            ResponsibilityKernel.fourRows(dp.baseAddress!, k: k, twoT: 2, inverseTwoT: 0.5,
+                                          indices: &idx, weights: &w, supports: &sup)
+        }
+        #expect(sup == [1, 2, 3, 4] && total == 10)
+        for i in 0..<4 where sup[i] > 0 {
+            let row = Array(d[(i * k)..<((i + 1) * k)])
+            let ref = Reference.entmax15(row.map { -(Double($0) - Double(row.min()!)) })
+            var dense = [Double](repeating: 0, count: k)
+            for e in 0..<Int(sup[i]) { dense[Int(idx[i * k + e])] = Double(w[i * k + e]) }
+            #expect(maxAbsDifference(dense, ref) < 1e-6, "row \(i)")
+        }
+        #expect(Array(idx[(3 * k)..<(3 * k + 4)]) == [0, 65, 128, 129], "ties in index order")
+        // A fifth candidate in a later block sends the group back untouched.
+        d[3 * k + 140] = 1
+        idx = [Int32](repeating: -1, count: 4 * k)
+        let back = d.withUnsafeBufferPointer { dp in
+            ResponsibilityKernel.fourRows(dp.baseAddress!, k: k, twoT: 2, inverseTwoT: 0.5,
+                                          indices: &idx, weights: &w, supports: &sup)
+        }
+        #expect(back == 0 && idx.allSatisfy { $0 == -1 })
     }
 }
