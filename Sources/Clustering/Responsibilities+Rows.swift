@@ -35,15 +35,14 @@ extension ResponsibilityKernel {
         // kernel handles with a division.
         if k >= 4 && twoT > 0 && inverseTwoT.isFinite {
             while i &+ 4 <= rows {
-                let s = fourRows(d + i &* k, k: k, twoT: twoT, inverseTwoT: inverseTwoT,
-                                 indices: indices + i &* k, weights: weights + i &* k, supports: supports + i)
-                if s > 0 {
-                    total &+= s
-                } else {
-                    for r in i..<(i &+ 4) {
-                        total &+= oneRow(d, r, k: k, temperature: temperature, indices: indices, weights: weights,
-                                         supports: supports, scratch: scratch)
-                    }
+                let group = fourRows(d + i &* k, k: k, twoT: twoT, inverseTwoT: inverseTwoT,
+                                     indices: indices + i &* k, weights: weights + i &* k, supports: supports + i)
+                total &+= group.support
+                var left = group.handedBack
+                while left != 0 {
+                    total &+= oneRow(d, i &+ left.trailingZeroBitCount, k: k, temperature: temperature,
+                                     indices: indices, weights: weights, supports: supports, scratch: scratch)
+                    left &= left &- 1
                 }
                 i &+= 4
             }
@@ -69,36 +68,46 @@ extension ResponsibilityKernel {
         return s
     }
 
-    /// Four rows at once, one per SIMD lane, when each has at most four candidates.
+    /// Four rows at once, one per SIMD lane, for the rows with at most four candidates.
     ///
-    /// - Returns: the total support, or 0 when some row needs the one-row kernel (then nothing
-    ///   has been written).
+    /// - Returns: the total support of the rows done, and a bit for each row handed back to the
+    ///   one-row kernel: more than four candidates, no finite minimum, or a weight that vanished
+    ///   (which the four-row path does not drop).
+    ///   A handed-back row's slots and support may hold anything. When three or more rows would
+    ///   be handed back (a hot temperature), all four are, before any vector work.
     @inline(never)
     static func fourRows(
         _ d: UnsafePointer<Float>, k: Int, twoT: Double, inverseTwoT: Double,
         indices: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>,
         supports: UnsafeMutablePointer<Int32>
-    ) -> Int {
+    ) -> (support: Int, handedBack: UInt8) {
         let row0 = d, row1 = d + k, row2 = d + 2 &* k, row3 = d + 3 &* k
         let sa, sb, sc, se: (u: SIMD4<Double>, centers: SIMD4<Int32>)
+        // Rows the path cannot take still fill their lanes (with whatever their first four
+        // candidates give, so no branch depends on them) and are handed back at the end.
+        let unfit: SIMDMask<SIMD4<Int64>>
         if k <= 64 {
             let a = candidates(row0, k: k, twoT: twoT)
             let b = candidates(row1, k: k, twoT: twoT)
             let c = candidates(row2, k: k, twoT: twoT)
             let e = candidates(row3, k: k, twoT: twoT)
-            let few = Swift.max(Swift.max(a.mask.nonzeroBitCount, b.mask.nonzeroBitCount),
-                                Swift.max(c.mask.nonzeroBitCount, e.mask.nonzeroBitCount)) <= 4
-            guard few, a.floor.isFinite, b.floor.isFinite, c.floor.isFinite, e.floor.isFinite else { return 0 }
+            let misses = SIMD4<Int64>(a.fits ? 0 : 1, b.fits ? 0 : 1, c.fits ? 0 : 1, e.fits ? 0 : 1)
+            guard misses.wrappedSum() <= 2 else { return (0, 0b1111) }
+            unfit = misses .!= 0
             sa = slots(row0, mask: a.mask, floor: a.floor, twoT: twoT, inverseTwoT: inverseTwoT)
             sb = slots(row1, mask: b.mask, floor: b.floor, twoT: twoT, inverseTwoT: inverseTwoT)
             sc = slots(row2, mask: c.mask, floor: c.floor, twoT: twoT, inverseTwoT: inverseTwoT)
             se = slots(row3, mask: e.mask, floor: e.floor, twoT: twoT, inverseTwoT: inverseTwoT)
         } else {
-            guard let a = wideSlots(row0, k: k, twoT: twoT, inverseTwoT: inverseTwoT),
-                  let b = wideSlots(row1, k: k, twoT: twoT, inverseTwoT: inverseTwoT),
-                  let c = wideSlots(row2, k: k, twoT: twoT, inverseTwoT: inverseTwoT),
-                  let e = wideSlots(row3, k: k, twoT: twoT, inverseTwoT: inverseTwoT) else { return 0 }
-            (sa, sb, sc, se) = (a, b, c, e)
+            let a = wideSlots(row0, k: k, twoT: twoT, inverseTwoT: inverseTwoT)
+            let b = wideSlots(row1, k: k, twoT: twoT, inverseTwoT: inverseTwoT)
+            let c = wideSlots(row2, k: k, twoT: twoT, inverseTwoT: inverseTwoT)
+            let e = wideSlots(row3, k: k, twoT: twoT, inverseTwoT: inverseTwoT)
+            let misses = SIMD4<Int64>(a == nil ? 1 : 0, b == nil ? 1 : 0, c == nil ? 1 : 0, e == nil ? 1 : 0)
+            guard misses.wrappedSum() <= 2 else { return (0, 0b1111) }
+            unfit = misses .!= 0
+            let empty = (u: SIMD4<Double>(repeating: -4), centers: SIMD4<Int32>())
+            (sa, sb, sc, se) = (a ?? empty, b ?? empty, c ?? empty, e ?? empty)
         }
         // Transposed: vector `uN` holds slot N of the four rows.
         let u0 = SIMD4(sa.u[0], sb.u[0], sc.u[0], se.u[0])
@@ -135,8 +144,7 @@ extension ResponsibilityKernel {
         // leaves it out.
         let cutoff = SIMD4<Double>(repeating: negligibleWeight)
         let vanished = (in0 .& (w0 .<= cutoff)) .| (in1 .& (w1 .<= cutoff)) .| (in2 .& (w2 .<= cutoff))
-            .| (in3 .& (w3 .<= cutoff)) .| .!(sum .> zero)
-        if any(vanished) { return 0 }
+            .| (in3 .& (w3 .<= cutoff)) .| .!(sum .> zero) .| unfit
         let scale = 1 / sum
         let ranks = (p0.rank, p1.rank, p2.rank, p3.rank)
         let scaled = (w0 * scale, w1 * scale, w2 * scale, w3 * scale)
@@ -145,20 +153,24 @@ extension ResponsibilityKernel {
         emit(2, ranks: ranks, centers: centers, scaled: scaled, indices: indices + 2 &* k, weights: weights + 2 &* k)
         emit(3, ranks: ranks, centers: centers, scaled: scaled, indices: indices + 3 &* k, weights: weights + 3 &* k)
         let none = SIMD4<Int64>(), unit = SIMD4<Int64>(repeating: 1)
-        let count = none.replacing(with: unit, where: in0) &+ none.replacing(with: unit, where: in1)
-            &+ none.replacing(with: unit, where: in2) &+ none.replacing(with: unit, where: in3)
+        let count = (none.replacing(with: unit, where: in0) &+ none.replacing(with: unit, where: in1)
+            &+ none.replacing(with: unit, where: in2) &+ none.replacing(with: unit, where: in3))
+            .replacing(with: 0, where: vanished)
         supports[0] = Int32(truncatingIfNeeded: count[0])
         supports[1] = Int32(truncatingIfNeeded: count[1])
         supports[2] = Int32(truncatingIfNeeded: count[2])
         supports[3] = Int32(truncatingIfNeeded: count[3])
-        return Int(count.wrappedSum())
+        let handedBack = (vanished[0] ? 1 : 0) | (vanished[1] ? 2 : 0) | (vanished[2] ? 4 : 0) | (vanished[3] ? 8 : 0)
+        return (Int(count.wrappedSum()), UInt8(handedBack))
     }
 
-    /// A row's minimum and the mask of the centers that may lie within 2T of it.
+    /// A row's minimum, the mask of the centers that may lie within 2T of it, and whether the
+    /// four-row path can take it (at most four candidates, a finite minimum).
     @inline(always)
-    static func candidates(_ row: UnsafePointer<Float>, k: Int, twoT: Double) -> (floor: Double, mask: UInt64) {
+    static func candidates(_ row: UnsafePointer<Float>, k: Int, twoT: Double) -> (floor: Double, mask: UInt64, fits: Bool) {
         let floor = Double(minimum(row, count: k))
-        return (floor, candidateMask(row, count: k, limit: Float(floor + twoT).nextUp))
+        let mask = candidateMask(row, count: k, limit: Float(floor + twoT).nextUp)
+        return (floor, mask, mask.nonzeroBitCount <= 4 && floor.isFinite)
     }
 
     /// Up to four candidates of one row, in index order, as `u = −δ / 2T ∈ (−1, 0]`; empty

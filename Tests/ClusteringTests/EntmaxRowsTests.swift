@@ -98,49 +98,65 @@ import Testing
         }
     }
 
-    /// The four-row path itself takes rows with up to four candidates, ties included, and hands
-    /// back (writing nothing) a group where any row has more.
+    /// Runs the four-row path on four rows of `k`; returns what it wrote and handed back.
+    static func fourRows(_ d: [Float], k: Int)
+        -> (indices: [Int32], weights: [Float], supports: [Int32], total: Int, handedBack: UInt8) {
+        var idx = [Int32](repeating: -1, count: 4 * k)
+        var w = [Float](repeating: -1, count: 4 * k)
+        var sup = [Int32](repeating: -1, count: 4)
+        let group = d.withUnsafeBufferPointer { dp in
+            ResponsibilityKernel.fourRows(dp.baseAddress!, k: k, twoT: 2, inverseTwoT: 0.5,
+                                          indices: &idx, weights: &w, supports: &sup)
+        }
+        return (idx, w, sup, group.support, group.handedBack)
+    }
+
+    /// Row `i` of a four-row result against the bisection reference (T = 1).
+    static func expectMatchesReference(_ out: (indices: [Int32], weights: [Float], supports: [Int32], total: Int, handedBack: UInt8),
+                                       _ d: [Float], k: Int, row i: Int) {
+        let row = Array(d[(i * k)..<((i + 1) * k)])
+        let ref = Reference.entmax15(row.map { -(Double($0) - Double(row.min()!)) })
+        var dense = [Double](repeating: 0, count: k)
+        for e in 0..<max(0, Int(out.supports[i])) { dense[Int(out.indices[i * k + e])] = Double(out.weights[i * k + e]) }
+        #expect(maxAbsDifference(dense, ref) < 1e-6, "row \(i)")
+        #expect(Int(out.indices[i * k]) == row.firstIndex(of: row.min()!)!, "row \(i): the nearest first")
+    }
+
+    /// The four-row path takes rows with up to four candidates, ties included; a row with more
+    /// is handed back alone, and three such rows hand back the group before any work.
     @Test func fourRowsTakesFewCandidatesAndHandsBackTheRest() {
         let k = 8
-        let groups: [[Float]] = [
-            // 1, 2, 3 and 4 candidates within 2T = 2 of each row's minimum.
-            [0, 9, 9, 9, 9, 9, 9, 9,
-             9, 0.5, 9, 9, 9, 9, 0, 9,
-             1, 9, 1.5, 9, 0.2, 9, 9, 9,
-             9, 1, 9, 1, 9, 1, 9, 1],
-            // The same, then a row with five: the whole group goes back.
-            [0, 9, 9, 9, 9, 9, 9, 9,
-             9, 0.5, 9, 9, 9, 9, 0, 9,
-             1, 9, 1.5, 9, 0.2, 9, 9, 9,
-             0, 1, 0, 1, 0, 9, 9, 9],
-        ]
-        for (g, d) in groups.enumerated() {
-            var idx = [Int32](repeating: -1, count: 4 * k)
-            var w = [Float](repeating: -1, count: 4 * k)
-            var sup = [Int32](repeating: -1, count: 4)
-            let total = d.withUnsafeBufferPointer { dp in
-                ResponsibilityKernel.fourRows(dp.baseAddress!, k: k, twoT: 2, inverseTwoT: 0.5,
-                                              indices: &idx, weights: &w, supports: &sup)
-            }
-            if g == 1 {
-                #expect(total == 0)
-                #expect(idx.allSatisfy { $0 == -1 } && sup.allSatisfy { $0 == -1 }, "nothing written")
-                continue
-            }
-            #expect(total == sup.reduce(0) { $0 + Int($1) })
-            #expect(sup == [1, 2, 3, 4])
-            guard sup == [1, 2, 3, 4] else { continue }
-            for i in 0..<4 {
-                let row = Array(d[(i * k)..<((i + 1) * k)])
-                let ref = Reference.entmax15(row.map { -(Double($0) - Double(row.min()!)) / 1 })
-                var dense = [Double](repeating: 0, count: k)
-                for e in 0..<Int(sup[i]) { dense[Int(idx[i * k + e])] = Double(w[i * k + e]) }
-                #expect(maxAbsDifference(dense, ref) < 1e-6, "row \(i)")
-                #expect(Int(idx[i * k]) == row.firstIndex(of: row.min()!)!)
-            }
-            // Row 3: four centers tied at the minimum share equally, in index order.
-            #expect(Array(idx[(3 * k)..<(3 * k + 4)]) == [1, 3, 5, 7])
-        }
+        // 1, 2, 3 and 4 candidates within 2T = 2 of each row's minimum.
+        let few: [Float] = [0, 9, 9, 9, 9, 9, 9, 9,
+                            9, 0.5, 9, 9, 9, 9, 0, 9,
+                            1, 9, 1.5, 9, 0.2, 9, 9, 9,
+                            9, 1, 9, 1, 9, 1, 9, 1]
+        let out = Self.fourRows(few, k: k)
+        #expect(out.handedBack == 0 && out.supports == [1, 2, 3, 4] && out.total == 10)
+        for i in 0..<4 { Self.expectMatchesReference(out, few, k: k, row: i) }
+        // Row 3: four centers tied at the minimum share equally, in index order.
+        #expect(Array(out.indices[(3 * k)..<(3 * k + 4)]) == [1, 3, 5, 7])
+
+        // Row 3 with five candidates: only it goes back.
+        var five = few
+        five.replaceSubrange((3 * k)..<(4 * k), with: [0, 1, 0, 1, 0, 9, 9, 9] as [Float])
+        let one = Self.fourRows(five, k: k)
+        #expect(one.handedBack == 0b1000 && one.supports[0..<3] == [1, 2, 3] && one.total == 6)
+        for i in 0..<3 { Self.expectMatchesReference(one, five, k: k, row: i) }
+
+        // A row with no finite minimum goes back too.
+        var infinite = few
+        infinite.replaceSubrange((2 * k)..<(3 * k), with: [Float](repeating: .infinity, count: k))
+        let inf = Self.fourRows(infinite, k: k)
+        #expect(inf.handedBack == 0b0100 && inf.supports[0] == 1 && inf.supports[1] == 2 && inf.supports[3] == 4)
+        for i in [0, 1, 3] { Self.expectMatchesReference(inf, infinite, k: k, row: i) }
+
+        // Rows 0, 1 and 3 with five: all four go back, nothing written.
+        var many = five
+        for i in 0..<2 { many.replaceSubrange((i * k)..<((i + 1) * k), with: [0, 1, 0, 1, 0, 9, 9, 9] as [Float]) }
+        let all = Self.fourRows(many, k: k)
+        #expect(all.handedBack == 0b1111 && all.total == 0)
+        #expect(all.indices.allSatisfy { $0 == -1 } && all.supports.allSatisfy { $0 == -1 }, "nothing written")
     }
 
     /// Past 64 centers the candidates are gathered block by block, wherever they fall.
@@ -150,29 +166,14 @@ import Testing
         let near: [[(Int, Float)]] = [[(3, 0.4)], [(10, 0), (70, 1)], [(63, 0.5), (64, 0), (149, 1.5)],
                                       [(0, 1), (65, 1), (128, 1), (129, 1)]]
         for (i, row) in near.enumerated() { for (j, v) in row { d[i * k + j] = v } }
-        var idx = [Int32](repeating: -1, count: 4 * k)
-        var w = [Float](repeating: -1, count: 4 * k)
-        var sup = [Int32](repeating: -1, count: 4)
-        let total = d.withUnsafeBufferPointer { dp in
-            ResponsibilityKernel.fourRows(dp.baseAddress!, k: k, twoT: 2, inverseTwoT: 0.5,
-                                          indices: &idx, weights: &w, supports: &sup)
-        }
-        #expect(sup == [1, 2, 3, 4] && total == 10)
-        for i in 0..<4 where sup[i] > 0 {
-            let row = Array(d[(i * k)..<((i + 1) * k)])
-            let ref = Reference.entmax15(row.map { -(Double($0) - Double(row.min()!)) })
-            var dense = [Double](repeating: 0, count: k)
-            for e in 0..<Int(sup[i]) { dense[Int(idx[i * k + e])] = Double(w[i * k + e]) }
-            #expect(maxAbsDifference(dense, ref) < 1e-6, "row \(i)")
-        }
-        #expect(Array(idx[(3 * k)..<(3 * k + 4)]) == [0, 65, 128, 129], "ties in index order")
-        // A fifth candidate in a later block sends the group back untouched.
+        let out = Self.fourRows(d, k: k)
+        #expect(out.handedBack == 0 && out.supports == [1, 2, 3, 4] && out.total == 10)
+        for i in 0..<4 { Self.expectMatchesReference(out, d, k: k, row: i) }
+        #expect(Array(out.indices[(3 * k)..<(3 * k + 4)]) == [0, 65, 128, 129], "ties in index order")
+        // A fifth candidate in a later block hands that row back.
         d[3 * k + 140] = 1
-        idx = [Int32](repeating: -1, count: 4 * k)
-        let back = d.withUnsafeBufferPointer { dp in
-            ResponsibilityKernel.fourRows(dp.baseAddress!, k: k, twoT: 2, inverseTwoT: 0.5,
-                                          indices: &idx, weights: &w, supports: &sup)
-        }
-        #expect(back == 0 && idx.allSatisfy { $0 == -1 })
+        let back = Self.fourRows(d, k: k)
+        #expect(back.handedBack == 0b1000 && back.supports[0..<3] == [1, 2, 3])
+        for i in 0..<3 { Self.expectMatchesReference(back, d, k: k, row: i) }
     }
 }
