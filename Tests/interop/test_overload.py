@@ -62,8 +62,10 @@ def test_sub_overload_drops_are_counted_exactly_and_memory_stays_flat(ctx):
         lost_in_libzmq = s["sequence_gaps"] * 64
         # The last messages may be dropped at the very end without a later message to reveal the
         # gap; libzmq's queues are bounded, so what is unaccounted for is bounded by them.
-        accounted = s["vectors_accepted"] + s.get("dropped_queue_full", 0) + lost_in_libzmq
+        accounted = s["vectors_accepted"] + s.get("dropped_vectors_queue_full", 0) + lost_in_libzmq
         assert s["vectors_accepted"] < sent, "the flood was not an overload"
+        # Drops are counted in messages, with the vectors they held beside them.
+        assert s.get("dropped_vectors_queue_full", 0) == 64 * s.get("dropped_queue_full", 0), s
         assert accounted <= sent
         assert sent - accounted <= 2000 * 64 * 2 + 4 * 1024, (sent, accounted, messages, s)
         # Resident memory: flat once the queues are full (second half no more than 20 % above the first).

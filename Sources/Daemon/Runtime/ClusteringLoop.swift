@@ -161,7 +161,8 @@ final class ClusteringLoop: @unchecked Sendable {
         }
         guard let d = batch.dimension, batch.count > 0 else { return }
         if let expected = dimension, expected != d {
-            statistics.drop(WireError.Reason.dimensionMismatch.rawValue, vectors: UInt64(batch.count))
+            statistics.drop(WireError.Reason.dimensionMismatch.rawValue, messages: UInt64(inbound.messages),
+                            vectors: UInt64(batch.count))
             return
         }
         dimension = d

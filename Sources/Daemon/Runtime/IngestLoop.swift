@@ -5,6 +5,8 @@ import Wire
 /// A closed mini-batch on its way to the clustering thread.
 struct InboundBatch: Sendable {
     var vectors: VectorBatch
+    /// How many messages the vectors came in.
+    var messages: Int
     /// Monotonic time the batch's first vector arrived.
     var openedAt: UInt64
 }
@@ -71,6 +73,7 @@ final class IngestLoop: Sendable {
         var message = ZMQMultipartMessage(capacity: 4)
         var sequences = SequenceTracker(maxProducers: input.maxProducers)
         var open = freshBatch()
+        var openMessages = 0
         var openedAt: UInt64 = 0
         let maxWait = UInt64(input.maxWaitMilliseconds) * 1_000_000
         let poller = ZMQPoller()
@@ -81,15 +84,16 @@ final class IngestLoop: Sendable {
 
         func handOff() {
             guard !open.isEmpty else { return }
-            let closed = InboundBatch(vectors: open, openedAt: openedAt)
-            let n = UInt64(open.count)
+            let closed = InboundBatch(vectors: open, messages: openMessages, openedAt: openedAt)
+            let n = UInt64(open.count), m = UInt64(openMessages)
             open = freshBatch()
+            openMessages = 0
             if input.socket == .pull {
                 if !batches.push(closed, until: { !stopRequested() }) {
-                    statistics.drop("shutdown", vectors: n)
+                    statistics.drop("shutdown", messages: m, vectors: n)
                 }
             } else if !batches.tryPush(closed) {
-                statistics.drop("queue_full", vectors: n)
+                statistics.drop("queue_full", messages: m, vectors: n)
                 limiter.log(logger, reason: "queue_full", detail: "the clustering thread is behind; batch of \(n) vectors dropped")
             }
         }
@@ -138,6 +142,7 @@ final class IngestLoop: Sendable {
                         return info
                     }
                     if decoder.expectedDimension == nil { decoder.expectedDimension = info.dimension }
+                    openMessages += 1
                     statistics.messagesIn.add(1, ordering: .relaxed)
                     statistics.vectorsIn.add(UInt64(info.count), ordering: .relaxed)
                     if security != nil, let user = message.userID {

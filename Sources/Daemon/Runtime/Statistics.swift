@@ -58,7 +58,8 @@ public final class Statistics: Sendable {
     /// Unix milliseconds of the last checkpoint written (0: none yet).
     public let lastCheckpointUnixMilliseconds = Atomic<UInt64>(0)
 
-    private let drops = Mutex<[String: UInt64]>([:])
+    /// Per reason: messages dropped, and the vectors in them where they were decoded.
+    private let drops = Mutex<[String: (messages: UInt64, vectors: UInt64)]>([:])
     private let quality = Mutex(Quality())
 
     /// Per-batch quality numbers, smoothed.
@@ -97,15 +98,25 @@ public final class Statistics: Sendable {
 
     public init() {}
 
-    /// Counts `vectors` dropped (at least one message) for `reason`.
-    public func drop(_ reason: String, vectors: UInt64 = 1) {
-        drops.withLock { $0[reason, default: 0] += vectors }
+    /// Counts `messages` dropped for `reason`, holding `vectors` decoded vectors (0 for a
+    /// message dropped because it could not be decoded).
+    public func drop(_ reason: String, messages: UInt64 = 1, vectors: UInt64 = 0) {
+        drops.withLock {
+            let old = $0[reason] ?? (0, 0)
+            $0[reason] = (old.messages &+ messages, old.vectors &+ vectors)
+        }
     }
 
-    /// Drops so far, by reason.
-    public var dropsByReason: [String: UInt64] { drops.withLock { $0 } }
+    /// Messages dropped so far, by reason.
+    public var dropsByReason: [String: UInt64] { drops.withLock { $0.mapValues(\.messages) } }
 
-    /// All drops.
+    /// Vectors in the dropped messages that had been decoded (`queue_full`, `shutdown`,
+    /// `dimension_mismatch` of a whole batch), by reason; reasons without any are left out.
+    public var droppedVectorsByReason: [String: UInt64] {
+        drops.withLock { $0.compactMapValues { $0.vectors > 0 ? $0.vectors : nil } }
+    }
+
+    /// All messages dropped.
     public var totalDropped: UInt64 { dropsByReason.values.reduce(0, +) }
 
     /// The last batch's temperature.

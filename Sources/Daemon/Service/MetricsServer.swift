@@ -161,8 +161,12 @@ final class MetricsServer: Sendable {
         metric("vectors_accepted_total", "counter", "Vectors applied to the model.", [("", Double(s.vectorsAccepted.load(ordering: .relaxed)))])
         metric("messages_received_total", "counter", "Valid inbound messages.", [("", Double(s.messagesIn.load(ordering: .relaxed)))])
         let drops = s.dropsByReason.sorted { $0.key < $1.key }
-        metric("dropped_total", "counter", "Inbound messages (or, for queue_full, vectors) dropped, by reason.",
+        metric("dropped_total", "counter", "Inbound messages dropped, by reason.",
                drops.map { ("{reason=\"\($0.key)\"}", Double($0.value)) })
+        let droppedVectors = s.droppedVectorsByReason.sorted { $0.key < $1.key }
+        metric("dropped_vectors_total", "counter",
+               "Decoded vectors in dropped messages (queue_full, shutdown, dimension_mismatch), by reason.",
+               droppedVectors.map { ("{reason=\"\($0.key)\"}", Double($0.value)) })
         metric("sequence_gaps_total", "counter", "Messages missing according to producers' sequence numbers.", [("", Double(s.sequenceGaps.load(ordering: .relaxed)))])
         metric("batches_total", "counter", "Mini-batches applied.", [("", Double(s.batches.load(ordering: .relaxed)))])
         var buckets: [(String, Double)] = []
