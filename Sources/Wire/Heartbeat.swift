@@ -10,7 +10,7 @@ public struct Heartbeat: Sendable, Hashable {
     public var vectorsIn: UInt64
     /// Vectors accepted into training since start.
     public var vectorsAccepted: UInt64
-    /// Vectors (or messages that could not be counted as vectors) dropped since start.
+    /// Inbound messages dropped since start, every reason together.
     public var dropped: UInt64
     /// The current model version.
     public var modelVersion: UInt64
