@@ -2,12 +2,12 @@
 ///
 /// One row of entmax is a short chain of dependent steps (minimum, candidates, sort, prefix
 /// moments, square root, weights), so a row at a time leaves the core waiting on latencies and
-/// mispredicted branches. When each of four consecutive rows has at most four candidates (the
-/// usual case once the temperature is below the gaps between centers) the rows are done together,
-/// one row per SIMD lane: the candidates of a row go into four slots, ranks come from comparing
-/// slots instead of sorting them, and every prefix moment, threshold and weight is one vector
-/// operation for the four rows, with no branch that depends on the data. Any other group of four
-/// goes through the one-row kernel, which gives the same answer up to rounding.
+/// mispredicted branches. Rows with at most four candidates (the usual case once the temperature
+/// is below the gaps between centers) are done four at a time, one row per SIMD lane: the
+/// candidates of a row go into four slots, ranks come from comparing slots instead of sorting
+/// them, and every prefix moment, threshold and weight is one vector operation for the four
+/// rows, with no branch that depends on the data. Any other row goes through the one-row kernel,
+/// which gives the same answer up to rounding.
 extension ResponsibilityKernel {
     /// Entmax-1.5 for `rows` rows of `k` distances, the way the updater runs it: each row's
     /// minimum, then its sparse responsibilities into `k` slots per row.
@@ -71,9 +71,9 @@ extension ResponsibilityKernel {
     /// Four rows at once, one per SIMD lane, for the rows with at most four candidates.
     ///
     /// - Returns: the total support of the rows done, and a bit for each row handed back to the
-    ///   one-row kernel: more than four candidates, no finite minimum, or a weight that vanished
-    ///   (which the four-row path does not drop).
-    ///   A handed-back row's slots and support may hold anything. When three or more rows would
+    ///   one-row kernel: more than four candidates, no finite minimum, or a negligible weight
+    ///   inside the support (which only the one-row kernel leaves out). A handed-back row's
+    ///   slots and support may hold anything. When three or more rows would
     ///   be handed back (a hot temperature), all four are, before any vector work.
     @inline(never)
     static func fourRows(
