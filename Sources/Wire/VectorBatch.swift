@@ -4,7 +4,8 @@
 /// Decoders append to a batch; clear it with ``removeAll()`` (which keeps capacity) and the
 /// next decode into it allocates nothing once capacity suffices. Several messages may be
 /// appended to one batch (to form a training mini-batch); they must share a dimension.
-/// Every value in a batch is finite: decoders reject a message before any of its rows land.
+/// Every value in a batch is finite and within ``WireLimits/maxAbsoluteValue``: decoders reject a
+/// message before any of its rows land.
 public struct VectorBatch: Sendable, Hashable {
     /// The row-major values: row `i` is `values[i*dimension ..< (i+1)*dimension]`.
     public private(set) var values: [Float] = []
@@ -55,8 +56,8 @@ public struct VectorBatch: Sendable, Hashable {
         if let d = dimension, !isEmpty, d != row.count {
             throw WireError(.dimensionMismatch, "row of dimension \(row.count), batch has \(d)")
         }
-        if let bad = row.firstIndex(where: { !$0.isFinite }) {
-            throw WireError(.nonFinite, "value \(row[bad]) at component \(bad)")
+        if let bad = row.firstIndex(where: { !WireLimits.accepts($0) }) {
+            throw WireLimits.rejection(row[bad], at: "at component \(bad)")
         }
         try ids.append(id)
         values.append(contentsOf: row)
@@ -101,25 +102,27 @@ public struct VectorBatch: Sendable, Hashable {
         expected ?? (isEmpty ? nil : dimension)
     }
 
-    /// Appends `rows × d` little-endian float32 values from a raw frame, checking finiteness.
-    /// Does not touch ids. Returns false (batch unchanged) if a value is not finite.
-    mutating func appendLittleEndianFloats(_ body: UnsafeRawBufferPointer, dimension d: Int) -> Int? {
+    /// Appends `rows × d` little-endian float32 values from a raw frame, checking that each is
+    /// finite and within ``WireLimits/maxAbsoluteValue``. Does not touch ids. Returns the first
+    /// refused value and its index (batch unchanged), or nil.
+    mutating func appendLittleEndianFloats(_ body: UnsafeRawBufferPointer, dimension d: Int) -> (index: Int, value: Float)? {
         let n = body.count / 4
         let start = values.count
         // Grow once (a memset), then fill in place: no per-element append bookkeeping.
         values.append(contentsOf: repeatElement(0, count: n))
-        var firstBad: Int?
+        var firstBad: (index: Int, value: Float)?
         values.withUnsafeMutableBufferPointer { out in
-            var allExponentBits: UInt32 = 0
+            var refused: UInt32 = 0
             for i in 0..<n {
                 let bits = body.u32LE(i &* 4)
                 out[start &+ i] = Float(bitPattern: bits)
-                // A float is non-finite iff its exponent bits are all ones; OR-ing a flag keeps
-                // the loop branch-free so it vectorizes.
-                allExponentBits |= (bits & 0x7F80_0000 == 0x7F80_0000) ? 1 : 0
+                // Out of range or non-finite iff the exponent field reaches the limit's (NaN and
+                // infinity have it all ones); OR-ing a flag keeps the loop branch-free so it
+                // vectorizes.
+                refused |= (bits & 0x7F80_0000 >= WireLimits.outOfRangeExponentBits) ? 1 : 0
             }
-            if allExponentBits != 0 {
-                firstBad = (0..<n).first { !out[start + $0].isFinite }
+            if refused != 0, let i = (0..<n).first(where: { !WireLimits.accepts(out[start + $0]) }) {
+                firstBad = (i, out[start + i])
             }
         }
         if let firstBad {

@@ -91,7 +91,9 @@ extension VectorDecoder {
             guard c == UInt8(ascii: "-") || (c.map { $0 &- UInt8(ascii: "0") < 10 } ?? false) else {
                 throw r.fail("a vector component must be a number")
             }
-            batch.appendValue(try r.readFloat())
+            let value = try r.readFloat()
+            guard WireLimits.accepts(value) else { throw WireLimits.rejection(value, at: "at component \(n)") }
+            batch.appendValue(value)
             n += 1
         }
         if n == 0 { throw WireError(.badBodyLength, "empty vector") }

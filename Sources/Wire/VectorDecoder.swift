@@ -225,7 +225,7 @@ public struct VectorDecoder: Sendable {
         try checkDimension(d, batch)
         let first = batch.count
         if let bad = batch.appendLittleEndianFloats(body, dimension: d) {
-            throw WireError(.nonFinite, "non-finite value at component \(bad)")
+            throw WireLimits.rejection(bad.value, at: "at component \(bad.index)")
         }
         batch.appendIDNone()
         return VectorMessageInfo(format: .single, firstRow: first, count: 1, dimension: d, sequence: 0)
@@ -275,7 +275,7 @@ public struct VectorDecoder: Sendable {
         try checkDimension(d, batch)
         let first = batch.count
         if let bad = batch.appendLittleEndianFloats(body, dimension: d) {
-            throw WireError(.nonFinite, "non-finite value in vector \(bad / d) at component \(bad % d)")
+            throw WireLimits.rejection(bad.value, at: "in vector \(bad.index / d) at component \(bad.index % d)")
         }
         switch idKind {
         case 0:

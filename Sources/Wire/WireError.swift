@@ -32,6 +32,9 @@ public struct WireError: Error, Sendable, Hashable, CustomStringConvertible {
         case tooManyVectors = "too_many_vectors"
         /// A value is NaN or ±infinity (or a JSON number too large for a `Float`).
         case nonFinite = "non_finite"
+        /// A finite value whose magnitude exceeds ``WireLimits/maxAbsoluteValue``: squared
+        /// distances between such vectors would overflow float32 and poison the model.
+        case outOfRange = "out_of_range"
         /// The ids frame (or JSON ids) is malformed: wrong size, wrong count, empty or mixed ids.
         case badIDs = "bad_ids"
         /// A string id is longer than ``VectorID/maxStringBytes`` bytes.

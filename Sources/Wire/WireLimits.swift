@@ -21,6 +21,35 @@ public struct WireLimits: Sendable, Hashable {
     /// The parser recurses only while skipping unknown values; this bounds that recursion.
     public var maxJSONDepth: Int
 
+    /// The largest accepted magnitude of a vector component: 2⁴⁰ ≈ 1.1 × 10¹².
+    ///
+    /// Centers stay inside the convex hull of the data, so with every component in
+    /// [−2⁴⁰, 2⁴⁰] a squared distance is at most 2⁸² per component and 2⁹⁸ at the largest
+    /// dimension (2¹⁶): 2³⁰ below float32's largest finite value, room for every sum the model
+    /// and its statistics form. Beyond it a single finite vector could make distances, inertia
+    /// and centers overflow to infinity and NaN. Float32 resolves such values only to about
+    /// 2¹⁷ anyway, so no meaningful feature needs more.
+    public static let maxAbsoluteValue: Float = 0x1p40
+
+    /// The biased float32 exponent of ``maxAbsoluteValue``: a value whose exponent field is at
+    /// least this is out of range (or, at 255, not finite).
+    static let outOfRangeExponentBits: UInt32 = UInt32(127 + 40) << 23
+
+    /// Whether `value` may enter the model: finite and within ``maxAbsoluteValue``.
+    ///
+    /// 2⁴⁰ itself is refused, so the test is one comparison of exponent bits.
+    @inlinable
+    public static func accepts(_ value: Float) -> Bool {
+        value.magnitude < maxAbsoluteValue
+    }
+
+    /// The error for a value ``accepts(_:)`` refuses, naming where it is.
+    static func rejection(_ value: Float, at place: String) -> WireError {
+        value.isFinite
+            ? WireError(.outOfRange, "value \(value) \(place) exceeds the magnitude limit 2^40 (\(maxAbsoluteValue))")
+            : WireError(.nonFinite, "non-finite value \(place)")
+    }
+
     /// Creates limits; every parameter defaults to the documented default.
     public init(
         maxFrameBytes: Int = 64 << 20,

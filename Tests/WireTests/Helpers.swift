@@ -32,11 +32,12 @@ struct SplitMix64: RandomNumberGenerator {
 
 func randomFloats(_ n: Int, _ rng: inout SplitMix64) -> [Float] {
     (0..<n).map { _ in
-        // Mix ordinary values with extreme but finite ones so text round trips are exercised.
+        // Mix ordinary values with extreme but admissible ones (subnormals up to just below
+        // the 2^40 magnitude limit) so text round trips are exercised.
         switch Int.random(in: 0..<10, using: &rng) {
-        case 0: return Float(bitPattern: UInt32.random(in: 0...0x7F7F_FFFF, using: &rng)) * (Bool.random(using: &rng) ? 1 : -1)
+        case 0: return Float(bitPattern: UInt32.random(in: 0...0x537F_FFFF, using: &rng)) * (Bool.random(using: &rng) ? 1 : -1)
         case 1: return .leastNonzeroMagnitude
-        case 2: return -.greatestFiniteMagnitude
+        case 2: return -WireLimits.maxAbsoluteValue.nextDown
         default: return Float.random(in: -10...10, using: &rng)
         }
     }

@@ -50,6 +50,12 @@ let badMessages: [BadMessage] = [
     BadMessage(name: "-Inf in batch", expected: .nonFinite, frames: [bytes("v"), batchHeader("VB1N", count: 1), f32([-.infinity])]),
     BadMessage(name: "signalling NaN bits", expected: .nonFinite, frames: [bytes("v"), le32(0x7F80_0001)]),
     BadMessage(name: "JSON number overflows Float", expected: .nonFinite, frames: json(#"{"vector":[1e39]}"#)),
+    BadMessage(name: "eight values 1e30 in single", expected: .outOfRange, frames: [bytes("v"), f32(Array(repeating: 1e30, count: 8))]),
+    BadMessage(name: "near Float.max in batch", expected: .outOfRange, frames: [bytes("v"), batchHeader("VB1N", count: 1), f32([-3.4e38, 1])]),
+    BadMessage(name: "one huge among tiny", expected: .outOfRange, frames: [bytes("v"), batchHeader("VB1N", count: 2), f32([1e-40, 1e-30, 1e-45, 0x1p40])]),
+    BadMessage(name: "one bad vector in a good batch", expected: .outOfRange, frames: [bytes("v"), batchHeader("VB1N", count: 3), f32([1, 2, 3, 4, -2e12, 6])]),
+    BadMessage(name: "JSON 1e13", expected: .outOfRange, frames: json(#"{"vector":[1,1e13]}"#)),
+    BadMessage(name: "predict with 1e30", expected: .outOfRange, frames: [bytes("predict"), batchHeader("VB1N", count: 1), f32([1e30])], query: true),
     BadMessage(name: "int ids frame short", expected: .badIDs, frames: [bytes("v"), batchHeader("VB1I", count: 2), f32([1, 2]), le64(1)]),
     BadMessage(name: "string ids: one missing", expected: .badIDs, frames: [bytes("v"), batchHeader("VB1S", count: 2), f32([1, 2]), bytes("a")]),
     BadMessage(name: "string ids: one extra", expected: .badIDs, frames: [bytes("v"), batchHeader("VB1S", count: 2), f32([1, 2]), bytes("a\nb\nc")]),
@@ -107,6 +113,24 @@ struct InvalidInputTests {
         }
         #expect(got == bad.expected)
         #expect(batch.isEmpty)
+    }
+
+    @Test("the magnitude limit: just below 2^40 is accepted, 2^40 and above refused, and non-finite stays non_finite")
+    func magnitudeBoundary() throws {
+        let below = Float(0x1p40).nextDown
+        var batch = VectorBatch()
+        _ = try decodeUnaligned([bytes("v"), f32([below, -below, 0, .leastNonzeroMagnitude])], decoder: VectorDecoder(), into: &batch)
+        #expect(batch.count == 1)
+        #expect(WireLimits.accepts(below) && !WireLimits.accepts(0x1p40) && !WireLimits.accepts(-.greatestFiniteMagnitude))
+        #expect(!WireLimits.accepts(.nan) && !WireLimits.accepts(.infinity))
+        let d = 65_536
+        // The bound's reason: squared distances between admissible vectors of the largest dimension stay finite with room to spare.
+        let worst = Float(d) * (2 * below) * (2 * below)
+        #expect(worst.isFinite && worst * 0x1p29 < .greatestFiniteMagnitude)
+        var refused = VectorBatch()
+        #expect(reason { () throws(WireError) in try refused.append([1, .infinity], id: nil) } == .nonFinite)
+        #expect(reason { () throws(WireError) in try refused.append([1, 1e20], id: nil) } == .outOfRange)
+        #expect(refused.isEmpty)
     }
 
     @Test("every reason is exercised by some test")

@@ -1,3 +1,4 @@
+import Wire
 /// Reads `model.initial_centers`: k lines of d comma-separated numbers (blank and `#` lines skipped).
 enum InitialCenters {
     /// The centers, row-major, and their dimension.
@@ -18,6 +19,9 @@ enum InitialCenters {
             for field in text.split(separator: ",") {
                 guard let v = Float(field.trimmed), v.isFinite else {
                     throw ConfigurationError(key: key, reason: "\(path):\(number + 1): \(field.trimmed) is not a finite number")
+                }
+                guard WireLimits.accepts(v) else {
+                    throw ConfigurationError(key: key, reason: "\(path):\(number + 1): \(field.trimmed) exceeds the magnitude limit 2^40 that every input obeys")
                 }
                 row.append(v)
             }

@@ -31,12 +31,14 @@ public final class Statistics: Sendable {
     /// Checkpoints written and failed.
     public let checkpointsWritten = Atomic<UInt64>(0)
     public let checkpointFailures = Atomic<UInt64>(0)
-    /// Monotonic milliseconds at which the clustering loop last made progress (or idled healthily).
-    public let clusteringHeartbeat = Atomic<UInt64>(0)
-    /// Monotonic milliseconds at which the ingest loop last went round.
-    public let ingestHeartbeat = Atomic<UInt64>(0)
-    /// Monotonic milliseconds at which the publish loop last went round.
-    public let publishHeartbeat = Atomic<UInt64>(0)
+    /// Snapshots the checkpoint writer skipped because a newer one arrived before it got to them.
+    public let checkpointsSkipped = Atomic<UInt64>(0)
+    /// Outbound messages that could not be encoded (a non-finite field); never sent.
+    public let encodeFailures = Atomic<UInt64>(0)
+    /// Query replies that failed to send; the REP socket is then opened anew.
+    public let querySendFailures = Atomic<UInt64>(0)
+    /// ZAP requests too malformed to check, answered with status 500.
+    public let zapMalformed = Atomic<UInt64>(0)
 
     /// CURVE clients let in and refused by the ZAP handler.
     public let authenticationsAllowed = Atomic<UInt64>(0)
@@ -84,8 +86,12 @@ public final class Statistics: Sendable {
         let seconds = Double(lastBatchMicroseconds.load(ordering: .relaxed)) / 1e6
         quality.withLock { q in
             let perVector = report.weight > 0 ? report.inertia / report.weight : 0
-            q.inertiaPerVector = q.batchDurationCount == 0 ? perVector : 0.9 * q.inertiaPerVector + 0.1 * perVector
-            q.meanSupportSize = report.meanSupportSize
+            // Inputs are bounded so this cannot overflow; should it ever, the last finite value
+            // stays rather than a NaN that would break every reader of the statistics.
+            if perVector.isFinite {
+                q.inertiaPerVector = q.batchDurationCount == 0 ? perVector : 0.9 * q.inertiaPerVector + 0.1 * perVector
+            }
+            if report.meanSupportSize.isFinite { q.meanSupportSize = report.meanSupportSize }
             q.oneHotFraction = report.vectors > 0 ? Double(report.oneHotRows) / Double(report.vectors) : 0
             for (i, bound) in Statistics.batchBuckets.enumerated() where seconds <= bound { q.batchDurationBuckets[i] += 1 }
             q.batchDurationSum += seconds
