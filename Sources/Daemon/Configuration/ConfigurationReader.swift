@@ -131,7 +131,8 @@ public enum ConfigurationReader {
         "state.directory", "state.checkpoint_interval_s", "state.checkpoint_batches", "state.fresh_start",
         "log.level", "log.drop_interval_s", "metrics.address",
         "security.curve_secret_key_file", "security.allowed_clients_file", "security.curve_sockets",
-        "fault.stall_after_s",
+        "fault.stall_after_s", "fault.fail_loop", "fault.fail_after_s", "fault.query_send_failures",
+        "fault.checkpoint_delay_ms",
     ]
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -211,6 +212,15 @@ public enum ConfigurationReader {
             }
             c.security.curveSockets = list
         case "fault.stall_after_s": c.fault.stallAfterSeconds = try v.double(atLeast: 0)
+        case "fault.fail_loop":
+            let loop = try v.string()
+            if !loop.isEmpty && LoopHealth.Loop(rawValue: loop) == nil {
+                throw v.error("must name a loop: \(LoopHealth.Loop.allCases.map(\.rawValue).joined(separator: ", ")), or \"\"")
+            }
+            c.fault.failLoop = loop
+        case "fault.fail_after_s": c.fault.failAfterSeconds = try v.double(atLeast: 0)
+        case "fault.query_send_failures": c.fault.querySendFailures = try v.int(min: 0, max: 1_000_000)
+        case "fault.checkpoint_delay_ms": c.fault.checkpointDelayMilliseconds = try v.int(min: 0, max: 3_600_000)
         default:
             throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, input, output, query, state, log, metrics, security, fault)")
         }

@@ -162,6 +162,22 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `fault.stall_after_s`: the clustering loop stops making progress this many seconds
         /// after start (0: never), so the systemd watchdog can be seen to fire.
         public var stallAfterSeconds = 0.0
+        /// `fault.fail_loop`: this loop (ingest, clustering, publish, query, metrics, zap,
+        /// checkpoint) fails `fault.fail_after_s` after start as if its poll had failed; "" never.
+        public var failLoop = ""
+        /// `fault.fail_after_s`: when `fault.fail_loop` fails.
+        public var failAfterSeconds = 1.0
+        /// `fault.query_send_failures`: the first this many query replies fail to send, as a
+        /// broken REP socket would (the query loop must recover).
+        public var querySendFailures = 0
+        /// `fault.checkpoint_delay_ms`: every checkpoint's `fsync` takes this much longer (a slow disk).
+        public var checkpointDelayMilliseconds = 0
+
+        /// Whether the injected failure of `loop` is due at monotonic time `now` (milliseconds)
+        /// for a loop started at `started`.
+        func failureDue(_ loop: String, started: UInt64, now: UInt64) -> Bool {
+            failLoop == loop && now >= started + UInt64(failAfterSeconds * 1000)
+        }
     }
 
     public var model = Model()

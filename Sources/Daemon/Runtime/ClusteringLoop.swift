@@ -29,7 +29,8 @@ final class ClusteringLoop: @unchecked Sendable {
     let stop: EventFD
     let logger: Logger
     let startEpoch: UInt64
-    let checkpoints: CheckpointStore?
+    let checkpoints: CheckpointWriter?
+    let health: LoopHealth
     /// Centers to start from instead of k-means++, row-major.
     let initialCenters: [Float]?
 
@@ -47,11 +48,13 @@ final class ClusteringLoop: @unchecked Sendable {
     private var lastCheckpointVersion: UInt64 = .max
     private var assignments: Assignments
     private var message = WireMessage(reservingCapacity: 1 << 16)
+    private let encodeLimiter: DropLogLimiter
 
     init(configuration: DaemonConfiguration, statistics: Statistics, batches: BoundedQueue<InboundBatch>,
          recycled: BoundedQueue<VectorBatch>, outbound: BoundedQueue<Outbound>, shared: SharedModel,
-         stop: EventFD, logger: Logger, startEpoch: UInt64, restored: ModelState?, checkpoints: CheckpointStore?,
-         initialCenters: (centers: [Float], dimension: Int)? = nil) {
+         stop: EventFD, logger: Logger, startEpoch: UInt64, restored: ModelState?, checkpoints: CheckpointWriter?,
+         health: LoopHealth, initialCenters: (centers: [Float], dimension: Int)? = nil) {
+        self.health = health
         self.initialCenters = initialCenters?.centers
         self.configuration = configuration
         self.statistics = statistics
@@ -67,6 +70,7 @@ final class ClusteringLoop: @unchecked Sendable {
         self.dimension = restored?.dimension ?? initialCenters?.dimension ?? (configuration.model.dimension > 0 ? configuration.model.dimension : nil)
         self.updater = MiniBatchUpdater(configuration: configuration.update)
         self.loop = DispatchLoop(width: configuration.model.threads)
+        self.encodeLimiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "outbound message not encoded")
         self.assignments = Assignments(k: configuration.model.k, startEpoch: startEpoch)
         if let restored { shared.publish(restored) }
         shared.warmup(collected: 0, needed: configuration.warmupVectors)
@@ -89,14 +93,25 @@ final class ClusteringLoop: @unchecked Sendable {
                 logger.error("fault.stall_after_s: the clustering loop stalls now, on purpose")
                 while true { sleep(3600) }
             }
-            statistics.clusteringHeartbeat.store(now, ordering: .relaxed)
+            health.beat(.clustering)
+            if configuration.fault.failureDue("clustering", started: started, now: now) {
+                health.fail(.clustering, "poll: injected fault (fault.fail_loop)")
+                break
+            }
             if let next = reloads.withLock({ $0.take() }) { apply(next) }
-            _ = try? poller.poll(timeoutMilliseconds: stopping ? 0 : Int(timeUntilNextTimer(now: now)))
+            do {
+                _ = try poller.poll(timeoutMilliseconds: stopping ? 0 : Int(timeUntilNextTimer(now: now)))
+            } catch {
+                if !error.isEINTR {
+                    health.fail(.clustering, "poll: \(error)")
+                    break
+                }
+            }
             if poller.isReadable(stopIndex) { stopping = true }
             batches.acknowledge()
             while let batch = batches.pop() {
                 process(batch)
-                statistics.clusteringHeartbeat.store(Clock.monotonicMilliseconds(), ordering: .relaxed)
+                health.beat(.clustering)
             }
             timers(now: Clock.monotonicMilliseconds(), force: false)
             // The ingest thread flushes its open batch before it exits; once stop is signalled
@@ -111,6 +126,7 @@ final class ClusteringLoop: @unchecked Sendable {
     /// applies at the loop's next turn, between batches.
     func requestReload(_ configuration: DaemonConfiguration) {
         reloads.withLock { $0 = configuration }
+        // Fails only if the eventfd counter would overflow, and then it is already readable.
         try? batches.ready.signal()
     }
 
@@ -118,6 +134,8 @@ final class ClusteringLoop: @unchecked Sendable {
     private func apply(_ next: DaemonConfiguration) {
         configuration = next
         updater.configuration = next.update
+        shared.setUpdate(next.update)
+        encodeLimiter.setInterval(seconds: next.log.dropIntervalSeconds)
         guard var state = model else { return }
         var schedule = state.schedule
         schedule.kind = next.temperature.schedule
@@ -273,6 +291,7 @@ final class ClusteringLoop: @unchecked Sendable {
             if firstID == 0 && ids.count == count {
                 assignments.ids = ids
             } else {
+                // These ids were validated when their message was decoded: appending cannot fail.
                 for i in firstID..<min(firstID + count, ids.count) { try? assignments.ids.append(ids[i]) }
             }
         }
@@ -285,7 +304,7 @@ final class ClusteringLoop: @unchecked Sendable {
         if configuration.output.assignmentsJSON {
             assignments.sequence = nextSequence(WireTopic.assignmentsJSON)
             var m = WireMessage()
-            if (try? assignments.encodeJSON(into: &m)) != nil { send(Outbound(kind: .other, message: m)) }
+            encode(WireTopic.assignmentsJSON, into: &m) { (m) throws(WireError) in try assignments.encodeJSON(into: &m) }
         }
     }
 
@@ -310,7 +329,7 @@ final class ClusteringLoop: @unchecked Sendable {
                 dropped: statistics.totalDropped, modelVersion: model?.batches ?? 0,
                 temperature: model?.temperature ?? 0)
             var m = WireMessage()
-            if (try? hb.encodeJSON(into: &m)) != nil { send(Outbound(kind: .other, message: m)) }
+            encode(WireTopic.heartbeat, into: &m) { (m) throws(WireError) in try hb.encodeJSON(into: &m) }
         }
         let interval = configuration.state.checkpointIntervalSeconds
         if checkpoints != nil, let model, model.batches != lastCheckpointVersion,
@@ -331,23 +350,15 @@ final class ClusteringLoop: @unchecked Sendable {
             var json = snapshot
             json.sequence = nextSequence(WireTopic.centersJSON)
             var m = WireMessage()
-            if (try? json.encodeJSON(into: &m)) != nil { send(Outbound(kind: .centers, message: m)) }
+            encode(WireTopic.centersJSON, kind: .centers, into: &m) { (m) throws(WireError) in try json.encodeJSON(into: &m) }
         }
     }
 
     private func checkpoint() {
-        guard let store = checkpoints, let model else { return }
+        guard let writer = checkpoints, let model else { return }
         lastCheckpointAt = Clock.monotonicMilliseconds()
         lastCheckpointVersion = model.batches
-        do {
-            let path = try store.write(model)
-            statistics.checkpointsWritten.add(1, ordering: .relaxed)
-            statistics.lastCheckpointUnixMilliseconds.store(UInt64(Clock.unixMilliseconds()), ordering: .relaxed)
-            logger.debug("checkpoint written: \(path)")
-        } catch {
-            statistics.checkpointFailures.add(1, ordering: .relaxed)
-            logger.error("checkpoint failed (clustering goes on; the next one retries): \(error)")
-        }
+        writer.submit(model)
     }
 
     // MARK: - Output
@@ -362,8 +373,21 @@ final class ClusteringLoop: @unchecked Sendable {
         let event = WireEvent(startEpoch: startEpoch, sequence: nextSequence(WireTopic.events),
                               timeUnixMilliseconds: Clock.unixMilliseconds(), event: name, fields: fields)
         var m = WireMessage()
-        if (try? event.encodeJSON(into: &m)) != nil { send(Outbound(kind: .other, message: m)) }
+        encode(WireTopic.events, into: &m) { (m) throws(WireError) in try event.encodeJSON(into: &m) }
         logger.info("event \(name) \(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+    }
+
+    /// Encodes one outbound message and queues it; a message that cannot be encoded (a field
+    /// JSON cannot carry) is counted and logged, never sent half-made.
+    private func encode(_ topic: String, kind: Outbound.Kind = .other, into m: inout WireMessage,
+                        _ body: (inout WireMessage) throws(WireError) -> Void) {
+        do {
+            try body(&m)
+            send(Outbound(kind: kind, message: m))
+        } catch {
+            statistics.encodeFailures.add(1, ordering: .relaxed)
+            encodeLimiter.log(logger, reason: topic, detail: error.description)
+        }
     }
 
     private func send(_ item: Outbound) {

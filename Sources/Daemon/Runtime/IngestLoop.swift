@@ -1,3 +1,5 @@
+import Glibc
+import Synchronization
 import Logging
 import Transport
 import Wire
@@ -28,14 +30,17 @@ final class IngestLoop: Sendable {
     let logger: Logger
     let dimension: Int?
     let security: CurveSecurity?
+    let health: LoopHealth
     /// Where rejected messages are republished (the publish thread's queue), when enabled.
     let deadLetters: BoundedQueue<Outbound>?
     private let limiter: DropLogLimiter
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
          batches: BoundedQueue<InboundBatch>, recycled: BoundedQueue<VectorBatch>, stop: EventFD,
-         dimension: Int?, security: CurveSecurity?, deadLetters: BoundedQueue<Outbound>?, logger: Logger) {
+         dimension: Int?, security: CurveSecurity?, deadLetters: BoundedQueue<Outbound>?, health: LoopHealth,
+         limiter: DropLogLimiter, logger: Logger) {
         self.deadLetters = deadLetters
+        self.health = health
         self.configuration = configuration
         self.context = context
         self.statistics = statistics
@@ -45,7 +50,7 @@ final class IngestLoop: Sendable {
         self.dimension = dimension
         self.security = security
         self.logger = logger
-        self.limiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds)
+        self.limiter = limiter
     }
 
     /// Creates and binds (or connects) the socket; throws so start-up can fail before READY.
@@ -81,6 +86,7 @@ final class IngestLoop: Sendable {
         let stopIndex = poller.add(stop)
         var running = true
         var bucket = TokenBucket(rate: configuration.output.deadLetterRate)
+        let started = Clock.monotonicMilliseconds()
 
         func handOff() {
             guard !open.isEmpty else { return }
@@ -104,7 +110,11 @@ final class IngestLoop: Sendable {
         }
 
         while running {
-            statistics.ingestHeartbeat.store(Clock.monotonicMilliseconds(), ordering: .relaxed)
+            health.beat(.ingest)
+            if configuration.fault.failureDue("ingest", started: started, now: Clock.monotonicMilliseconds()) {
+                health.fail(.ingest, "poll: injected fault (fault.fail_loop)")
+                break
+            }
             var timeout = 1000
             if !open.isEmpty {
                 let now = Clock.monotonicNanoseconds()
@@ -115,8 +125,9 @@ final class IngestLoop: Sendable {
                 _ = try poller.poll(timeoutMilliseconds: timeout)
             } catch {
                 if error.isETERM { break }
-                logger.error("ingest poll failed: \(error)")
-                continue
+                if error.isEINTR { continue }
+                health.fail(.ingest, "poll: \(error)")
+                break
             }
             if poller.isReadable(stopIndex) { running = false }
             // Drain what is queued, a bounded number at a time so timers are still honoured.
@@ -243,22 +254,32 @@ struct SequenceTracker {
     }
 }
 
-/// Logs at most one line per drop reason per interval, with the count since the last line.
+/// Logs at most one line per reason per interval, with the count since the last line. The
+/// interval is `log.drop_interval_s` and changes on reload.
 final class DropLogLimiter: Sendable {
     private struct Entry {
         var lastLogged: UInt64 = 0
         var suppressed: UInt64 = 0
     }
 
-    private let interval: UInt64
+    private let interval: Atomic<UInt64>
     private let entries = Mutex<[String: Entry]>([:])
+    /// What is being limited, for the log line ("dropped input", "refused client").
+    private let what: String
 
-    init(intervalSeconds: Double) {
-        interval = UInt64(max(0, intervalSeconds) * 1e9)
+    init(intervalSeconds: Double, what: String = "dropped input") {
+        interval = Atomic(Self.nanoseconds(intervalSeconds))
+        self.what = what
     }
+
+    private static func nanoseconds(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds) * 1e9) }
+
+    /// Applies a reloaded `log.drop_interval_s`.
+    func setInterval(seconds: Double) { interval.store(Self.nanoseconds(seconds), ordering: .relaxed) }
 
     func log(_ logger: Logger, reason: String, detail: String) {
         let now = Clock.monotonicNanoseconds()
+        let interval = interval.load(ordering: .relaxed)
         let suppressed: UInt64? = entries.withLock { map in
             var e = map[reason, default: Entry()]
             defer { map[reason] = e }
@@ -273,9 +294,6 @@ final class DropLogLimiter: Sendable {
         }
         guard let suppressed else { return }
         let more = suppressed > 0 ? " (\(suppressed) more since the last report)" : ""
-        logger.warning("dropped input: \(reason): \(detail)\(more)")
+        logger.warning("\(what): \(reason): \(detail)\(more)")
     }
 }
-
-import Glibc
-import Synchronization

@@ -13,10 +13,12 @@ final class PublishLoop: Sendable {
     let stop: EventFD
     let logger: Logger
     let security: CurveSecurity?
+    let health: LoopHealth
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
-         outbound: BoundedQueue<Outbound>, stop: EventFD, security: CurveSecurity?, logger: Logger) {
+         outbound: BoundedQueue<Outbound>, stop: EventFD, security: CurveSecurity?, health: LoopHealth, logger: Logger) {
         self.security = security
+        self.health = health
         self.configuration = configuration
         self.context = context
         self.statistics = statistics
@@ -45,11 +47,23 @@ final class PublishLoop: Sendable {
         let stopIndex = poller.add(stop)
         var cache: [String: WireMessage] = [:]
         var stopping = false
+        let started = Clock.monotonicMilliseconds()
         while true {
-            statistics.publishHeartbeat.store(Clock.monotonicMilliseconds(), ordering: .relaxed)
-            _ = try? poller.poll(timeoutMilliseconds: stopping ? 0 : 1000)
+            health.beat(.publish)
+            if configuration.fault.failureDue("publish", started: started, now: Clock.monotonicMilliseconds()) {
+                return health.fail(.publish, "poll: injected fault (fault.fail_loop)")
+            }
+            do {
+                _ = try poller.poll(timeoutMilliseconds: stopping ? 0 : 1000)
+            } catch {
+                if error.isEINTR { continue }
+                if error.isETERM { return }
+                return health.fail(.publish, "poll: \(error)")
+            }
             if poller.isReadable(stopIndex) { stopping = true }
             if poller.isReadable(socketIndex) {
+                // Subscription messages only; EAGAIN (nothing more) and any other receive error
+                // end this drain alike, and the next poll reports a socket that is truly broken.
                 while let frames = try? socket.receiveMultipart(dontWait: true), let first = frames.first, !first.isEmpty {
                     let prefix = first.dropFirst()
                     if first[0] == 1 {
@@ -85,6 +99,7 @@ final class PublishLoop: Sendable {
                     views.initializeElement(at: i, to: UnsafeRawBufferPointer(rebasing: raw[start..<end]))
                     start = end
                 }
+                // A failed non-blocking send on XPUB means no room (EAGAIN): counted below as a drop.
                 return (try? socket.send(rawFrames: UnsafeBufferPointer(views), dontWait: true)) ?? false
             }
         }

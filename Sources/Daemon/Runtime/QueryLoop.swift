@@ -1,3 +1,4 @@
+import Glibc
 import Clustering
 import Logging
 import Transport
@@ -15,10 +16,12 @@ final class QueryLoop: Sendable {
     let startEpoch: UInt64
     let startedAt: Int64
     let security: CurveSecurity?
+    let health: LoopHealth
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics, shared: SharedModel,
-         stop: EventFD, logger: Logger, startEpoch: UInt64, security: CurveSecurity?) {
+         stop: EventFD, logger: Logger, startEpoch: UInt64, security: CurveSecurity?, health: LoopHealth) {
         self.security = security
+        self.health = health
         self.configuration = configuration
         self.context = context
         self.statistics = statistics
@@ -37,10 +40,10 @@ final class QueryLoop: Sendable {
         return socket
     }
 
-    func run(socket: ZMQSocket) {
-        let poller = ZMQPoller()
-        let socketIndex = poller.add(socket)
-        let stopIndex = poller.add(stop)
+    /// Answers queries until `stop`. Returns the socket it ends with: a REP socket whose reply
+    /// failed to send cannot receive again, so it is closed and a new one bound in its place.
+    func run(socket initial: ZMQSocket) -> ZMQSocket? {
+        var socket: ZMQSocket? = initial
         let updater = MiniBatchUpdater(configuration: configuration.update)
         var request = ZMQMultipartMessage(capacity: 4)
         var reply = WireMessage(reservingCapacity: 1 << 16)
@@ -49,29 +52,97 @@ final class QueryLoop: Sendable {
             limits: WireLimits(maxFrameBytes: configuration.input.maxFrameBytes,
                                maxVectorsPerMessage: configuration.query.maxPredictVectors))
         var batch = VectorBatch()
+        var injectedSendFailures = configuration.fault.querySendFailures
+        let started = Clock.monotonicMilliseconds()
+        let limiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "query reply not sent")
         while true {
-            guard (try? poller.poll(timeoutMilliseconds: 1000)) != nil else { break }
-            if poller.isReadable(stopIndex) { break }
+            health.beat(.query)
+            if configuration.fault.failureDue("query", started: started, now: Clock.monotonicMilliseconds()) {
+                health.fail(.query, "poll: injected fault (fault.fail_loop)")
+                return socket
+            }
+            guard let current = socket else {
+                // The socket could not be reopened; retry once a second while still answering stop.
+                if waitForStop(milliseconds: 1000) { return nil }
+                socket = reopen()
+                continue
+            }
+            let poller = ZMQPoller()
+            let socketIndex = poller.add(current)
+            let stopIndex = poller.add(stop)
+            do {
+                _ = try poller.poll(timeoutMilliseconds: 1000)
+            } catch {
+                if error.isEINTR { continue }
+                if error.isETERM { return socket }
+                health.fail(.query, "poll: \(error)")
+                return socket
+            }
+            if poller.isReadable(stopIndex) { return current }
             guard poller.isReadable(socketIndex) else { continue }
-            guard (try? socket.receive(into: &request, dontWait: true)) == true else { continue }
+            let received: Bool
+            do {
+                received = try current.receive(into: &request, dontWait: true)
+            } catch {
+                // Only EAGAIN is expected here; anything else leaves the REP unable to go on.
+                if error.isEAGAIN { continue }
+                statistics.querySendFailures.add(1, ordering: .relaxed)
+                limiter.log(logger, reason: "receive", detail: "\(error); opening the query socket anew")
+                current.close()
+                socket = reopen()
+                continue
+            }
+            guard received else { continue }
+            let snap = shared.snapshot
+            if updater.configuration != snap.update { updater.configuration = snap.update }
             reply.removeAll()
             batch.removeAll()
             do throws(WireError) {
                 let kind = try request.withUnsafeFrames { (frames) throws(WireError) -> QueryRequest in
                     try decoder.decodeQuery(frames: frames, into: &batch)
                 }
-                try answer(kind, batch: batch, updater: updater, into: &reply)
+                try answer(kind, snap: snap, batch: batch, updater: updater, into: &reply)
             } catch {
                 reply.removeAll()
                 error.encodeReply(into: &reply)
             }
             statistics.queries.add(1, ordering: .relaxed)
-            _ = try? socket.send(reply.frames, dontWait: false)
+            var sent = false
+            var failure = "injected fault (fault.query_send_failures)"
+            if injectedSendFailures > 0 {
+                injectedSendFailures -= 1
+            } else {
+                do {
+                    sent = try current.send(reply.frames, dontWait: false)
+                } catch {
+                    failure = "\(error)"
+                }
+            }
+            if !sent {
+                statistics.querySendFailures.add(1, ordering: .relaxed)
+                limiter.log(logger, reason: "send", detail: "\(failure); opening the query socket anew")
+                current.close()
+                socket = reopen()
+            }
         }
     }
 
-    private func answer(_ kind: QueryRequest, batch: VectorBatch, updater: MiniBatchUpdater, into reply: inout WireMessage) throws(WireError) {
-        let snap = shared.snapshot
+    /// A new REP socket in place of a broken one; nil (logged) if it cannot be bound yet.
+    private func reopen() -> ZMQSocket? {
+        do {
+            return try openSocket()
+        } catch {
+            logger.error("query socket: cannot open anew: \(error); retrying in a second")
+            return nil
+        }
+    }
+
+    private func waitForStop(milliseconds: Int32) -> Bool {
+        var fd = pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&fd, 1, milliseconds) > 0
+    }
+
+    private func answer(_ kind: QueryRequest, snap: SharedModel.Snapshot, batch: VectorBatch, updater: MiniBatchUpdater, into reply: inout WireMessage) throws(WireError) {
         switch kind {
         case .stats:
             try encodeStatsReply(stats(snap), into: &reply)
@@ -137,6 +208,12 @@ final class QueryLoop: Sendable {
             out["reseeds"] = .int(Int64(state.reseeds))
             out["separations"] = .int(Int64(state.separations))
         }
+        out["mode"] = .string(snap.update.mode.rawValue)
+        out["checkpoints_written"] = .int(Int64(statistics.checkpointsWritten.load(ordering: .relaxed)))
+        out["checkpoint_failures"] = .int(Int64(statistics.checkpointFailures.load(ordering: .relaxed)))
+        out["checkpoints_skipped"] = .int(Int64(statistics.checkpointsSkipped.load(ordering: .relaxed)))
+        out["encode_failures"] = .int(Int64(statistics.encodeFailures.load(ordering: .relaxed)))
+        out["query_send_failures"] = .int(Int64(statistics.querySendFailures.load(ordering: .relaxed)))
         return out
     }
 }

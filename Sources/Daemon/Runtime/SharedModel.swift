@@ -7,11 +7,21 @@ import Synchronization
 final class SharedModel: Sendable {
     struct Snapshot: Sendable {
         var state: ModelState?
+        /// The update rule in force (its mode decides what `predict` answers); changes on reload.
+        var update: UpdateConfiguration
         var warmupCollected = 0
         var warmupNeeded = 0
     }
 
-    private let slot = Mutex(Snapshot())
+    private let slot: Mutex<Snapshot>
+
+    init(update: UpdateConfiguration) {
+        slot = Mutex(Snapshot(update: update))
+    }
+
+    func setUpdate(_ update: UpdateConfiguration) {
+        slot.withLock { $0.update = update }
+    }
 
     func publish(_ state: ModelState) {
         slot.withLock { $0.state = state }

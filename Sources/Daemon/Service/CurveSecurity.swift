@@ -79,10 +79,16 @@ final class ZAPHandler: Sendable {
     let statistics: Statistics
     let stop: EventFD
     let logger: Logger
-    private let limiter = DropLogLimiter(intervalSeconds: 10)
+    let health: LoopHealth
+    let fault: DaemonConfiguration.Fault
+    let limiter: DropLogLimiter
 
-    init(security: CurveSecurity, context: ZMQContext, statistics: Statistics, stop: EventFD, logger: Logger) {
+    init(security: CurveSecurity, context: ZMQContext, statistics: Statistics, stop: EventFD, health: LoopHealth,
+         fault: DaemonConfiguration.Fault, limiter: DropLogLimiter, logger: Logger) {
         self.security = security
+        self.health = health
+        self.fault = fault
+        self.limiter = limiter
         self.context = context
         self.statistics = statistics
         self.stop = stop
@@ -96,34 +102,78 @@ final class ZAPHandler: Sendable {
         return socket
     }
 
-    func run(socket: ZMQSocket) {
-        let poller = ZMQPoller()
-        let socketIndex = poller.add(socket)
-        let stopIndex = poller.add(stop)
+    /// Answers ZAP requests until `stop`; returns the socket it ends with (a new one if a reply
+    /// failed to send, since a REP that missed a reply cannot receive again).
+    func run(socket initial: ZMQSocket) -> ZMQSocket? {
+        var socket: ZMQSocket? = initial
+        let started = Clock.monotonicMilliseconds()
         while true {
-            guard (try? poller.poll(timeoutMilliseconds: 1000)) != nil else { return }
-            if poller.isReadable(stopIndex) { return }
-            guard poller.isReadable(socketIndex), let frames = try? socket.receiveMultipart(dontWait: true) else { continue }
-            // version, request id, domain, address, identity, mechanism, credentials…
-            guard frames.count >= 6 else { continue }
-            let version = frames[0]
-            let requestID = frames[1]
-            let mechanism = String(decoding: frames[5], as: UTF8.self)
-            let address = String(decoding: frames[3], as: UTF8.self)
-            var status = "400"
-            var text = "client key not allowed"
-            var user = ""
-            if mechanism == "CURVE", frames.count >= 7, let name = security.allowed[frames[6]] {
-                status = "200"
-                text = "OK"
-                user = name
-                statistics.authenticationsAllowed.add(1, ordering: .relaxed)
-            } else {
-                statistics.authenticationsDenied.add(1, ordering: .relaxed)
-                let key = frames.count >= 7 ? ((try? Z85.encode(frames[6])) ?? "?") : "none"
-                limiter.log(logger, reason: "unauthorized", detail: "refused \(mechanism) client \(key) from \(address)")
+            health.beat(.zap)
+            if fault.failureDue("zap", started: started, now: Clock.monotonicMilliseconds()) {
+                health.fail(.zap, "poll: injected fault (fault.fail_loop)")
+                return socket
             }
-            _ = try? socket.send([version, requestID, Array(status.utf8), Array(text.utf8), Array(user.utf8), []])
+            guard let current = socket else {
+                // Without a handler every CURVE handshake would hang: rebinding is urgent.
+                socket = try? openSocket()
+                if socket == nil { usleep(100_000) }
+                continue
+            }
+            let poller = ZMQPoller()
+            let socketIndex = poller.add(current)
+            let stopIndex = poller.add(stop)
+            do {
+                _ = try poller.poll(timeoutMilliseconds: 1000)
+            } catch {
+                if error.isEINTR { continue }
+                if error.isETERM { return socket }
+                health.fail(.zap, "poll: \(error)")
+                return socket
+            }
+            if poller.isReadable(stopIndex) { return socket }
+            guard poller.isReadable(socketIndex) else { continue }
+            let frames: [[UInt8]]
+            do {
+                guard let got = try current.receiveMultipart(dontWait: true) else { continue }
+                frames = got
+            } catch {
+                logger.error("ZAP handler: receive failed: \(error); binding the handler anew")
+                current.close()
+                socket = nil
+                continue
+            }
+            let reply = answer(frames)
+            let sent = (try? current.send(reply, dontWait: false)) ?? false  // the failure is handled just below
+            if !sent {
+                logger.error("ZAP handler: reply not sent; binding the handler anew so later handshakes are answered")
+                current.close()
+                socket = nil
+            }
         }
+    }
+
+    /// The reply to one ZAP request (RFC 27): 200 for a listed CURVE key, 400 for any other
+    /// client, 500 for a request too malformed to check. Every request gets a reply, or the REP
+    /// socket could not take the next one and later handshakes would hang.
+    func answer(_ frames: [[UInt8]]) -> [[UInt8]] {
+        // version, request id, domain, address, identity, mechanism, credentials…
+        let version = frames.first ?? Array("1.0".utf8)
+        let requestID = frames.count > 1 ? frames[1] : []
+        guard frames.count >= 6 else {
+            statistics.zapMalformed.add(1, ordering: .relaxed)
+            statistics.authenticationsDenied.add(1, ordering: .relaxed)
+            limiter.log(logger, reason: "zap", detail: "malformed ZAP request of \(frames.count) frames")
+            return [version, requestID, Array("500".utf8), Array("malformed request".utf8), [], []]
+        }
+        let mechanism = String(decoding: frames[5], as: UTF8.self)
+        let address = String(decoding: frames[3], as: UTF8.self)
+        if mechanism == "CURVE", frames.count >= 7, let name = security.allowed[frames[6]] {
+            statistics.authenticationsAllowed.add(1, ordering: .relaxed)
+            return [version, requestID, Array("200".utf8), Array("OK".utf8), Array(name.utf8), []]
+        }
+        statistics.authenticationsDenied.add(1, ordering: .relaxed)
+        let key = frames.count >= 7 ? ((try? Z85.encode(frames[6])) ?? "(not 32 bytes)") : "none"
+        limiter.log(logger, reason: "unauthorized", detail: "\(mechanism) client \(key) from \(address): key not in the allow-list")
+        return [version, requestID, Array("400".utf8), Array("client key not allowed".utf8), [], []]
     }
 }

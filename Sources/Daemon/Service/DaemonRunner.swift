@@ -20,6 +20,8 @@ public final class DaemonRunner: Sendable {
     let statistics = Statistics()
     /// Set by tests and `demo` to stop the daemon without a signal.
     let stopRequest: EventFD
+    /// Log limiters whose interval (`log.drop_interval_s`) a reload changes; set once in `run`.
+    nonisolated(unsafe) private var limiters: [DropLogLimiter] = []
 
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -45,7 +47,9 @@ public final class DaemonRunner: Sendable {
         let startEpoch = UInt64(Clock.unixMilliseconds())
 
         // The model: newest valid checkpoint, or none (seeded from the warm-up).
-        let store = c.state.directory.isEmpty ? nil : CheckpointStore(directory: c.state.directory)
+        let store = c.state.directory.isEmpty ? nil : CheckpointStore(
+            directory: c.state.directory,
+            beforeSync: { [delay = c.fault.checkpointDelayMilliseconds] in if delay > 0 { usleep(UInt32(delay) * 1000) } })
         var restored: ModelState?
         if let store {
             if mkdir(c.state.directory, 0o700) != 0 && errno != EEXIST {
@@ -53,16 +57,26 @@ public final class DaemonRunner: Sendable {
             }
             let found = store.loadNewest()
             for s in found.skipped { logger.error("skipping damaged or foreign checkpoint \(s)") }
+            let unclean = store.markRunning()
             if let state = found.state, let path = found.path {
                 let dimensionDiffers = c.model.dimension > 0 && c.model.dimension != state.dimension
                 if state.k != c.model.k || dimensionDiffers {
                     let what = "checkpoint \(path) has k = \(state.k), dimension = \(state.dimension); the configuration says model.k = \(c.model.k), model.dimension = \(c.model.dimension)"
                     if c.state.freshStart {
-                        logger.warning("\(what): starting fresh as state.fresh_start asks")
+                        logger.warning("\(what): starting fresh as state.fresh_start asks (its checkpoints stay until newer ones replace them)")
                     } else {
                         throw StartError(description: "\(what). Set state.fresh_start = true (or --fresh) to start a new model", status: 78)
                     }
                 } else {
+                    var state = state
+                    // Versions past this checkpoint may already have been published (the last
+                    // run crashed, or a newer checkpoint was damaged): go on under a new model
+                    // epoch so (epoch, version) never names two different models.
+                    if unclean || !found.skipped.isEmpty {
+                        let previous = state.epoch
+                        state.epoch = max(UInt64(Clock.unixMilliseconds()), previous &+ 1)
+                        logger.notice("the model continues as epoch \(state.epoch) (was \(previous)): \(unclean ? "the last run did not stop cleanly" : "a newer checkpoint was damaged"), so versions past \(state.batches) may have been published already")
+                    }
                     restored = state
                     logger.notice("restored model from \(path): version \(state.batches), \(state.vectorsSeen) vectors seen, T = \(state.temperature)")
                 }
@@ -92,66 +106,96 @@ public final class DaemonRunner: Sendable {
         } catch {
             throw StartError(description: "cannot set up ZeroMQ: \(error)", status: 1)
         }
-        let shared = SharedModel()
+        let shared = SharedModel(update: c.update)
+        let health = LoopHealth(logger: logger)
+        let dropLimiter = DropLogLimiter(intervalSeconds: c.log.dropIntervalSeconds)
+        let refusalLimiter = DropLogLimiter(intervalSeconds: c.log.dropIntervalSeconds, what: "refused client")
+        limiters = [dropLimiter, refusalLimiter]
+        let writer: CheckpointWriter?
+        do {
+            writer = try store.map { s throws(ZMQError) in try CheckpointWriter(store: s, statistics: self.statistics, health: health, logger: logger) }
+        } catch {
+            throw StartError(description: "cannot set up the checkpoint writer: \(error)", status: 1)
+        }
         let ingest = IngestLoop(configuration: c, context: context, statistics: statistics, batches: batches,
                                 recycled: recycled, stop: stops[0], dimension: restored?.dimension ?? given?.dimension ?? (c.model.dimension > 0 ? c.model.dimension : nil),
-                                security: security, deadLetters: c.output.deadLetter ? outbound : nil, logger: logger)
+                                security: security, deadLetters: c.output.deadLetter ? outbound : nil, health: health,
+                                limiter: dropLimiter, logger: logger)
         let clustering = ClusteringLoop(configuration: c, statistics: statistics, batches: batches, recycled: recycled,
                                         outbound: outbound, shared: shared, stop: stops[1], logger: logger,
-                                        startEpoch: startEpoch, restored: restored, checkpoints: store, initialCenters: given)
+                                        startEpoch: startEpoch, restored: restored, checkpoints: writer, health: health,
+                                        initialCenters: given)
         let publish = PublishLoop(configuration: c, context: context, statistics: statistics, outbound: outbound,
-                                  stop: stops[2], security: security, logger: logger)
+                                  stop: stops[2], security: security, health: health, logger: logger)
         let query = c.query.endpoint.isEmpty ? nil : QueryLoop(
             configuration: c, context: context, statistics: statistics, shared: shared, stop: stops[3],
-            logger: logger, startEpoch: startEpoch, security: security)
+            logger: logger, startEpoch: startEpoch, security: security, health: health)
 
         let ready = Atomic<Bool>(false)
         let statistics = self.statistics
         let metrics = try c.metrics.address.isEmpty ? nil : MetricsServer(
             address: c.metrics.address, statistics: statistics, shared: shared, stop: stops[4], logger: logger,
             isReady: { ready.load(ordering: .relaxed) },
-            isHealthy: { [self] in isHealthy(now: Clock.monotonicMilliseconds(), maxStallMs: 5000) })
-        let metricsThread = metrics.map { m in OSThread(name: "metrics") { m.run() } }
+            health: { health.report(now: Clock.monotonicMilliseconds(), maxStallMilliseconds: 5000) })
+        let metricsThread = metrics.map { m in
+            health.register(.metrics)
+            return OSThread(name: "metrics") { m.run(health: health, fault: c.fault) }
+        }
+        let writerThread = writer.map { w in
+            health.register(.checkpoint)
+            return OSThread(name: "checkpoint") { w.run() }
+        }
 
         // Each socket is created and bound on the thread that will own it; start-up waits for
         // every thread to report, so a bind error stops the daemon before READY.
         let gate = StartGate()
         // The ZAP handler must be bound before any CURVE socket binds, or those sockets would
         // accept every client key.
-        let zap = security.map { ZAPHandler(security: $0, context: context, statistics: statistics, stop: stops[5], logger: logger) }
+        let zap = security.map {
+            ZAPHandler(security: $0, context: context, statistics: statistics, stop: stops[5], health: health,
+                       fault: c.fault, limiter: refusalLimiter, logger: logger)
+        }
         let zapThread = zap.map { z in
-            OSThread(name: "zap") {
-                guard let socket = gate.open("the ZAP handler", { () throws(ZMQError) in try z.openSocket() }) else { return }
-                z.run(socket: socket)
-                socket.close()
+            health.register(.zap)
+            return OSThread(name: "zap") {
+                guard let socket = gate.open(.zap, "the ZAP handler", { () throws(ZMQError) in try z.openSocket() }) else { return }
+                z.run(socket: socket)?.close()
             }
         }
         let zapFailure = zap == nil ? nil : gate.wait(for: 1)
+        health.register(.publish)
         let publishThread = OSThread(name: "publish") {
-            guard let socket = gate.open("output.endpoint \(c.output.endpoint)", { () throws(ZMQError) in try publish.openSocket() }) else { return }
+            guard let socket = gate.open(.publish, "output.endpoint \(c.output.endpoint)", { () throws(ZMQError) in try publish.openSocket() }) else { return }
             publish.run(socket: socket)
             socket.close()
         }
         let queryThread = query.map { q in
-            OSThread(name: "query") {
-                guard let socket = gate.open("query.endpoint \(c.query.endpoint)", { () throws(ZMQError) in try q.openSocket() }) else { return }
-                q.run(socket: socket)
-                socket.close()
+            health.register(.query)
+            return OSThread(name: "query") {
+                guard let socket = gate.open(.query, "query.endpoint \(c.query.endpoint)", { () throws(ZMQError) in try q.openSocket() }) else { return }
+                q.run(socket: socket)?.close()
             }
         }
+        health.register(.clustering)
         let clusteringThread = OSThread(name: "clustering") { clustering.run() }
+        health.register(.ingest)
         let ingestThread = OSThread(name: "ingest") {
-            guard let socket = gate.open("input.endpoints \(c.input.endpoints)", { () throws(ZMQError) in try ingest.openSocket() }) else { return }
+            guard let socket = gate.open(.ingest, "input.endpoints \(c.input.endpoints)", { () throws(ZMQError) in try ingest.openSocket() }) else { return }
             ingest.run(socket: socket)
             socket.close()
         }
         let failure = zapFailure ?? gate.wait(for: (query == nil ? 2 : 3) + (zap == nil ? 0 : 1))
 
+        // Shutdown in data-flow order: intake first, then the model owner (which flushes its
+        // last batch, publishes the final centers and hands over the final checkpoint), then
+        // the writers of what it produced, then the helpers.
         func shutdown() {
-            try? stops[0].signal()
+            try? stops[0].signal()  // an eventfd signal cannot fail short of counter overflow
             ingestThread.join()
             try? stops[1].signal()
             clusteringThread.join()
+            writer?.requestStop()
+            writerThread?.join()
             try? stops[2].signal()
             publishThread.join()
             try? stops[3].signal()
@@ -165,7 +209,8 @@ public final class DaemonRunner: Sendable {
 
         if let failure {
             shutdown()
-            throw StartError(description: "cannot open \(failure)", status: failure.contains("Address already in use") ? 1 : 78)
+            throw StartError(description: "cannot open \(failure.what): \(failure.error)",
+                             status: failure.error.code == EADDRINUSE ? 1 : 78)
         }
         let metricsNote = (c.metrics.address.isEmpty ? "" : ", metrics http://\(c.metrics.address)/metrics")
             + (security.map { ", CURVE on \($0.sockets.sorted().joined(separator: "/")) for \($0.allowed.count) allowed keys (server key \($0.keyPair.z85PublicKey))" } ?? "")
@@ -175,14 +220,15 @@ public final class DaemonRunner: Sendable {
         notifier.notify("READY=1\nSTATUS=ready: \(endpoints)")
         onReady?()
 
-        // Supervise: signals, watchdog, status.
+        // Supervise: signals, loop failures, watchdog, status.
         let watchdogMs = notifier.watchdogMicroseconds.map { max(1, $0 / 2000) }
         var running = c
         var lastStatus: UInt64 = 0
         var lastAccepted: UInt64 = 0
         var lastStatusAt = Clock.monotonicMilliseconds()
+        var status: Int32 = 0
         while true {
-            let tick = Int(min(watchdogMs ?? 1000, 1000))
+            let tick = Int(min(watchdogMs ?? 1000, 250))
             if let signal = handleSignals ? waitForSignal(milliseconds: tick, extra: stopRequest) : waitForStop(milliseconds: tick) {
                 if signal == SIGHUP {
                     notifier.notify("RELOADING=1\nSTATUS=reloading")
@@ -193,10 +239,18 @@ public final class DaemonRunner: Sendable {
                 logger.notice("shutting down (\(signal == 0 ? "stop requested" : "signal \(signal)")): stopping intake, finishing the batch in flight")
                 break
             }
+            if let failed = health.failure {
+                // The documented rule: a failed loop stops the daemon with status 1, and the
+                // service manager restarts it from the newest checkpoint.
+                logger.critical("stopping: the \(failed.loop.rawValue) loop failed (\(failed.reason)); exit status 1 so the service manager restarts the daemon")
+                notifier.notify("STATUS=failed: \(failed.loop.rawValue) loop: \(failed.reason)")
+                status = 1
+                break
+            }
             let now = Clock.monotonicMilliseconds()
             // Healthy means every loop went round within half the watchdog interval (they wake at
             // least once a second), so a stall is reported within about 1.5 × WatchdogSec.
-            if watchdogMs != nil, isHealthy(now: now, maxStallMs: max(watchdogMs ?? 1000, 2000)) {
+            if watchdogMs != nil, health.report(now: now, maxStallMilliseconds: max(watchdogMs ?? 1000, 2000)).healthy {
                 notifier.notify("WATCHDOG=1")
             }
             if now - lastStatus >= 5000, notifier.isActive {
@@ -210,8 +264,12 @@ public final class DaemonRunner: Sendable {
         }
         notifier.notify("STOPPING=1\nSTATUS=stopping")
         shutdown()
+        // A clean stop leaves the newest model on disk; only then is the run marked as ended.
+        if let store, let writer, status == 0, writer.isIdle, statistics.checkpointFailures.load(ordering: .relaxed) == 0 {
+            store.markStopped()
+        }
         logger.notice("stopped: \(statistics.vectorsAccepted.load(ordering: .relaxed)) vectors accepted, \(statistics.totalDropped) dropped")
-        return 0
+        return status
     }
 
     /// SIGHUP: read the configuration again; apply what can change, name what cannot.
@@ -235,17 +293,9 @@ public final class DaemonRunner: Sendable {
             logger.warning("SIGHUP: cannot change \(refused.joined(separator: ", ")) while running (the model and sockets depend on them); restart to change them")
         }
         StderrLogHandler.setLevel(Logger.Level(rawValue: effective.log.level) ?? .info)
+        for limiter in limiters { limiter.setInterval(seconds: effective.log.dropIntervalSeconds) }
         clustering.requestReload(effective)
         return effective
-    }
-
-    /// The pipeline makes progress: the ingest, clustering and publish loops each went round
-    /// recently (they wake at least once a second even when idle).
-    func isHealthy(now: UInt64, maxStallMs: UInt64) -> Bool {
-        let beats = [statistics.ingestHeartbeat.load(ordering: .relaxed),
-                     statistics.clusteringHeartbeat.load(ordering: .relaxed),
-                     statistics.publishHeartbeat.load(ordering: .relaxed)]
-        return beats.allSatisfy { now &- $0 <= maxStallMs }
     }
 
     private func blockSignals() {
@@ -275,10 +325,17 @@ public final class DaemonRunner: Sendable {
 
 /// Collects each socket thread's start-up outcome.
 final class StartGate: Sendable {
-    private let state = Mutex<(reported: Int, failure: String?)>((0, nil))
+    /// Why a loop could not open its socket: typed, so the exit status never depends on text.
+    struct Failure: Sendable {
+        var loop: LoopHealth.Loop
+        var what: String
+        var error: ZMQError
+    }
+
+    private let state = Mutex<(reported: Int, failure: Failure?)>((0, nil))
 
     /// Opens a socket on the calling thread and reports; returns nil (after reporting) on failure.
-    func open(_ what: String, _ make: () throws(ZMQError) -> ZMQSocket) -> ZMQSocket? {
+    func open(_ loop: LoopHealth.Loop, _ what: String, _ make: () throws(ZMQError) -> ZMQSocket) -> ZMQSocket? {
         do {
             let socket = try make()
             state.withLock { $0.reported += 1 }
@@ -286,14 +343,14 @@ final class StartGate: Sendable {
         } catch {
             state.withLock {
                 $0.reported += 1
-                if $0.failure == nil { $0.failure = "\(what): \(error)" }
+                if $0.failure == nil { $0.failure = Failure(loop: loop, what: what, error: error) }
             }
             return nil
         }
     }
 
     /// Waits until `count` threads reported; returns the first failure.
-    func wait(for count: Int) -> String? {
+    func wait(for count: Int) -> Failure? {
         while true {
             let s = state.withLock { $0 }
             if s.reported >= count { return s.failure }

@@ -37,12 +37,12 @@ final class MetricsServer: Sendable {
     let stop: EventFD
     let logger: Logger
     let isReady: @Sendable () -> Bool
-    let isHealthy: @Sendable () -> Bool
+    let health: @Sendable () -> (healthy: Bool, lines: [String])
     let listener: Int32
 
     /// Binds the listening socket; throws a readable reason.
     init(address text: String, statistics: Statistics, shared: SharedModel, stop: EventFD, logger: Logger,
-         isReady: @escaping @Sendable () -> Bool, isHealthy: @escaping @Sendable () -> Bool) throws(DaemonRunner.StartError) {
+         isReady: @escaping @Sendable () -> Bool, health: @escaping @Sendable () -> (healthy: Bool, lines: [String])) throws(DaemonRunner.StartError) {
         guard let address = HTTPAddress(text) else {
             throw DaemonRunner.StartError(description: "metrics.address: cannot parse \(text)", status: 78)
         }
@@ -75,18 +75,23 @@ final class MetricsServer: Sendable {
         self.stop = stop
         self.logger = logger
         self.isReady = isReady
-        self.isHealthy = isHealthy
+        self.health = health
     }
 
-    func run() {
+    func run(health loops: LoopHealth, fault: DaemonConfiguration.Fault) {
         defer { close(listener) }
+        let started = Clock.monotonicMilliseconds()
         var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
         while true {
+            loops.beat(.metrics)
+            if fault.failureDue("metrics", started: started, now: Clock.monotonicMilliseconds()) {
+                return loops.fail(.metrics, "poll: injected fault (fault.fail_loop)")
+            }
             fds[0].revents = 0
             fds[1].revents = 0
             let n = poll(&fds, 2, 1000)
-            if n < 0 && errno != EINTR { return }
+            if n < 0 && errno != EINTR { return loops.fail(.metrics, "poll: \(String(cString: strerror(errno)))") }
             if fds[1].revents != 0 { return }
             guard fds[0].revents != 0 else { continue }
             let client = accept(listener, nil, nil)
@@ -118,7 +123,10 @@ final class MetricsServer: Sendable {
         case "/metrics":
             respond(fd, 200, exposition(), type: "text/plain; version=0.0.4; charset=utf-8", headOnly: parts[0] == "HEAD")
         case "/healthz":
-            isHealthy() ? respond(fd, 200, "ok\n") : respond(fd, 503, "pipeline stalled\n")
+            // One line per loop, so an operator sees which one failed or stalled and why.
+            let report = health()
+            let body = (report.healthy ? "ok\n" : "unhealthy\n") + report.lines.joined(separator: "\n") + "\n"
+            respond(fd, report.healthy ? 200 : 503, body)
         case "/readyz":
             let snap = shared.snapshot
             if !isReady() {
@@ -162,11 +170,11 @@ final class MetricsServer: Sendable {
         metric("messages_received_total", "counter", "Valid inbound messages.", [("", Double(s.messagesIn.load(ordering: .relaxed)))])
         let drops = s.dropsByReason.sorted { $0.key < $1.key }
         metric("dropped_total", "counter", "Inbound messages dropped, by reason.",
-               drops.map { ("{reason=\"\($0.key)\"}", Double($0.value)) })
+               drops.map { (Self.labels(reason: $0.key), Double($0.value)) })
         let droppedVectors = s.droppedVectorsByReason.sorted { $0.key < $1.key }
         metric("dropped_vectors_total", "counter",
                "Decoded vectors in dropped messages (queue_full, shutdown, dimension_mismatch), by reason.",
-               droppedVectors.map { ("{reason=\"\($0.key)\"}", Double($0.value)) })
+               droppedVectors.map { (Self.labels(reason: $0.key), Double($0.value)) })
         metric("sequence_gaps_total", "counter", "Messages missing according to producers' sequence numbers.", [("", Double(s.sequenceGaps.load(ordering: .relaxed)))])
         metric("batches_total", "counter", "Mini-batches applied.", [("", Double(s.batches.load(ordering: .relaxed)))])
         var buckets: [(String, Double)] = []
@@ -198,13 +206,34 @@ final class MetricsServer: Sendable {
         metric("published_total", "counter", "Outbound messages sent.", [("", Double(s.published.load(ordering: .relaxed)))])
         metric("publish_dropped_total", "counter", "Outbound messages dropped because the publish queue was full (a slow subscriber loses only its own copies, and sees the gap in seq).", [("", Double(s.publishDropped.load(ordering: .relaxed)))])
         metric("queries_total", "counter", "Queries answered.", [("", Double(s.queries.load(ordering: .relaxed)))])
+        metric("query_send_failures_total", "counter", "Query replies that failed to send (the query socket is then opened anew).", [("", Double(s.querySendFailures.load(ordering: .relaxed)))])
+        metric("encode_failures_total", "counter", "Outbound messages that could not be encoded and were not sent.", [("", Double(s.encodeFailures.load(ordering: .relaxed)))])
+        metric("checkpoints_skipped_total", "counter", "Model snapshots the checkpoint writer skipped because a newer one arrived first (a slow disk).", [("", Double(s.checkpointsSkipped.load(ordering: .relaxed)))])
         metric("authentications_total", "counter", "CURVE clients checked by the ZAP handler, by outcome.",
                [("{outcome=\"allowed\"}", Double(s.authenticationsAllowed.load(ordering: .relaxed))),
                 ("{outcome=\"denied\"}", Double(s.authenticationsDenied.load(ordering: .relaxed)))])
         let producers = s.vectorsByProducer.sorted { $0.key < $1.key }
         if !producers.isEmpty {
             metric("producer_vectors_total", "counter", "Vectors received per authenticated producer (CURVE key name).",
-                   producers.map { ("{producer=\"\($0.key)\"}", Double($0.value)) })
+                   producers.map { ("{producer=\"\(Self.escapeLabel($0.key))\"}", Double($0.value)) })
+        }
+        return out
+    }
+
+    private static func labels(reason: String) -> String { "{reason=\"\(escapeLabel(reason))\"}" }
+
+    /// A label value as the text exposition format requires: backslash, double quote and line
+    /// feed escaped. Producer names come from the operator's allow-list and may hold any of them.
+    static func escapeLabel(_ value: String) -> String {
+        var out = ""
+        out.reserveCapacity(value.utf8.count)
+        for c in value.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(c)
+            }
         }
         return out
     }
