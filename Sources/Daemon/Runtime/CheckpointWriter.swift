@@ -22,8 +22,12 @@ final class CheckpointWriter: Sendable {
     /// The model version of the newest checkpoint on disk (`UInt64.max`: none yet).
     private let written = Atomic<UInt64>(.max)
 
-    init(store: CheckpointStore, statistics: Statistics, health: LoopHealth, logger: Logger) throws(ZMQError) {
+    let fault: DaemonConfiguration.Fault
+
+    init(store: CheckpointStore, statistics: Statistics, health: LoopHealth, fault: DaemonConfiguration.Fault = .init(),
+         logger: Logger) throws(ZMQError) {
         self.store = store
+        self.fault = fault
         self.statistics = statistics
         self.health = health
         self.logger = logger
@@ -51,8 +55,13 @@ final class CheckpointWriter: Sendable {
     func run() {
         var fds = [pollfd(fd: wake.fileDescriptor, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+        let started = Clock.monotonicMilliseconds()
         while true {
             health.beat(.checkpoint)
+            if fault.failureDue("checkpoint", started: started, now: Clock.monotonicMilliseconds()) {
+                health.fail(.checkpoint, "poll: injected fault (fault.fail_loop)")
+                return
+            }
             fds[0].revents = 0
             fds[1].revents = 0
             if poll(&fds, 2, 1000) < 0 && errno != EINTR {

@@ -113,7 +113,7 @@ public final class DaemonRunner: Sendable {
         limiters = [dropLimiter, refusalLimiter]
         let writer: CheckpointWriter?
         do {
-            writer = try store.map { s throws(ZMQError) in try CheckpointWriter(store: s, statistics: self.statistics, health: health, logger: logger) }
+            writer = try store.map { s throws(ZMQError) in try CheckpointWriter(store: s, statistics: self.statistics, health: health, fault: c.fault, logger: logger) }
         } catch {
             throw StartError(description: "cannot set up the checkpoint writer: \(error)", status: 1)
         }
