@@ -142,15 +142,19 @@ public struct Producer {
     /// flushed to a connected peer without hanging forever when there is none.
     /// - Parameter curve: keys for a daemon whose input requires CURVE; only when connecting
     ///   (a daemon's connecting input never uses CURVE).
+    /// - Parameter monitor: an inproc name on which the socket reports its security handshakes
+    ///   (see ``ZMQSocket/monitorHandshakes(_:)``), so a refused CURVE client can say so.
     /// - Throws: `ZMQError` for a malformed endpoint or an address in use.
     public static func makeSocket(
-        context: ZMQContext, kind: ProducerSocketKind, endpoint: String, bind: Bool, curve: CurveClientKeys? = nil
+        context: ZMQContext, kind: ProducerSocketKind, endpoint: String, bind: Bool, curve: CurveClientKeys? = nil,
+        monitor: String? = nil
     ) throws(ZMQError) -> ZMQSocket {
         precondition(!(bind && curve != nil), "a bound producer cannot be a CURVE client")
         let socket = try ZMQSocket(context: context, type: kind.socketType, linger: 1_000)
         // A bounded send wait lets a PUSH with no (or a slow) peer notice a stop request.
         try socket.setSendTimeout(milliseconds: 100)
         try curve?.apply(to: socket)
+        if let monitor { try socket.monitorHandshakes(monitor) }
         if bind { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
         return socket
     }

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import zmq
 
-from conftest import BINARY, Daemon, batch_message, blobs, free_port
+from conftest import BINARY, Daemon, batch_message, blobs, free_port, wait_for
 
 
 def keygen(tmp_path, name):
@@ -92,7 +92,35 @@ def test_listed_key_works_unlisted_and_plaintext_clients_are_refused(ctx, tmp_pa
         sub.setsockopt(zmq.SUBSCRIBE, b"centers.bin")
         assert sub.poll(5000), "listed subscriber got no centers"
         assert sub.recv_multipart()[0] == b"centers.bin"
-        assert "refused CURVE client" in d.log
+        assert "refused client: unauthorized: CURVE client" in d.log
+
+
+def test_clients_libzmq_refuses_before_zap_are_counted_and_logged(ctx, tmp_path):
+    """A plaintext client, or one that encrypts to another server key, never reaches the ZAP
+    handler; the socket monitor still reports it, on every CURVE socket."""
+    server_public, _ = keygen(tmp_path, "server")
+    other_public, _ = keygen(tmp_path, "other")
+    good = keygen(tmp_path, "good")
+    (tmp_path / "allowed").write_text(f"{good[0].decode()} good\n")
+    with Daemon("--pull", "--k", "3", "--set", "log.drop_interval_s=0",
+                "--set", f'security.curve_secret_key_file="{tmp_path / "server.key"}"',
+                "--set", f'security.allowed_clients_file="{tmp_path / "allowed"}"') as d:
+        def denied():
+            s = query_stats(ctx, d.query, server_public, good)
+            return s["authentications_denied"] if s else None
+
+        assert denied() == 0
+        expected = 0
+        for endpoint, kind in ((d.input, zmq.PUSH), (d.output, zmq.SUB), (d.query, zmq.REQ)):
+            plain = client(ctx, kind, endpoint, server_public, None)
+            expected += 1
+            assert wait_for(lambda: (denied() or 0) >= expected, timeout=10), (endpoint, d.log)
+            plain.close()
+            mis_keyed = client(ctx, kind, endpoint, other_public, good)
+            expected += 1
+            assert wait_for(lambda: (denied() or 0) >= expected, timeout=10), (endpoint, d.log)
+            mis_keyed.close()
+        assert "refused client: handshake:" in d.log
 
 
 def test_curve_without_an_allow_list_is_a_configuration_error(tmp_path):
@@ -141,6 +169,17 @@ def test_the_command_line_clients_speak_curve(tmp_path):
                            capture_output=True, text=True, timeout=30)
         assert w.returncode == 0, w.stderr
         assert json.loads(w.stdout.splitlines()[0])["k"] == 3
+
+        # A producer with an unlisted key is told it was refused, and exits 1; so is one that
+        # encrypts to another server key. Nothing it sent counts.
+        for server_key, key_file in ((str(tmp_path / "server.pub"), "stranger.key"),
+                                     (str(tmp_path / "stranger.pub"), "client.key")):
+            r = subprocess.run([str(BINARY), "produce", "--endpoint", d.input, "--socket", "pub", "--count", "500",
+                                "--k", "3", "--dim", "4", "--curve-server-key", server_key,
+                                "--curve-key", str(tmp_path / key_file)], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 1, (r.returncode, r.stderr)
+            assert "refused this client" in r.stderr and "sent 500" not in r.stderr, r.stderr
+        assert json.loads(query().stdout)["vectors_accepted"] == 3000
 
         # An unlisted client key, or none at all, gets no answer (exit 1: timeout).
         assert query(key_file="stranger.key", timeout="1").returncode == 1

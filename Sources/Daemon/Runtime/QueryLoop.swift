@@ -198,6 +198,7 @@ final class QueryLoop: Sendable {
         for (name, n) in statistics.vectorsByProducer { out["producer_vectors_" + name] = .int(Int64(n)) }
         out["authentications_allowed"] = .int(Int64(statistics.authenticationsAllowed.load(ordering: .relaxed)))
         out["authentications_denied"] = .int(Int64(statistics.authenticationsDenied.load(ordering: .relaxed)))
+        out["handshake_failures"] = .int(Int64(statistics.handshakeFailures.load(ordering: .relaxed)))
         if let state = snap.state {
             out["k"] = .int(Int64(state.k))
             out["dimension"] = .int(Int64(state.dimension))

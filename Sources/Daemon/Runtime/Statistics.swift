@@ -37,6 +37,8 @@ public final class Statistics: Sendable {
     public let encodeFailures = Atomic<UInt64>(0)
     /// Query replies that failed to send; the REP socket is then opened anew.
     public let querySendFailures = Atomic<UInt64>(0)
+    /// Security handshakes that failed on CURVE sockets, as libzmq's socket monitor reports them.
+    public let handshakeFailures = Atomic<UInt64>(0)
     /// ZAP requests too malformed to check, answered with status 500.
     public let zapMalformed = Atomic<UInt64>(0)
 

@@ -212,6 +212,7 @@ final class MetricsServer: Sendable {
         metric("authentications_total", "counter", "CURVE clients checked by the ZAP handler, by outcome.",
                [("{outcome=\"allowed\"}", Double(s.authenticationsAllowed.load(ordering: .relaxed))),
                 ("{outcome=\"denied\"}", Double(s.authenticationsDenied.load(ordering: .relaxed)))])
+        metric("handshake_failures_total", "counter", "Security handshakes that failed on CURVE sockets (libzmq's socket monitor).", [("", Double(s.handshakeFailures.load(ordering: .relaxed)))])
         let producers = s.vectorsByProducer.sorted { $0.key < $1.key }
         if !producers.isEmpty {
             metric("producer_vectors_total", "counter", "Vectors received per authenticated producer (CURVE key name).",

@@ -81,8 +81,21 @@ struct Produce: ParsableCommand {
         do {
             let context = try ZMQContext()
             let kind: ProducerSocketKind = socket == .push ? .push : .pub
+            let keys = try curve.keys()
+            // With CURVE, watch the handshakes: a daemon that refuses this key must be reported
+            // as a refusal, not as vectors sent.
+            let monitorName = "voronoid.produce.handshakes"
             let zsocket = try Producer.makeSocket(context: context, kind: kind, endpoint: endpoint, bind: bind,
-                                                  curve: try curve.keys())
+                                                  curve: keys, monitor: keys == nil ? nil : monitorName)
+            let monitor = try keys.map { _ throws(ZMQError) in
+                let pair = try ZMQSocket(context: context, type: .pair, linger: 0)
+                try pair.connect("inproc://" + monitorName)
+                return pair
+            }
+            defer {
+                monitor?.close()
+                zsocket.close()
+            }
             if let csv {
                 var source = try CSVSource(path: csv)
                 report = try producer.run(source: &source, socket: zsocket) { Interrupt.isRequested }
@@ -92,6 +105,24 @@ struct Produce: ParsableCommand {
             } else {
                 var source = try SyntheticSource(k: k, dimension: dim, spread: spread, separation: separation, drift: drift, seed: seed)
                 report = try producer.run(source: &source, socket: zsocket) { Interrupt.isRequested }
+            }
+            if let monitor {
+                var tally = ZMQHandshakeTally()
+                // The handshake may still be under way for a short run: give it a moment.
+                let deadline = ContinuousClock.now + .seconds(2)
+                while tally.succeeded == 0 && ContinuousClock.now < deadline {
+                    if let frames = try monitor.receiveMultipart(dontWait: true) {
+                        tally.record(frames: frames)
+                    } else if !tally.failures.isEmpty && tally.succeeded == 0 && report.vectors > 0 {
+                        break
+                    } else {
+                        Thread.sleep(forTimeInterval: 0.02)
+                    }
+                }
+                if tally.refused, let last = tally.failures.last {
+                    writeError("produce: \(endpoint): the daemon refused this client (\(last)); no vector was delivered. Check that --curve-key's public key is in the daemon's allowed_clients_file and that --curve-server-key is the daemon's public key")
+                    throw ExitCode(1)
+                }
             }
         } catch let error as ClientError {
             let name = csv == "-" ? "standard input" : csv ?? npy ?? "synthetic source"
