@@ -126,6 +126,10 @@ import Testing
         #expect(try store.write(Self.state(version: 1, epoch: 2)).hasSuffix("00000000000000000078.vrnd"))
     }
 
+    @Test func faultLoopNamesAreTheLoops() {
+        #expect(DaemonConfiguration.Fault.loopNames == LoopHealth.Loop.allCases.map(\.rawValue))
+    }
+
     @Test func theRunningMarkerTellsAnUncleanStop() {
         let dir = Self.temporaryDirectory()
         defer { Self.remove(dir) }

@@ -214,8 +214,8 @@ public enum ConfigurationReader {
         case "fault.stall_after_s": c.fault.stallAfterSeconds = try v.double(atLeast: 0)
         case "fault.fail_loop":
             let loop = try v.string()
-            if !loop.isEmpty && LoopHealth.Loop(rawValue: loop) == nil {
-                throw v.error("must name a loop: \(LoopHealth.Loop.allCases.map(\.rawValue).joined(separator: ", ")), or \"\"")
+            if !loop.isEmpty && !DaemonConfiguration.Fault.loopNames.contains(loop) {
+                throw v.error("must name a loop: \(DaemonConfiguration.Fault.loopNames.joined(separator: ", ")), or \"\"")
             }
             c.fault.failLoop = loop
         case "fault.fail_after_s": c.fault.failAfterSeconds = try v.double(atLeast: 0)

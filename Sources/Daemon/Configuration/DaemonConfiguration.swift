@@ -173,6 +173,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `fault.checkpoint_delay_ms`: every checkpoint's `fsync` takes this much longer (a slow disk).
         public var checkpointDelayMilliseconds = 0
 
+        /// The loops `fault.fail_loop` may name (``LoopHealth/Loop``'s names; configuration stays
+        /// free of runtime types, and a test checks the two agree).
+        public static let loopNames = ["zap", "publish", "query", "checkpoint", "clustering", "ingest", "metrics"]
+
         /// Whether the injected failure of `loop` is due at monotonic time `now` (milliseconds)
         /// for a loop started at `started`.
         func failureDue(_ loop: String, started: UInt64, now: UInt64) -> Bool {
