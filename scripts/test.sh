@@ -9,5 +9,7 @@ swift build --build-tests
 swift test
 # Every decoder of untrusted bytes under libFuzzer for 20 s each, after replaying past crashes.
 scripts/fuzz.sh all 20
+# The Python client package: its codec against golden messages the Swift tests also decode.
+python3 -m pytest -q -p no:cacheprovider clients/python/tests
 swift build -c release --product voronoid
 VORONOID_BIN="$PWD/.build/release/voronoid" python3 -m pytest -q Tests/interop
