@@ -52,6 +52,41 @@ public struct ModelState: Sendable, Equatable {
         self.random = random
     }
 
+    /// Makes this state equal to `other`, reusing this state's storage when the shapes agree,
+    /// so a long-lived copy (a published snapshot) is refreshed without allocating.
+    public mutating func assign(from other: ModelState) {
+        guard k == other.k, dimension == other.dimension else {
+            self = other
+            return
+        }
+        centers.withUnsafeMutableBufferPointer { dst in
+            other.centers.withUnsafeBufferPointer { _ = dst.update(fromContentsOf: $0) }
+        }
+        counts.withUnsafeMutableBufferPointer { dst in
+            other.counts.withUnsafeBufferPointer { _ = dst.update(fromContentsOf: $0) }
+        }
+        seededAt.withUnsafeMutableBufferPointer { dst in
+            other.seededAt.withUnsafeBufferPointer { _ = dst.update(fromContentsOf: $0) }
+        }
+        schedule = other.schedule
+        vectorsSeen = other.vectorsSeen
+        batches = other.batches
+        epoch = other.epoch
+        reseeds = other.reseeds
+        separations = other.separations
+        random = other.random
+    }
+
+    /// A copy with storage of its own (not shared copy-on-write with this state), so that
+    /// neither one's next mutation has to copy.
+    public func detached() -> ModelState {
+        var copy = self
+        copy.centers.withUnsafeMutableBufferPointer { _ in }
+        copy.counts.withUnsafeMutableBufferPointer { _ in }
+        copy.seededAt.withUnsafeMutableBufferPointer { _ in }
+        return copy
+    }
+
     /// The temperature the next batch will use.
     public var temperature: Double { schedule.temperature(after: vectorsSeen) }
 

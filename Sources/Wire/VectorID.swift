@@ -125,7 +125,14 @@ public struct VectorIDs: Sendable, Hashable {
 
     /// Appends rows from another column (e.g. a predict request's ids into a reply).
     public mutating func append(contentsOf other: VectorIDs) {
-        for s in other.slots {
+        append(contentsOf: other, rows: 0..<other.count)
+    }
+
+    /// Appends rows `rows` of another column, copying their bytes: no `String` is made, so
+    /// once capacity suffices this allocates nothing.
+    public mutating func append(contentsOf other: VectorIDs, rows: Range<Int>) {
+        for i in rows {
+            let s = other.slots[i]
             switch s.kind {
             case 1: appendInt(s.value)
             case 2:

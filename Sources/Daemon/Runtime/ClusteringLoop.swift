@@ -5,16 +5,11 @@ import Transport
 import Synchronization
 import Wire
 
-/// An outbound message for the publish thread.
-struct Outbound: Sendable {
-    enum Kind: Sendable { case centers, other }
-    var kind: Kind
-    var message: WireMessage
-}
-
 /// The clustering thread: the one owner of the model. Takes closed batches, seeds the model
-/// from the warm-up, applies updates, and produces assignments, centers, heartbeats, events and
-/// checkpoints.
+/// from the warm-up, applies updates and reloads; says what happened through its ``Emitter``
+/// (assignments, centers, heartbeats, events), publishes the model to readers through a
+/// double buffer, and hands checkpoints to the ``CheckpointWriter``. It never encodes a file,
+/// writes to disk or sleeps.
 // SAFETY: every mutable field is touched only by the clustering thread, inside `run()`;
 // other threads reach this object only through the Sendable queues, `SharedModel` and the
 // reload mailbox (a Mutex).
@@ -24,7 +19,6 @@ final class ClusteringLoop: @unchecked Sendable {
     let statistics: Statistics
     let batches: BoundedQueue<InboundBatch>
     let recycled: BoundedQueue<VectorBatch>
-    let outbound: BoundedQueue<Outbound>
     let shared: SharedModel
     let stop: EventFD
     let logger: Logger
@@ -40,18 +34,19 @@ final class ClusteringLoop: @unchecked Sendable {
     private var dimension: Int?
     private let updater: MiniBatchUpdater
     private let loop: DispatchLoop
-    private var sequences: [String: UInt64] = [:]
+    let emitter: Emitter
+    /// The owner's half of the shared model's double buffer.
+    private var spare: ModelState?
     private var lastCentersAt: UInt64 = 0
     private var lastCentersVersion: UInt64 = .max
     private var lastHeartbeatAt: UInt64 = 0
     private var lastCheckpointAt: UInt64 = 0
     private var lastCheckpointVersion: UInt64 = .max
-    private var assignments: Assignments
-    private var message = WireMessage(reservingCapacity: 1 << 16)
     private let encodeLimiter: DropLogLimiter
 
     init(configuration: DaemonConfiguration, statistics: Statistics, batches: BoundedQueue<InboundBatch>,
-         recycled: BoundedQueue<VectorBatch>, outbound: BoundedQueue<Outbound>, shared: SharedModel,
+         recycled: BoundedQueue<VectorBatch>, outbound: BoundedQueue<Outbound>, spent: BoundedQueue<WireMessage>,
+         shared: SharedModel,
          stop: EventFD, logger: Logger, startEpoch: UInt64, restored: ModelState?, checkpoints: CheckpointWriter?,
          health: LoopHealth, initialCenters: (centers: [Float], dimension: Int)? = nil) {
         self.health = health
@@ -60,7 +55,6 @@ final class ClusteringLoop: @unchecked Sendable {
         self.statistics = statistics
         self.batches = batches
         self.recycled = recycled
-        self.outbound = outbound
         self.shared = shared
         self.stop = stop
         self.logger = logger
@@ -71,7 +65,8 @@ final class ClusteringLoop: @unchecked Sendable {
         self.updater = MiniBatchUpdater(configuration: configuration.update)
         self.loop = DispatchLoop(width: configuration.model.threads)
         self.encodeLimiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "outbound message not encoded")
-        self.assignments = Assignments(k: configuration.model.k, startEpoch: startEpoch)
+        self.emitter = Emitter(startEpoch: startEpoch, k: configuration.model.k, statistics: statistics,
+                               outbound: outbound, spent: spent, limiter: encodeLimiter, logger: logger)
         if let restored { shared.publish(restored) }
         shared.warmup(collected: 0, needed: configuration.warmupVectors)
     }
@@ -109,8 +104,8 @@ final class ClusteringLoop: @unchecked Sendable {
             }
             if poller.isReadable(stopIndex) { stopping = true }
             batches.acknowledge()
-            while let batch = batches.pop() {
-                process(batch)
+            while var batch = batches.pop() {
+                process(&batch)
                 health.beat(.clustering)
             }
             timers(now: Clock.monotonicMilliseconds(), force: false)
@@ -171,8 +166,13 @@ final class ClusteringLoop: @unchecked Sendable {
 
     // MARK: - Batches
 
-    private func process(_ inbound: InboundBatch) {
-        var batch = inbound.vectors
+    /// Applies one closed batch (or gathers it for the warm-up) and returns its buffers to the
+    /// ingest thread. Internal so a test can drive the loop's batch path on its own thread.
+    func process(_ inbound: inout InboundBatch) {
+        // Taken out of `inbound` so this is its only reference: clearing it for reuse then
+        // keeps its capacity instead of copying it.
+        var batch = VectorBatch()
+        swap(&batch, &inbound.vectors)
         defer {
             batch.removeAll()
             _ = recycled.tryPush(batch)
@@ -242,69 +242,31 @@ final class ClusteringLoop: @unchecked Sendable {
     }
 
     private func train(rows: UnsafeBufferPointer<Float>, count: Int, ids: VectorIDs, firstID: Int) {
-        guard var state = model else { return }
+        guard model != nil else { return }
         let started = Clock.monotonicNanoseconds()
-        let report = updater.update(&state, rows: rows, count: count, loop: loop)
+        // Updated in place: a copy here would make the update copy the model's arrays.
+        let report = updater.update(&model!, rows: rows, count: count, loop: loop)
         statistics.lastBatchMicroseconds.store((Clock.monotonicNanoseconds() - started) / 1000, ordering: .relaxed)
-        model = state
-        shared.publish(state)
+        let version = model!.batches
+        shared.publish(model!, through: &spare)
         statistics.batches.add(1, ordering: .relaxed)
         statistics.vectorsAccepted.add(UInt64(count), ordering: .relaxed)
         statistics.temperatureBits.store(report.temperature.bitPattern, ordering: .relaxed)
-        statistics.modelVersion.store(state.batches, ordering: .relaxed)
+        statistics.modelVersion.store(version, ordering: .relaxed)
         statistics.observe(report)
         for event in updater.events {
             var fields: [String: WireScalar] = ["center": .int(Int64(event.center)), "count": .double(event.count),
-                                                "model_version": .int(Int64(state.batches))]
+                                                "model_version": .int(Int64(version))]
             if event.kind == .separated { fields["other"] = .int(Int64(event.other)) }
             emitEvent(event.kind == .reseeded ? "reseed" : "separate", fields)
         }
-        if configuration.output.assignments || configuration.output.assignmentsJSON {
-            publishAssignments(count: count, ids: ids, firstID: firstID, version: state.batches)
+        let output = configuration.output
+        if output.assignments || output.assignmentsJSON {
+            emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: version,
+                                binary: output.assignments, json: output.assignmentsJSON)
         }
-        if configuration.state.checkpointBatches > 0,
-           state.batches % UInt64(configuration.state.checkpointBatches) == 0 {
+        if configuration.state.checkpointBatches > 0, version % UInt64(configuration.state.checkpointBatches) == 0 {
             checkpoint()
-        }
-    }
-
-    private func publishAssignments(count: Int, ids: VectorIDs, firstID: Int, version: UInt64) {
-        assignments.removeAll()
-        assignments.k = model?.k ?? configuration.model.k
-        assignments.startEpoch = startEpoch
-        assignments.modelVersion = version
-        // Filled column by column straight from the updater's buffers: no per-row arrays.
-        assignments.best.reserveCapacity(count)
-        assignments.distances.reserveCapacity(count)
-        assignments.offsets.reserveCapacity(count + 1)
-        for i in 0..<count {
-            let support = updater.support(i)
-            assignments.best.append(Int32(truncatingIfNeeded: updater.bestCenter(i)))
-            assignments.distances.append(updater.squaredDistance(i))
-            for e in 0..<support.indices.count {
-                assignments.indices.append(UInt32(truncatingIfNeeded: support.indices[e]))
-                assignments.weights.append(support.weights[e])
-            }
-            assignments.offsets.append(UInt32(truncatingIfNeeded: assignments.indices.count))
-        }
-        if ids.kind != .none {
-            if firstID == 0 && ids.count == count {
-                assignments.ids = ids
-            } else {
-                // These ids were validated when their message was decoded: appending cannot fail.
-                for i in firstID..<min(firstID + count, ids.count) { try? assignments.ids.append(ids[i]) }
-            }
-        }
-        if configuration.output.assignments {
-            assignments.sequence = nextSequence(WireTopic.assignmentsBinary)
-            var m = WireMessage(reservingCapacity: 64 + count * 32)
-            assignments.encodeBinary(into: &m)
-            send(Outbound(kind: .other, message: m))
-        }
-        if configuration.output.assignmentsJSON {
-            assignments.sequence = nextSequence(WireTopic.assignmentsJSON)
-            var m = WireMessage()
-            encode(WireTopic.assignmentsJSON, into: &m) { (m) throws(WireError) in try assignments.encodeJSON(into: &m) }
         }
     }
 
@@ -314,22 +276,14 @@ final class ClusteringLoop: @unchecked Sendable {
         let output = configuration.output
         if let model, model.batches != lastCentersVersion,
            force || now >= lastCentersAt + UInt64(output.centersIntervalMilliseconds) {
-            publishCenters(model)
+            emitter.centers(model, json: output.centersJSON)
             lastCentersAt = now
             lastCentersVersion = model.batches
         }
         if output.heartbeatIntervalMilliseconds > 0,
            force || now >= lastHeartbeatAt + UInt64(output.heartbeatIntervalMilliseconds) {
             lastHeartbeatAt = now
-            let hb = Heartbeat(
-                startEpoch: startEpoch, sequence: nextSequence(WireTopic.heartbeat),
-                timeUnixMilliseconds: Clock.unixMilliseconds(),
-                vectorsIn: statistics.vectorsIn.load(ordering: .relaxed),
-                vectorsAccepted: statistics.vectorsAccepted.load(ordering: .relaxed),
-                dropped: statistics.totalDropped, modelVersion: model?.batches ?? 0,
-                temperature: model?.temperature ?? 0)
-            var m = WireMessage()
-            encode(WireTopic.heartbeat, into: &m) { (m) throws(WireError) in try hb.encodeJSON(into: &m) }
+            emitter.heartbeat(model: model)
         }
         let interval = configuration.state.checkpointIntervalSeconds
         if checkpoints != nil, let model, model.batches != lastCheckpointVersion,
@@ -338,22 +292,8 @@ final class ClusteringLoop: @unchecked Sendable {
         }
     }
 
-    private func publishCenters(_ state: ModelState) {
-        let snapshot = CentersSnapshot(
-            k: state.k, dimension: state.dimension, startEpoch: startEpoch, sequence: nextSequence(WireTopic.centersBinary),
-            modelEpoch: state.epoch, modelVersion: state.batches, temperature: state.temperature,
-            centers: state.centers, counts: state.counts)
-        var bin = WireMessage(reservingCapacity: 128 + state.centers.count * 4 + state.k * 8)
-        snapshot.encodeBinary(into: &bin)
-        send(Outbound(kind: .centers, message: bin))
-        if configuration.output.centersJSON {
-            var json = snapshot
-            json.sequence = nextSequence(WireTopic.centersJSON)
-            var m = WireMessage()
-            encode(WireTopic.centersJSON, kind: .centers, into: &m) { (m) throws(WireError) in try json.encodeJSON(into: &m) }
-        }
-    }
-
+    /// Hands the model to the checkpoint writer: a copy-on-write reference, so the next update
+    /// copies the arrays once (per checkpoint, not per batch).
     private func checkpoint() {
         guard let writer = checkpoints, let model else { return }
         lastCheckpointAt = Clock.monotonicMilliseconds()
@@ -361,38 +301,7 @@ final class ClusteringLoop: @unchecked Sendable {
         writer.submit(model)
     }
 
-    // MARK: - Output
-
-    private func nextSequence(_ topic: String) -> UInt64 {
-        let next = sequences[topic, default: 0] + 1
-        sequences[topic] = next
-        return next
-    }
-
     private func emitEvent(_ name: String, _ fields: [String: WireScalar]) {
-        let event = WireEvent(startEpoch: startEpoch, sequence: nextSequence(WireTopic.events),
-                              timeUnixMilliseconds: Clock.unixMilliseconds(), event: name, fields: fields)
-        var m = WireMessage()
-        encode(WireTopic.events, into: &m) { (m) throws(WireError) in try event.encodeJSON(into: &m) }
-        logger.info("event \(name) \(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
-    }
-
-    /// Encodes one outbound message and queues it; a message that cannot be encoded (a field
-    /// JSON cannot carry) is counted and logged, never sent half-made.
-    private func encode(_ topic: String, kind: Outbound.Kind = .other, into m: inout WireMessage,
-                        _ body: (inout WireMessage) throws(WireError) -> Void) {
-        do {
-            try body(&m)
-            send(Outbound(kind: kind, message: m))
-        } catch {
-            statistics.encodeFailures.add(1, ordering: .relaxed)
-            encodeLimiter.log(logger, reason: topic, detail: error.description)
-        }
-    }
-
-    private func send(_ item: Outbound) {
-        if !outbound.tryPush(item) {
-            statistics.publishDropped.add(1, ordering: .relaxed)
-        }
+        emitter.event(name, fields)
     }
 }

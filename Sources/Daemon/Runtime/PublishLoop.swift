@@ -10,13 +10,17 @@ final class PublishLoop: Sendable {
     let context: ZMQContext
     let statistics: Statistics
     let outbound: BoundedQueue<Outbound>
+    /// Where sent messages go back to the emitter for reuse.
+    let spent: BoundedQueue<WireMessage>
     let stop: EventFD
     let logger: Logger
     let security: CurveSecurity?
     let health: LoopHealth
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
-         outbound: BoundedQueue<Outbound>, stop: EventFD, security: CurveSecurity?, health: LoopHealth, logger: Logger) {
+         outbound: BoundedQueue<Outbound>, spent: BoundedQueue<WireMessage>, stop: EventFD, security: CurveSecurity?,
+         health: LoopHealth, logger: Logger) {
+        self.spent = spent
         self.security = security
         self.health = health
         self.configuration = configuration
@@ -77,12 +81,16 @@ final class PublishLoop: Sendable {
                 }
             }
             outbound.acknowledge()
-            while let item = outbound.pop() {
+            while var item = outbound.pop() {
+                send(item.message, on: socket)
                 if item.kind == .centers, item.message.frameCount > 0 {
                     let topic = item.message.withFrame(0) { String(decoding: $0, as: UTF8.self) }
                     cache[topic] = item.message
+                } else {
+                    // Back to the emitter, emptied but with its capacity; a full pool frees it.
+                    item.message.removeAll()
+                    _ = spent.tryPush(item.message)
                 }
-                send(item.message, on: socket)
             }
             if stopping && outbound.count == 0 { break }
         }

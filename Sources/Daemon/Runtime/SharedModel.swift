@@ -1,9 +1,10 @@
 import Clustering
 import Synchronization
 
-/// The latest model for readers on other threads (queries, metrics): the clustering thread
-/// replaces it after each batch; readers take a copy-on-write copy and never block the writer
-/// for longer than that copy.
+/// The latest model for readers on other threads (queries, metrics), double-buffered: the
+/// model owner refreshes its spare copy in place after each batch and swaps it in, so
+/// publishing copies the model's numbers but allocates nothing; readers take the current one
+/// (a reference) and never block the owner for longer than the swap.
 final class SharedModel: Sendable {
     struct Snapshot: Sendable {
         var state: ModelState?
@@ -23,8 +24,21 @@ final class SharedModel: Sendable {
         slot.withLock { $0.update = update }
     }
 
+    /// Publishes `state` (any thread; a copy-on-write reference, for start-up and reloads).
     func publish(_ state: ModelState) {
         slot.withLock { $0.state = state }
+    }
+
+    /// Publishes `model` through the owner's `spare`: the spare is refreshed in place, swapped
+    /// with the current snapshot, and the previous snapshot becomes the next spare. A reader
+    /// still holding that previous snapshot makes the next refresh copy it once (copy on write).
+    func publish(_ model: ModelState, through spare: inout ModelState?) {
+        if spare == nil {
+            spare = model.detached()
+        } else {
+            spare!.assign(from: model)
+        }
+        slot.withLock { swap(&$0.state, &spare) }
     }
 
     func warmup(collected: Int, needed: Int) {

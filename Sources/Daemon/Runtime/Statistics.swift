@@ -39,6 +39,8 @@ public final class Statistics: Sendable {
     public let querySendFailures = Atomic<UInt64>(0)
     /// Security handshakes that failed on CURVE sockets, as libzmq's socket monitor reports them.
     public let handshakeFailures = Atomic<UInt64>(0)
+    /// The last lifecycle and model events, for readers that join late (the live view).
+    public let recentEvents = RecentEvents()
     /// ZAP requests too malformed to check, answered with status 500.
     public let zapMalformed = Atomic<UInt64>(0)
 
@@ -95,7 +97,10 @@ public final class Statistics: Sendable {
             }
             if report.meanSupportSize.isFinite { q.meanSupportSize = report.meanSupportSize }
             q.oneHotFraction = report.vectors > 0 ? Double(report.oneHotRows) / Double(report.vectors) : 0
-            for (i, bound) in Statistics.batchBuckets.enumerated() where seconds <= bound { q.batchDurationBuckets[i] += 1 }
+            // Indexed, not enumerated: this runs every batch and must not allocate, even unoptimized.
+            for i in 0..<Statistics.batchBuckets.count where seconds <= Statistics.batchBuckets[i] {
+                q.batchDurationBuckets[i] += 1
+            }
             q.batchDurationSum += seconds
             q.batchDurationCount += 1
         }

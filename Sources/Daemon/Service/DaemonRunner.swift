@@ -96,12 +96,15 @@ public final class DaemonRunner: Sendable {
         let batches: BoundedQueue<InboundBatch>
         let recycled: BoundedQueue<VectorBatch>
         let outbound: BoundedQueue<Outbound>
+        let spent: BoundedQueue<WireMessage>
         let stops: [EventFD]
         do {
             context = try ZMQContext(ioThreads: 1)
             batches = try BoundedQueue(capacity: c.input.queueBatches)
             recycled = try BoundedQueue(capacity: c.input.queueBatches + 4)
             outbound = try BoundedQueue(capacity: c.output.queueMessages)
+            // Enough spent messages to cover what is in flight between emitter and socket.
+            spent = try BoundedQueue(capacity: min(c.output.queueMessages, 64))
             stops = try (0..<6).map { _ throws(ZMQError) in try EventFD() }
         } catch {
             throw StartError(description: "cannot set up ZeroMQ: \(error)", status: 1)
@@ -122,11 +125,11 @@ public final class DaemonRunner: Sendable {
                                 security: security, deadLetters: c.output.deadLetter ? outbound : nil, health: health,
                                 limiter: dropLimiter, logger: logger)
         let clustering = ClusteringLoop(configuration: c, statistics: statistics, batches: batches, recycled: recycled,
-                                        outbound: outbound, shared: shared, stop: stops[1], logger: logger,
+                                        outbound: outbound, spent: spent, shared: shared, stop: stops[1], logger: logger,
                                         startEpoch: startEpoch, restored: restored, checkpoints: writer, health: health,
                                         initialCenters: given)
         let publish = PublishLoop(configuration: c, context: context, statistics: statistics, outbound: outbound,
-                                  stop: stops[2], security: security, health: health, logger: logger)
+                                  spent: spent, stop: stops[2], security: security, health: health, logger: logger)
         let query = c.query.endpoint.isEmpty ? nil : QueryLoop(
             configuration: c, context: context, statistics: statistics, shared: shared, stop: stops[3],
             logger: logger, startEpoch: startEpoch, security: security, health: health)
