@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // The pure core: maths and model state, no I/O, no Foundation. Without errno to set, the
@@ -42,6 +43,7 @@ let package = Package(
             dependencies: [
                 "Clustering", "Transport", "Wire",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         // Producer, watcher and query clients: what the subcommands and the tests drive.
@@ -62,6 +64,6 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ClientsTests", dependencies: ["Clients", "Transport", "Wire", "Clustering"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering", "CAllocationCounter"]),
     ]
 )

@@ -65,8 +65,45 @@ import Testing
             _ = try DaemonConfiguration.load(file: path, overrides: [])
             Issue.record("a bare string was accepted")
         } catch {
-            #expect(error.key == "model.mode")
-            #expect(error.reason.contains("entmax15"))
+            #expect(error.key == path + ":3:8")
+            #expect(error.reason.contains("mode = entmax15"), "\(error)")
+        }
+    }
+
+    /// TOML as people write it: multi-line arrays with trailing commas and comments, literal
+    /// strings, integers with underscores, `inf`.
+    @Test func fullTOMLIsRead() throws {
+        let text = """
+        [input]
+        endpoints = [
+            "tcp://127.0.0.1:7001",  # first
+            'tcp://127.0.0.1:7002',
+        ]
+        topics = ['sensors/"quoted"']
+        high_water_mark = 100_000
+        [model]
+        count_half_life = inf
+        initial_centers = 'C:\\centers.csv'
+        """
+        var c = DaemonConfiguration()
+        try ConfigurationReader.apply(try ConfigurationReader.parse(text, source: "full.toml"), to: &c)
+        #expect(c.input.endpoints == ["tcp://127.0.0.1:7001", "tcp://127.0.0.1:7002"])
+        #expect(c.input.topics == ["sensors/\"quoted\""])
+        #expect(c.input.highWaterMark == 100_000)
+        #expect(c.model.countHalfLife == .infinity)
+        #expect(c.model.initialCenters == "C:\\centers.csv", "a literal string keeps its backslash")
+    }
+
+    @Test func valuesOfKindsNoKeyTakesAreNamed() {
+        for (text, key) in [("[model]\nk = 1979-05-27\n", "model.k"), ("[input]\ntopics = [1, 2]\n", "input.topics"),
+                            ("[model.extra]\nk = 1\n", "model.extra"), ("k = 3\n", "k")] {
+            do {
+                var c = DaemonConfiguration()
+                try ConfigurationReader.apply(try ConfigurationReader.parse(text, source: "x.toml"), to: &c)
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.key == key, "\(text): \(error)")
+            }
         }
     }
 

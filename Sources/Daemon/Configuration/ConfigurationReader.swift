@@ -36,47 +36,13 @@ public enum ConfigurationValue: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Reads `voronoid.toml` (a small TOML subset: `[section]`, `key = value` with strings,
-/// numbers, booleans and one-line arrays of strings, `#` comments) and `--set key=value`
-/// overrides into a ``DaemonConfiguration``, validating every value.
+/// Reads `voronoid.toml` (TOML 1.0, parsed by toml++ through TOMLKit: see
+/// `ConfigurationReader+TOML.swift`) and `--set key=value` overrides into a
+/// ``DaemonConfiguration``, validating every value.
 public enum ConfigurationReader {
-    /// Parses a file's text into (full key, value) pairs in order.
-    /// - Throws: ``ConfigurationError`` naming the file and line for syntax errors.
-    public static func parse(_ text: String, source: String) throws(ConfigurationError) -> [(String, ConfigurationValue)] {
-        var section = ""
-        var out: [(String, ConfigurationValue)] = []
-        var seen = Set<String>()
-        // Split on any newline character: "\r\n" is one Character in Swift, so a file with
-        // Windows line endings would otherwise be one long line.
-        for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            let line = stripComment(String(rawLine)).trimmed
-            if line.isEmpty { continue }
-            let here = "\(source):\(number + 1)"
-            if line.hasPrefix("[") {
-                guard line.hasSuffix("]"), line.count > 2 else {
-                    throw ConfigurationError(key: here, reason: "malformed section header \(line)")
-                }
-                section = String(line.dropFirst().dropLast()).trimmed
-                continue
-            }
-            guard let eq = line.firstIndex(of: "=") else {
-                throw ConfigurationError(key: here, reason: "expected key = value, got \(line)")
-            }
-            let name = String(line[..<eq]).trimmed
-            let valueText = String(line[line.index(after: eq)...]).trimmed
-            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-                throw ConfigurationError(key: here, reason: "bad key \(name)")
-            }
-            let key = section.isEmpty ? name : "\(section).\(name)"
-            guard seen.insert(key).inserted else {
-                throw ConfigurationError(key: key, reason: "set twice (\(here))")
-            }
-            out.append((key, try parseValue(valueText, key: key, bareStrings: false)))
-        }
-        return out
-    }
-
-    /// Parses one value; with `bareStrings`, text that is not a number, boolean or array is a string.
+    /// Parses one `--set` value: a TOML-like scalar or one-line array of strings; with
+    /// `bareStrings`, text that is not a number, boolean or array is a string (so
+    /// `--set input.socket=pull` needs no quotes).
     public static func parseValue(_ text: String, key: String, bareStrings: Bool) throws(ConfigurationError) -> ConfigurationValue {
         if text.hasPrefix("\"") {
             guard text.count >= 2, text.hasSuffix("\""), let s = unescape(String(text.dropFirst().dropLast())) else {
@@ -253,18 +219,6 @@ public enum ConfigurationReader {
                 throw ConfigurationError(key: "output.endpoint", reason: "endpoint \(e) is used twice")
             }
         }
-    }
-
-    private static func stripComment(_ line: String) -> String {
-        var inString = false
-        var escaped = false
-        for (i, ch) in zip(line.indices, line) {
-            if escaped { escaped = false; continue }
-            if ch == "\\" && inString { escaped = true; continue }
-            if ch == "\"" { inString.toggle() }
-            if ch == "#" && !inString { return String(line[..<i]) }
-        }
-        return line
     }
 
     private static func unescape(_ s: String) -> String? {
