@@ -28,7 +28,15 @@ public struct ClusterShare: Sendable, Hashable {
 /// number not above the last (the daemon re-sends the latest centers whenever any
 /// subscriber joins) counts as a duplicate. A change of `start_epoch` is a restart: it is
 /// counted and the per-topic sequence tracking starts afresh.
+///
+/// Staleness: heartbeats are the daemon's pulse. Once one has arrived, the state is stale
+/// (``isStale``) when none has followed for longer than ``staleAfterSeconds`` (three heartbeat
+/// intervals, at least 3 s), as of the last ``sampleRates(now:)``; the last heartbeat's rate is
+/// then history, not a live reading, and ``vectorsPerSecond`` is nil.
 public struct WatchState: Sendable {
+    /// The least silence that counts as stale, whatever the heartbeat interval.
+    public static let minimumStaleSeconds = 3.0
+
     /// How many recent events to keep.
     public var eventCapacity: Int
 
@@ -60,6 +68,13 @@ public struct WatchState: Sendable {
     public private(set) var heartbeatVectorsPerSecond: Double?
     /// Assignment rows per second over the last ``sampleRates(now:)`` interval.
     public private(set) var assignmentRowsPerSecond: Double?
+    /// When the latest heartbeat arrived (the `now` it was applied with).
+    public private(set) var lastHeartbeatAt: Double?
+    /// The daemon's heartbeat interval in seconds, from the timestamps of the last two
+    /// heartbeats of one run; nil until two have arrived.
+    public private(set) var heartbeatIntervalSeconds: Double?
+    /// The `now` of the last ``sampleRates(now:)`` call: the time the view describes.
+    public private(set) var sampledAt: Double?
 
     private var lastSequence: [String: UInt64] = [:]
     private var rowsAtSample: UInt64 = 0
@@ -72,8 +87,33 @@ public struct WatchState: Sendable {
     }
 
     /// Vectors per second: from heartbeats when two of one run have arrived, else the
-    /// assignment rows per second (one row per trained vector).
-    public var vectorsPerSecond: Double? { heartbeatVectorsPerSecond ?? assignmentRowsPerSecond }
+    /// assignment rows per second (one row per trained vector); nil while stale, when neither
+    /// is a live reading.
+    public var vectorsPerSecond: Double? {
+        isStale ? nil : heartbeatVectorsPerSecond ?? assignmentRowsPerSecond
+    }
+
+    /// How long without a heartbeat counts as stale: three heartbeat intervals, and at least
+    /// ``minimumStaleSeconds`` (a daemon on a 100 ms heartbeat is not stale after 0.3 s of
+    /// scheduling noise).
+    public var staleAfterSeconds: Double {
+        max(Self.minimumStaleSeconds, 3 * (heartbeatIntervalSeconds ?? 0))
+    }
+
+    /// Seconds since the latest heartbeat at `now`; nil before the first heartbeat.
+    public func heartbeatSilence(now: Double) -> Double? {
+        lastHeartbeatAt.map { max(0, now - $0) }
+    }
+
+    /// Whether heartbeats have stopped at `now`: one arrived once, and none for longer than
+    /// ``staleAfterSeconds``. Before any heartbeat nothing is known, so nothing is stale.
+    public func isStale(now: Double) -> Bool {
+        guard let silence = heartbeatSilence(now: now) else { return false }
+        return silence > staleAfterSeconds
+    }
+
+    /// ``isStale(now:)`` at the last ``sampleRates(now:)``, the time the view describes.
+    public var isStale: Bool { sampledAt.map { isStale(now: $0) } ?? false }
 
     /// Total messages missed across topics.
     public var totalGaps: UInt64 { gaps.values.reduce(0, +) }
@@ -85,10 +125,19 @@ public struct WatchState: Sendable {
         return counts.enumerated().map { ClusterShare(center: $0.offset, count: $0.element, share: total > 0 ? $0.element / total : 0) }
     }
 
+    /// The first `count` coordinates of `center` in the latest centers (fewer when the
+    /// dimension is smaller; empty before any centers or for an index out of range).
+    public func coordinates(of center: Int, first count: Int) -> [Float] {
+        guard let c = centers, center >= 0, center < c.k, count > 0 else { return [] }
+        let start = center * c.dimension
+        return Array(c.centers[start..<(start + min(count, c.dimension))])
+    }
+
     /// Applies one message.
     /// - Parameters:
     ///   - message: the decoded message.
-    ///   - now: monotonic seconds (only used for rates via ``sampleRates(now:)``).
+    ///   - now: monotonic seconds, on the clock ``sampleRates(now:)`` is given (heartbeats
+    ///     are stamped with it, for staleness).
     public mutating func apply(_ message: WatchMessage, now: Double) {
         let topic = message.topic
         received[topic, default: 0] += 1
@@ -101,10 +150,12 @@ public struct WatchState: Sendable {
             track(topic, epoch: h.startEpoch, sequence: h.sequence)
             if let previous = heartbeat, previous.startEpoch == h.startEpoch,
                h.timeUnixMilliseconds > previous.timeUnixMilliseconds, h.vectorsIn >= previous.vectorsIn {
-                heartbeatVectorsPerSecond = Double(h.vectorsIn - previous.vectorsIn) * 1000
-                    / Double(h.timeUnixMilliseconds - previous.timeUnixMilliseconds)
+                let seconds = Double(h.timeUnixMilliseconds - previous.timeUnixMilliseconds) / 1000
+                heartbeatVectorsPerSecond = Double(h.vectorsIn - previous.vectorsIn) / seconds
+                heartbeatIntervalSeconds = seconds
             }
             heartbeat = h
+            lastHeartbeatAt = now
             noteModel(version: h.modelVersion, temperature: h.temperature)
         case .event(let e):
             track(topic, epoch: e.startEpoch, sequence: e.sequence)
@@ -119,9 +170,11 @@ public struct WatchState: Sendable {
         }
     }
 
-    /// Computes ``assignmentRowsPerSecond`` over the time since the previous call; call it
-    /// once per display interval. The first call only starts the interval.
+    /// Computes ``assignmentRowsPerSecond`` over the time since the previous call and sets the
+    /// time ``isStale`` is judged at; call it once per display interval, before drawing. The
+    /// first call only starts the rate interval.
     public mutating func sampleRates(now: Double) {
+        sampledAt = now
         if let t = sampleTime, now > t {
             assignmentRowsPerSecond = Double(assignmentRows - rowsAtSample) / (now - t)
         }
@@ -143,6 +196,8 @@ public struct WatchState: Sendable {
             lastSequence.removeAll()
             heartbeat = nil
             heartbeatVectorsPerSecond = nil
+            heartbeatIntervalSeconds = nil
+            lastHeartbeatAt = nil
             modelVersion = nil
         }
         startEpoch = epoch

@@ -89,6 +89,74 @@ struct WatchStateTests {
         #expect(state.vectorsPerSecond == 500)
     }
 
+    @Test("a state is stale once heartbeats stop for three intervals, at least 3 s")
+    func staleness() {
+        var state = WatchState()
+        state.sampleRates(now: 100)
+        #expect(!state.isStale)                       // nothing heard yet: nothing to call stale
+        #expect(state.staleAfterSeconds == 3)
+        state.apply(.heartbeat(heartbeat(epoch: 1, seq: 1, ms: 10_000, vectorsIn: 0)), now: 100)
+        state.apply(.heartbeat(heartbeat(epoch: 1, seq: 2, ms: 12_000, vectorsIn: 4_000)), now: 102)
+        #expect(state.heartbeatIntervalSeconds == 2)
+        #expect(state.staleAfterSeconds == 6)          // three intervals of 2 s
+        state.sampleRates(now: 107.9)
+        #expect(!state.isStale)
+        #expect(state.vectorsPerSecond == 2_000)
+        state.sampleRates(now: 108.1)
+        #expect(state.isStale)
+        #expect(state.heartbeatSilence(now: 108.1)! > 6)
+        #expect(state.vectorsPerSecond == nil)         // no live rate from a silent daemon
+        #expect(state.heartbeatVectorsPerSecond == 2_000)   // kept, as history
+        // A heartbeat brings it back.
+        state.apply(.heartbeat(heartbeat(epoch: 1, seq: 3, ms: 20_000, vectorsIn: 4_000)), now: 109)
+        state.sampleRates(now: 109.5)
+        #expect(!state.isStale)
+        // A fast heartbeat does not make the threshold shorter than 3 s.
+        var fast = WatchState()
+        fast.apply(.heartbeat(heartbeat(epoch: 1, seq: 1, ms: 0, vectorsIn: 0)), now: 0)
+        fast.apply(.heartbeat(heartbeat(epoch: 1, seq: 2, ms: 100, vectorsIn: 10)), now: 0.1)
+        #expect(fast.staleAfterSeconds == 3)
+        #expect(!fast.isStale(now: 3.0) && fast.isStale(now: 3.2))
+    }
+
+    @Test("views mark a stale state and show no live rate")
+    func staleViews() {
+        var state = WatchState()
+        state.apply(.centers(centers(epoch: 1, seq: 1)), now: 0)
+        state.apply(.heartbeat(heartbeat(epoch: 1, seq: 1, ms: 1_000, vectorsIn: 0)), now: 0)
+        state.apply(.heartbeat(heartbeat(epoch: 1, seq: 2, ms: 2_000, vectorsIn: 12_345)), now: 1)
+        state.sampleRates(now: 1.5)
+        let live = WatchView.render(state, endpoint: "tcp://x", elapsed: 1.5)
+        #expect(!live.contains("STALE"))
+        #expect(live.contains("12,345 vectors/s (heartbeat)"))
+        state.sampleRates(now: 9)
+        let stale = WatchView.render(state, endpoint: "tcp://x", elapsed: 9)
+        #expect(stale.hasPrefix("voronoid watch  tcp://x  (9 s)  STALE\n"))
+        #expect(stale.contains("STALE    no heartbeat for 8.0 s"))
+        #expect(stale.contains("rate     – vectors/s (stale; last heartbeat rate 12,345 vectors/s)"))
+        #expect(!stale.contains("(heartbeat)"))
+        let block = WatchView.renderCompact(state, elapsed: 9)
+        #expect(block.hasPrefix("[9.0 s] STALE    no heartbeat for 8.0 s"))
+        #expect(block.contains("– vectors/s (stale"))
+    }
+
+    @Test("views show each center's first coordinates")
+    func centerCoordinates() {
+        var state = WatchState()
+        let snapshot = CentersSnapshot(
+            k: 2, dimension: 5, startEpoch: 1, sequence: 1, modelEpoch: 1, modelVersion: 3, temperature: 0.5,
+            centers: [1.234, -5.678, 0, 9.999, 7, 12_345.6, 2, 3, 4, 5], counts: [3, 1])
+        state.apply(.centers(snapshot), now: 0)
+        #expect(state.coordinates(of: 1, first: 2) == [12_345.6, 2])
+        #expect(state.coordinates(of: 2, first: 2).isEmpty)
+        let view = WatchView.render(state, endpoint: "tcp://x", elapsed: 1, maxCoordinates: 4)
+        #expect(view.contains("clusters  (center: first 4 of 5 coordinates)"))
+        #expect(view.contains("75.0%  (1.23, -5.68, 0.00, 10.00, …)"))
+        #expect(view.contains("25.0%  (1.23e+04, 2.00, 3.00, 4.00, …)"))
+        let block = WatchView.renderCompact(state, elapsed: 1, maxCenters: 1, maxCoordinates: 2)
+        #expect(block.contains("  centers 0:(1.23, -5.68, …) … 1 more"))
+    }
+
     @Test("only the last few events are kept, and views show them")
     func events() {
         var state = WatchState(eventCapacity: 2)

@@ -27,10 +27,12 @@ struct HTTPAddress {
     }
 }
 
-/// Prometheus metrics, `/healthz` and `/readyz` over a tiny HTTP/1.1 server on its own thread.
+/// Prometheus metrics, `/healthz`, `/readyz` and the live view (`/` and `/model.json`) over a
+/// tiny read-only HTTP/1.1 server on its own thread.
 ///
 /// Scrapes are rare and small, so one connection is served at a time with short timeouts; a
-/// slow or hostile client can delay a scrape but never the pipeline.
+/// slow or hostile client can delay a scrape but never the pipeline. Only GET and HEAD are
+/// answered: nothing here changes the daemon.
 final class MetricsServer: Sendable {
     let statistics: Statistics
     let shared: SharedModel
@@ -39,6 +41,9 @@ final class MetricsServer: Sendable {
     let isReady: @Sendable () -> Bool
     let health: @Sendable () -> (healthy: Bool, lines: [String])
     let listener: Int32
+    /// The model's course for the live view, sampled by this thread.
+    let history = LiveHistory()
+    let projections = ProjectionCache()
 
     /// Binds the listening socket; throws a readable reason.
     init(address text: String, statistics: Statistics, shared: SharedModel, stop: EventFD, logger: Logger,
@@ -85,6 +90,7 @@ final class MetricsServer: Sendable {
                    pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
         while true {
             loops.beat(.metrics)
+            history.sampleIfDue(now: Clock.monotonicMilliseconds(), statistics: statistics)
             if fault.failureDue("metrics", started: started, now: Clock.monotonicMilliseconds()) {
                 return loops.fail(.metrics, "poll: injected fault (fault.fail_loop)")
             }
@@ -117,33 +123,58 @@ final class MetricsServer: Sendable {
         let head = String(decoding: buffer[0..<filled], as: UTF8.self)
         let parts = head.split(separator: " ", maxSplits: 2)
         guard parts.count >= 2 else { return respond(fd, 400, "bad request\n") }
-        guard parts[0] == "GET" || parts[0] == "HEAD" else { return respond(fd, 405, "only GET\n") }
+        guard parts[0] == "GET" || parts[0] == "HEAD" else {
+            return respond(fd, 405, "only GET and HEAD\n", extraHeaders: "Allow: GET, HEAD\r\n")
+        }
+        let headOnly = parts[0] == "HEAD"
         let path = parts[1].split(separator: "?").first.map(String.init) ?? "/"
         switch path {
         case "/metrics":
-            respond(fd, 200, exposition(), type: "text/plain; version=0.0.4; charset=utf-8", headOnly: parts[0] == "HEAD")
+            respond(fd, 200, exposition(), type: "text/plain; version=0.0.4; charset=utf-8", headOnly: headOnly)
         case "/healthz":
             // One line per loop, so an operator sees which one failed or stalled and why.
             let report = health()
             let body = (report.healthy ? "ok\n" : "unhealthy\n") + report.lines.joined(separator: "\n") + "\n"
-            respond(fd, report.healthy ? 200 : 503, body)
+            respond(fd, report.healthy ? 200 : 503, body, headOnly: headOnly)
         case "/readyz":
             let snap = shared.snapshot
             if !isReady() {
-                respond(fd, 503, "starting\n")
+                respond(fd, 503, "starting\n", headOnly: headOnly)
             } else if snap.state == nil {
-                respond(fd, 200, "ready (warming up: \(snap.warmupCollected) of \(snap.warmupNeeded) vectors)\n")
+                respond(fd, 200, "ready (warming up: \(snap.warmupCollected) of \(snap.warmupNeeded) vectors)\n", headOnly: headOnly)
             } else {
-                respond(fd, 200, "ready\n")
+                respond(fd, 200, "ready\n", headOnly: headOnly)
             }
+        case "/", "/index.html":
+            // The page holds its script and style inline and may fetch only from this origin.
+            respond(fd, 200, LiveViewPage.html, type: "text/html; charset=utf-8", headOnly: headOnly,
+                    extraHeaders: "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                        + "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                        + "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n")
+        case "/model.json":
+            respond(fd, 200, modelJSON(), type: "application/json", headOnly: headOnly,
+                    extraHeaders: "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n")
         default:
-            respond(fd, 404, "not found: try /metrics, /healthz or /readyz\n")
+            respond(fd, 404, "not found: try /, /model.json, /metrics, /healthz or /readyz\n", headOnly: headOnly)
         }
     }
 
-    private func respond(_ fd: Int32, _ status: Int, _ body: String, type: String = "text/plain; charset=utf-8", headOnly: Bool = false) {
+    /// The live view's snapshot: counters, quality, the model and its projection, history and
+    /// recent events.
+    func modelJSON() -> String {
+        let snap = shared.snapshot
+        return LiveViewSnapshot(
+            timeUnixMilliseconds: Clock.unixMilliseconds(), ready: isReady(), health: health(), model: snap,
+            projection: snap.state.map { projections.projection(of: $0) }, statistics: statistics,
+            history: history.samples, historyIntervalMilliseconds: history.intervalMilliseconds,
+            events: statistics.recentEvents.entries
+        ).json()
+    }
+
+    private func respond(_ fd: Int32, _ status: Int, _ body: String, type: String = "text/plain; charset=utf-8", headOnly: Bool = false,
+                         extraHeaders: String = "") {
         let reason = [200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"][status] ?? "Error"
-        var out = Array("HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n".utf8)
+        var out = Array("HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\n\(extraHeaders)Connection: close\r\n\r\n".utf8)
         if !headOnly { out += Array(body.utf8) }
         var sent = 0
         while sent < out.count {
@@ -162,6 +193,8 @@ final class MetricsServer: Sendable {
                 out += "voronoid_\(name)\(labels) \(Self.format(value))\n"
             }
         }
+        metric("build_info", "gauge", "This build's release version, wire protocol and checkpoint format (always 1).",
+               [("{version=\"\(VoronoidVersion.semantic)\",protocol=\"\(VoronoidVersion.wireProtocol)\",checkpoint_format=\"\(VoronoidVersion.checkpointFormat)\"}", 1)])
         let s = statistics
         let q = s.currentQuality
         let snap = shared.snapshot

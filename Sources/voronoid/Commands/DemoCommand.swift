@@ -11,9 +11,11 @@ struct Demo: ParsableCommand {
         abstract: "Watch voronoid learn: the daemon, a synthetic producer and the live view in one command.",
         discussion: """
             Starts the daemon on its default endpoints, a producer publishing Gaussian blobs \
-            (optionally drifting), and the watch view. While it runs, `voronoid watch` and \
-            `voronoid query stats` work from another terminal. At the end it compares the learned \
-            centers with the ones that generated the data.
+            (optionally drifting), and the watch view. It prints the address of the live view \
+            page (the daemon's metrics port, http://127.0.0.1:9464/ by default) to open in a \
+            browser. While it runs, `voronoid watch` and `voronoid query stats` work from another \
+            terminal. At the end it compares the learned centers with the ones that generated \
+            the data.
             """)
 
     @Option(help: "Clusters in the data and centers in the model.") var k = 6
@@ -24,6 +26,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Responsibilities: entmax15, softmax or hard.") var mode = "entmax15"
     @Option(help: "Seed of the data and the model.") var seed: UInt64 = 1
     @Flag(help: "Print a compact block per second instead of redrawing the screen.") var plain = false
+    @Option(help: "host:port of the daemon's metrics port, which serves the live view page (\"\" turns it off).")
+    var metrics = "127.0.0.1:9464"
 
     func validate() throws {
         guard k >= 1, dim >= 1 else { throw ValidationError("--k and --dim must be ≥ 1") }
@@ -37,7 +41,7 @@ struct Demo: ParsableCommand {
         do {
             configuration = try DaemonConfiguration.load(file: nil, overrides: [
                 "model.k=\(k)", "model.mode=\(mode)", "model.seed=\(seed)", "state.directory=\"\"",
-                "output.centers_interval_ms=200", "metrics.address=\"\"",
+                "output.centers_interval_ms=200", "metrics.address=\"\(metrics)\"",
             ])
         } catch {
             printError("voronoid demo: \(error)")
@@ -61,6 +65,9 @@ struct Demo: ParsableCommand {
             throw ExitCode(1)
         }
         Interrupt.install()
+        let page = metrics.isEmpty ? nil : "live view  http://\(metrics)/  (open it in a browser)"
+        // Written like the frames (unbuffered), so it comes first even when stdout is a pipe.
+        if let page { FileHandle.standardOutput.write(Data((page + "\n").utf8)) }
 
         // The producer, on its own thread, at the chosen rate.
         let source = try SyntheticSource(k: k, dimension: dim, spread: 1, separation: 10, drift: drift, seed: seed)
@@ -95,6 +102,8 @@ struct Demo: ParsableCommand {
                 if let centers = state.centers {
                     text += "\n" + Self.comparison(centers, truth: truth.get(), dimension: dim) + "\n"
                 }
+                // A redraw clears the screen, so the page's address is part of every frame.
+                if terminal, let page { text += page + "\n" }
                 FileHandle.standardOutput.write(Data(text.utf8))
                 nextDraw = now + 1
             }

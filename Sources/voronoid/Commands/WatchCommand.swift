@@ -10,8 +10,10 @@ struct Watch: ParsableCommand {
         discussion: """
             Subscribes to centers.bin, heartbeat, events and assignments.bin. On a terminal the \
             view is redrawn in place every --interval seconds; otherwise (or with --plain) one \
-            compact block is printed per interval. --once prints the first centers snapshot and \
-            exits; --json prints one JSON line per centers snapshot.
+            compact block is printed per interval. Each cluster's line shows its share and the \
+            first coordinates of its center. When heartbeats stop for three heartbeat intervals \
+            (at least 3 s) the view is marked STALE and shows no live rate. --once prints the \
+            first centers snapshot and exits; --json prints one JSON line per centers snapshot.
             """)
 
     @Option(help: "The daemon's update (XPUB) endpoint.") var endpoint = "tcp://127.0.0.1:5556"

@@ -1,0 +1,22 @@
+import Clustering
+
+/// What this build is: its release version and the versions of the formats it speaks.
+///
+/// `voronoid --version`, the `voronoid_build_info` metric and the Debian package
+/// (`scripts/package-deb.sh` reads `semantic` from this file) all take their numbers from here.
+public enum VoronoidVersion {
+    /// The release, as a semantic version (https://semver.org).
+    public static let semantic = "0.2.0"
+
+    /// The wire protocol version producers, subscribers and query clients speak
+    /// (`Sources/Wire/Wire.docc/Protocol.md`).
+    public static let wireProtocol = 1
+
+    /// The checkpoint file format this build writes and reads.
+    public static let checkpointFormat = Int(ModelState.formatVersion)
+
+    /// The text `voronoid --version` prints.
+    public static var description: String {
+        "voronoid \(semantic) (protocol \(wireProtocol), checkpoint format \(checkpointFormat))"
+    }
+}
