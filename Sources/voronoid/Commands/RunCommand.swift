@@ -8,7 +8,9 @@ struct Run: ParsableCommand {
         discussion: """
             Settings come from the defaults, then the configuration file (--config, or \
             $CONFIGURATION_DIRECTORY/voronoid.toml under systemd), then the flags below; every \
-            key is documented in config/voronoid.toml. A bad value names its key and exits 78.
+            key is documented in the reference configuration (config/voronoid.toml in the \
+            sources, /etc/voronoid/voronoid.toml as installed). A bad value names its key and \
+            exits 78.
             """)
 
     @Option(help: "Configuration file (TOML subset).") var config: String?
