@@ -88,24 +88,13 @@ build_modules() {
     fi
 }
 
-# The configuration reader validates metrics.address with HTTPAddress, which lives in
-# MetricsServer.swift beside code that needs the whole daemon; compile just that struct.
-extract_http_address() {
-    local src=$ROOT/Sources/Daemon/Service/MetricsServer.swift dst=$OUT/src/HTTPAddress.swift
-    if stale "$dst" "$src"; then
-        { echo "import Glibc"; awk '/^struct HTTPAddress /,/^}/' "$src"; } > "$dst.tmp"
-        grep -q 'init?(_ text: String)' "$dst.tmp" || { log "cannot find struct HTTPAddress in $src"; exit 1; }
-        mv "$dst.tmp" "$dst"
-    fi
-}
-
 # Sources, linked objects and libFuzzer settings of each target.
 sources_of() {
     case $1 in
         vectors) echo Tests/Fuzz/FuzzVectors.swift Tests/Fuzz/WireFuzzSupport.swift Sources/Wire/*.swift ;;
         query) echo Tests/Fuzz/FuzzQuery.swift Tests/Fuzz/WireFuzzSupport.swift Sources/Wire/*.swift ;;
         configuration) echo Tests/Fuzz/FuzzConfiguration.swift Sources/Daemon/Configuration/ConfigurationReader.swift \
-            Sources/Daemon/Configuration/DaemonConfiguration.swift "$OUT/src/HTTPAddress.swift" ;;
+            Sources/Daemon/Configuration/DaemonConfiguration.swift Sources/Daemon/Configuration/HTTPAddress.swift ;;
         checkpoint) echo Tests/Fuzz/FuzzCheckpoint.swift ;;
     esac
 }
@@ -121,7 +110,6 @@ build_target() {
         flags=(-I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS")
         objects=("$OUT/modules/Clustering.o" "$OUT/modules/RealModule.o")
     fi
-    [[ $t == configuration ]] && extract_http_address
     read -r -a src <<< "$(sources_of "$t")"
     if stale "$bin" "${src[@]}" "${objects[@]}"; then
         log "building fuzz-$t"

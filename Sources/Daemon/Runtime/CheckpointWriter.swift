@@ -11,7 +11,7 @@ import Transport
 /// writer falls behind by skipping versions, never by queueing them. A snapshot is a
 /// copy-on-write value: handing it over copies nothing; the owner's next update copies the
 /// model's arrays once, which happens once per checkpoint, not per batch.
-final class CheckpointWriter: Sendable {
+final class CheckpointWriter: DaemonService {
     let store: CheckpointStore
     let statistics: Statistics
     let logger: Logger
@@ -47,6 +47,9 @@ final class CheckpointWriter: Sendable {
 
     /// Asks the thread to write what is waiting and end.
     func requestStop() { try? stop.signal() }  // see submit(_:)
+
+    var loop: LoopHealth.Loop { .checkpoint }
+    func start() throws(StartupFailure) {}
 
     /// Snapshots waiting or being written: nil once the writer is idle.
     var isIdle: Bool { pending.withLock { $0 == nil } }

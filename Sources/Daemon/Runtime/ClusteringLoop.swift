@@ -33,7 +33,7 @@ final class ClusteringLoop: @unchecked Sendable {
     private var warmupIDs = VectorIDs()
     private var dimension: Int?
     private let updater: MiniBatchUpdater
-    private let loop: DispatchLoop
+    private let dispatch: DispatchLoop
     let emitter: Emitter
     /// The owner's half of the shared model's double buffer.
     private var spare: ModelState?
@@ -63,7 +63,7 @@ final class ClusteringLoop: @unchecked Sendable {
         self.model = restored
         self.dimension = restored?.dimension ?? initialCenters?.dimension ?? (configuration.model.dimension > 0 ? configuration.model.dimension : nil)
         self.updater = MiniBatchUpdater(configuration: configuration.update)
-        self.loop = DispatchLoop(width: configuration.model.threads)
+        self.dispatch = DispatchLoop(width: configuration.model.threads)
         self.encodeLimiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "outbound message not encoded")
         self.emitter = Emitter(startEpoch: startEpoch, k: configuration.model.k, statistics: statistics,
                                outbound: outbound, spent: spent, limiter: encodeLimiter, logger: logger)
@@ -245,7 +245,7 @@ final class ClusteringLoop: @unchecked Sendable {
         guard model != nil else { return }
         let started = Clock.monotonicNanoseconds()
         // Updated in place: a copy here would make the update copy the model's arrays.
-        let report = updater.update(&model!, rows: rows, count: count, loop: loop)
+        let report = updater.update(&model!, rows: rows, count: count, loop: dispatch)
         statistics.lastBatchMicroseconds.store((Clock.monotonicNanoseconds() - started) / 1000, ordering: .relaxed)
         let version = model!.batches
         shared.publish(model!, through: &spare)
@@ -304,4 +304,10 @@ final class ClusteringLoop: @unchecked Sendable {
     private func emitEvent(_ name: String, _ fields: [String: WireScalar]) {
         emitter.event(name, fields)
     }
+}
+
+extension ClusteringLoop: DaemonService {
+    var loop: LoopHealth.Loop { .clustering }
+    func start() throws(StartupFailure) {}
+    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }

@@ -34,6 +34,8 @@ final class IngestLoop: Sendable {
     /// Where rejected messages are republished (the publish thread's queue), when enabled.
     let deadLetters: BoundedQueue<Outbound>?
     private let limiter: DropLogLimiter
+    // SAFETY: set by start() and read by run(), both on the loop's own thread, never elsewhere.
+    nonisolated(unsafe) private var socket: ZMQSocket?
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
          batches: BoundedQueue<InboundBatch>, recycled: BoundedQueue<VectorBatch>, stop: EventFD,
@@ -199,6 +201,26 @@ final class IngestLoop: Sendable {
         }
         return VectorBatch(reservingRows: configuration.input.batchSize * 2, dimension: max(dimension ?? 0, 1))
     }
+}
+
+extension IngestLoop: DaemonService {
+    var loop: LoopHealth.Loop { .ingest }
+
+    func start() throws(StartupFailure) {
+        do {
+            socket = try openSocket()
+        } catch {
+            throw .opening(.ingest, "input.endpoints \(configuration.input.endpoints)", error)
+        }
+    }
+
+    func run() {
+        guard let socket else { return }
+        run(socket: socket)
+        socket.close()
+    }
+
+    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }
 
 /// Allows `rate` events per second with a burst of the same size.

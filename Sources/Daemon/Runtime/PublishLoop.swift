@@ -16,6 +16,8 @@ final class PublishLoop: Sendable {
     let logger: Logger
     let security: CurveSecurity?
     let health: LoopHealth
+    // SAFETY: set by start() and read by run(), both on the loop's own thread, never elsewhere.
+    nonisolated(unsafe) private var socket: ZMQSocket?
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics,
          outbound: BoundedQueue<Outbound>, spent: BoundedQueue<WireMessage>, stop: EventFD, security: CurveSecurity?,
@@ -117,4 +119,24 @@ final class PublishLoop: Sendable {
             statistics.publishDropped.add(1, ordering: .relaxed)
         }
     }
+}
+
+extension PublishLoop: DaemonService {
+    var loop: LoopHealth.Loop { .publish }
+
+    func start() throws(StartupFailure) {
+        do {
+            socket = try openSocket()
+        } catch {
+            throw .opening(.publish, "output.endpoint \(configuration.output.endpoint)", error)
+        }
+    }
+
+    func run() {
+        guard let socket else { return }
+        run(socket: socket)
+        socket.close()
+    }
+
+    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }

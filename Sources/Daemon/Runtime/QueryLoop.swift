@@ -17,6 +17,8 @@ final class QueryLoop: Sendable {
     let startedAt: Int64
     let security: CurveSecurity?
     let health: LoopHealth
+    // SAFETY: set by start() and read by run(), both on the loop's own thread, never elsewhere.
+    nonisolated(unsafe) private var socket: ZMQSocket?
 
     init(configuration: DaemonConfiguration, context: ZMQContext, statistics: Statistics, shared: SharedModel,
          stop: EventFD, logger: Logger, startEpoch: UInt64, security: CurveSecurity?, health: LoopHealth) {
@@ -217,4 +219,24 @@ final class QueryLoop: Sendable {
         out["query_send_failures"] = .int(Int64(statistics.querySendFailures.load(ordering: .relaxed)))
         return out
     }
+}
+
+extension QueryLoop: DaemonService {
+    var loop: LoopHealth.Loop { .query }
+
+    func start() throws(StartupFailure) {
+        do {
+            socket = try openSocket()
+        } catch {
+            throw .opening(.query, "query.endpoint \(configuration.query.endpoint)", error)
+        }
+    }
+
+    func run() {
+        guard let socket else { return }
+        // The loop may have replaced a broken socket: close the one it ends with.
+        run(socket: socket)?.close()
+    }
+
+    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }

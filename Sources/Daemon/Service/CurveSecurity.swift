@@ -90,6 +90,8 @@ final class ZAPHandler: Sendable {
     let health: LoopHealth
     let fault: DaemonConfiguration.Fault
     let limiter: DropLogLimiter
+    // SAFETY: set by start() and read by run(), both on the handler's own thread, never elsewhere.
+    nonisolated(unsafe) private var socket: ZMQSocket?
 
     init(security: CurveSecurity, context: ZMQContext, statistics: Statistics, stop: EventFD, health: LoopHealth,
          fault: DaemonConfiguration.Fault, limiter: DropLogLimiter, logger: Logger) {
@@ -213,4 +215,23 @@ final class ZAPHandler: Sendable {
         limiter.log(logger, reason: "unauthorized", detail: "\(mechanism) client \(key) from \(address): key not in the allow-list")
         return [version, requestID, Array("400".utf8), Array("client key not allowed".utf8), [], []]
     }
+}
+
+extension ZAPHandler: DaemonService {
+    var loop: LoopHealth.Loop { .zap }
+
+    func start() throws(StartupFailure) {
+        do {
+            socket = try openSocket()
+        } catch {
+            throw .opening(.zap, "the ZAP handler inproc://zeromq.zap.01", error)
+        }
+    }
+
+    func run() {
+        guard let socket else { return }
+        run(socket: socket)?.close()
+    }
+
+    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }

@@ -136,85 +136,34 @@ public final class DaemonRunner: Sendable {
 
         let ready = Atomic<Bool>(false)
         let statistics = self.statistics
-        let metrics = try c.metrics.address.isEmpty ? nil : MetricsServer(
-            address: c.metrics.address, statistics: statistics, shared: shared, stop: stops[4], logger: logger,
-            isReady: { ready.load(ordering: .relaxed) },
+        let metrics = c.metrics.address.isEmpty ? nil : MetricsServer(
+            address: c.metrics.address, statistics: statistics, shared: shared, stop: stops[4], loops: health,
+            fault: c.fault, logger: logger, isReady: { ready.load(ordering: .relaxed) },
             health: { health.report(now: Clock.monotonicMilliseconds(), maxStallMilliseconds: 5000) })
-        let metricsThread = metrics.map { m in
-            health.register(.metrics)
-            return OSThread(name: "metrics") { m.run(health: health, fault: c.fault) }
-        }
-        let writerThread = writer.map { w in
-            health.register(.checkpoint)
-            return OSThread(name: "checkpoint") { w.run() }
-        }
-
-        // Each socket is created and bound on the thread that will own it; start-up waits for
-        // every thread to report, so a bind error stops the daemon before READY.
-        let gate = StartGate()
-        // The ZAP handler must be bound before any CURVE socket binds, or those sockets would
-        // accept every client key.
         let zap = security.map {
             ZAPHandler(security: $0, context: context, statistics: statistics, stop: stops[5], health: health,
                        fault: c.fault, limiter: refusalLimiter, logger: logger)
         }
-        let zapThread = zap.map { z in
-            health.register(.zap)
-            return OSThread(name: "zap") {
-                guard let socket = gate.open(.zap, "the ZAP handler", { () throws(ZMQError) in try z.openSocket() }) else { return }
-                z.run(socket: socket)?.close()
-            }
-        }
-        let zapFailure = zap == nil ? nil : gate.wait(for: 1)
-        health.register(.publish)
-        let publishThread = OSThread(name: "publish") {
-            guard let socket = gate.open(.publish, "output.endpoint \(c.output.endpoint)", { () throws(ZMQError) in try publish.openSocket() }) else { return }
-            publish.run(socket: socket)
-            socket.close()
-        }
-        let queryThread = query.map { q in
-            health.register(.query)
-            return OSThread(name: "query") {
-                guard let socket = gate.open(.query, "query.endpoint \(c.query.endpoint)", { () throws(ZMQError) in try q.openSocket() }) else { return }
-                q.run(socket: socket)?.close()
-            }
-        }
-        health.register(.clustering)
-        let clusteringThread = OSThread(name: "clustering") { clustering.run() }
-        health.register(.ingest)
-        let ingestThread = OSThread(name: "ingest") {
-            guard let socket = gate.open(.ingest, "input.endpoints \(c.input.endpoints)", { () throws(ZMQError) in try ingest.openSocket() }) else { return }
-            ingest.run(socket: socket)
-            socket.close()
-        }
-        let failure = zapFailure ?? gate.wait(for: (query == nil ? 2 : 3) + (zap == nil ? 0 : 1))
 
-        // Shutdown in data-flow order: intake first, then the model owner (which flushes its
-        // last batch, publishes the final centers and hands over the final checkpoint), then
-        // the writers of what it produced, then the helpers.
+        // The declared order: the page and the checkpoint writer first; the ZAP handler before
+        // any CURVE socket binds (or those sockets would accept every key); the outputs before
+        // the model owner, and the input last, so nothing arrives before it can go on. The
+        // supervisor stops them in the reverse order: intake first, then the model owner (which
+        // flushes its last batch, publishes the final centers and hands over the final
+        // checkpoint), then what carries its output.
+        let services: [(any DaemonService)?] = [metrics, writer, zap, publish, query, clustering, ingest]
+        let supervisor = Supervisor(health: health)
+        do {
+            try supervisor.start(services.compactMap { $0 })
+        } catch {
+            context.shutdown()
+            throw StartError(description: "cannot open \(error.description)", status: error.exitStatus)
+        }
         func shutdown() {
-            try? stops[0].signal()  // an eventfd signal cannot fail short of counter overflow
-            ingestThread.join()
-            try? stops[1].signal()
-            clusteringThread.join()
-            writer?.requestStop()
-            writerThread?.join()
-            try? stops[2].signal()
-            publishThread.join()
-            try? stops[3].signal()
-            queryThread?.join()
-            try? stops[4].signal()
-            metricsThread?.join()
-            try? stops[5].signal()
-            zapThread?.join()
+            supervisor.stopAll()
             context.shutdown()
         }
 
-        if let failure {
-            shutdown()
-            throw StartError(description: "cannot open \(failure.what): \(failure.error)",
-                             status: failure.error.code == EADDRINUSE ? 1 : 78)
-        }
         let metricsNote = (c.metrics.address.isEmpty ? "" : ", metrics http://\(c.metrics.address)/metrics")
             + (security.map { ", CURVE on \($0.sockets.sorted().joined(separator: "/")) for \($0.allowed.count) allowed keys (server key \($0.keyPair.z85PublicKey))" } ?? "")
         let endpoints = "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)") + metricsNote
@@ -323,41 +272,5 @@ public final class DaemonRunner: Sendable {
     private func waitForStop(milliseconds: Int) -> Int32? {
         var fd = pollfd(fd: stopRequest.fileDescriptor, events: Int16(POLLIN), revents: 0)
         return poll(&fd, 1, Int32(milliseconds)) > 0 ? 0 : nil
-    }
-}
-
-/// Collects each socket thread's start-up outcome.
-final class StartGate: Sendable {
-    /// Why a loop could not open its socket: typed, so the exit status never depends on text.
-    struct Failure: Sendable {
-        var loop: LoopHealth.Loop
-        var what: String
-        var error: ZMQError
-    }
-
-    private let state = Mutex<(reported: Int, failure: Failure?)>((0, nil))
-
-    /// Opens a socket on the calling thread and reports; returns nil (after reporting) on failure.
-    func open(_ loop: LoopHealth.Loop, _ what: String, _ make: () throws(ZMQError) -> ZMQSocket) -> ZMQSocket? {
-        do {
-            let socket = try make()
-            state.withLock { $0.reported += 1 }
-            return socket
-        } catch {
-            state.withLock {
-                $0.reported += 1
-                if $0.failure == nil { $0.failure = Failure(loop: loop, what: what, error: error) }
-            }
-            return nil
-        }
-    }
-
-    /// Waits until `count` threads reported; returns the first failure.
-    func wait(for count: Int) -> Failure? {
-        while true {
-            let s = state.withLock { $0 }
-            if s.reported >= count { return s.failure }
-            usleep(1000)
-        }
     }
 }

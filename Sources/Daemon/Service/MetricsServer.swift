@@ -3,56 +3,50 @@ import Logging
 import Synchronization
 import Transport
 
-/// A parsed `host:port` for the metrics listener.
-struct HTTPAddress {
-    var host: String
-    var port: UInt16
-    var family: Int32
-
-    init?(_ text: String) {
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":"),
-                  let port = UInt16(text[text.index(close, offsetBy: 2)...]) else { return nil }
-            host = String(text[text.index(after: text.startIndex)..<close])
-            self.port = port
-            family = AF_INET6
-        } else {
-            guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
-            host = String(text[..<colon])
-            self.port = port
-            family = AF_INET
-        }
-        var probe = in6_addr()
-        guard inet_pton(family, host, &probe) == 1 else { return nil }
-    }
-}
-
 /// Prometheus metrics, `/healthz`, `/readyz` and the live view (`/` and `/model.json`) over a
 /// tiny read-only HTTP/1.1 server on its own thread.
 ///
 /// Scrapes are rare and small, so one connection is served at a time with short timeouts; a
 /// slow or hostile client can delay a scrape but never the pipeline. Only GET and HEAD are
 /// answered: nothing here changes the daemon.
-final class MetricsServer: Sendable {
+final class MetricsServer: DaemonService {
     let statistics: Statistics
     let shared: SharedModel
     let stop: EventFD
     let logger: Logger
     let isReady: @Sendable () -> Bool
     let health: @Sendable () -> (healthy: Bool, lines: [String])
-    let listener: Int32
+    let address: String
+    let loops: LoopHealth
+    let fault: DaemonConfiguration.Fault
+    // SAFETY: set by start() and read by run(), both on the server's own thread, never elsewhere.
+    nonisolated(unsafe) private var listener: Int32 = -1
     /// The model's course for the live view, sampled by this thread.
     let history = LiveHistory()
     let projections = ProjectionCache()
 
-    /// Binds the listening socket; throws a readable reason.
-    init(address text: String, statistics: Statistics, shared: SharedModel, stop: EventFD, logger: Logger,
-         isReady: @escaping @Sendable () -> Bool, health: @escaping @Sendable () -> (healthy: Bool, lines: [String])) throws(DaemonRunner.StartError) {
-        guard let address = HTTPAddress(text) else {
-            throw DaemonRunner.StartError(description: "metrics.address: cannot parse \(text)", status: 78)
+    init(address: String, statistics: Statistics, shared: SharedModel, stop: EventFD, loops: LoopHealth,
+         fault: DaemonConfiguration.Fault, logger: Logger,
+         isReady: @escaping @Sendable () -> Bool, health: @escaping @Sendable () -> (healthy: Bool, lines: [String])) {
+        self.address = address
+        self.statistics = statistics
+        self.shared = shared
+        self.stop = stop
+        self.loops = loops
+        self.fault = fault
+        self.logger = logger
+        self.isReady = isReady
+        self.health = health
+    }
+
+    /// Binds the listening socket.
+    func start() throws(StartupFailure) {
+        func failure(_ kind: StartupFailure.Kind, _ reason: String) -> StartupFailure {
+            StartupFailure(loop: LoopHealth.Loop.metrics.rawValue, what: "metrics.address \(address)", kind: kind, reason: reason)
         }
+        guard let address = HTTPAddress(address) else { throw failure(.configuration, "cannot parse it as host:port") }
         let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw DaemonRunner.StartError(description: "metrics.address: socket: \(String(cString: strerror(errno)))", status: 1) }
+        guard fd >= 0 else { throw failure(.system, "socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         let bound: Int32
@@ -70,20 +64,20 @@ final class MetricsServer: Sendable {
             bound = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let code = errno
             close(fd)
-            throw DaemonRunner.StartError(description: "metrics.address \(text): \(reason)", status: 1)
+            throw failure(code == EADDRINUSE ? .addressInUse : code == EADDRNOTAVAIL ? .configuration : .system,
+                          String(cString: strerror(code)))
         }
         listener = fd
-        self.statistics = statistics
-        self.shared = shared
-        self.stop = stop
-        self.logger = logger
-        self.isReady = isReady
-        self.health = health
     }
 
-    func run(health loops: LoopHealth, fault: DaemonConfiguration.Fault) {
+    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
+
+    var loop: LoopHealth.Loop { .metrics }
+
+    func run() {
+        guard listener >= 0 else { return }
         defer { close(listener) }
         let started = Clock.monotonicMilliseconds()
         var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
