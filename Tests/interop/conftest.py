@@ -163,6 +163,24 @@ def decode_assignments(frames):
     elif magic == b"VASS":
         ids, rest = [s.decode() for s in rest[0].split(b"\n")], rest[1:]
     elif magic == b"VASM":
+        # Per row a tag byte: 0 (no id), 1 followed by an int64, or 2 followed by a length byte
+        # (1-64) and that many UTF-8 bytes.
+        ids, p, frame = [], 0, rest[0]
+        for _ in range(n):
+            tag, p = frame[p], p + 1
+            if tag == 0:
+                ids.append(None)
+            elif tag == 1:
+                ids.append(struct.unpack_from("<q", frame, p)[0])
+                p += 8
+            elif tag == 2:
+                length = frame[p]
+                assert 1 <= length <= 64, f"VASM string id of {length} bytes"
+                ids.append(frame[p + 1:p + 1 + length].decode())
+                p += 1 + length
+            else:
+                raise AssertionError(f"unknown VASM id tag {tag}")
+        assert p == len(frame), f"{len(frame) - p} bytes left over in the VASM ids frame"
         rest = rest[1:]
     return {
         "n": n, "k": k, "seq": seq, "start_epoch": start_epoch, "version": version, "ids": ids,

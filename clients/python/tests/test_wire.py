@@ -151,8 +151,8 @@ def test_heartbeat_and_event_examples():
                                             b'"vectors_accepted":98,"dropped":2,"model_version":7,"temperature":0.25}'])
     assert hb == voronoid.Heartbeat(1, 2, 1764460000000, 100, 98, 2, 7, 0.25)
     ev = wire.decode_message([b"events", b'{"start_epoch":1,"seq":3,"time_unix_ms":1764460000000,"event":"reseed",'
-                                         b'"fields":{"center":3,"reason":"dead"}}'])
-    assert ev == voronoid.Event(1, 3, 1764460000000, "reseed", {"center": 3, "reason": "dead"})
+                                         b'"fields":{"center":3,"count":0.5,"model_version":40}}'])
+    assert ev == voronoid.Event(1, 3, 1764460000000, "reseed", {"center": 3, "count": 0.5, "model_version": 40})
 
 
 def test_large_integers_stay_exact():
