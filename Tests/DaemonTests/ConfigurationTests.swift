@@ -44,7 +44,7 @@ import Testing
     ])
     func badValuesNameTheKeyAndTheValue(override: String, key: String, fragment: String) {
         do {
-            _ = try DaemonConfiguration.load(file: nil, overrides: [override])
+            _ = try DaemonConfiguration.load(file: nil, set: [override])
             Issue.record("\(override) was accepted")
         } catch {
             #expect(error.key == key)
@@ -94,6 +94,26 @@ import Testing
         #expect(c.model.initialCenters == "C:\\centers.csv", "a literal string keeps its backslash")
     }
 
+    /// Flags arrive typed: their text reaches the validators as given, quotes and brackets
+    /// included, and a `--set` after them still wins.
+    @Test func typedOverridesAreNotReparsed() throws {
+        let odd = "/tmp/state \"with\" [brackets] = and quotes"
+        let c = try DaemonConfiguration.load(file: nil, overrides: [
+            ConfigurationOverride(key: "state.directory", value: .string(odd)),
+            ConfigurationOverride(key: "input.endpoints", value: .array(["tcp://127.0.0.1:7001", "ipc:///tmp/a,b"])),
+            try ConfigurationOverride(parsing: "model.k=5"),
+        ])
+        #expect(c.state.directory == odd)
+        #expect(c.input.endpoints == ["tcp://127.0.0.1:7001", "ipc:///tmp/a,b"])
+        #expect(c.model.k == 5)
+        do {
+            _ = try DaemonConfiguration.load(file: nil, overrides: [ConfigurationOverride(key: "output.endpoint", value: .string("udp://\"x\""))])
+            Issue.record("a bad endpoint was accepted")
+        } catch {
+            #expect(error.key == "output.endpoint" && error.reason.contains("udp://\"x\""), "\(error)")
+        }
+    }
+
     @Test func valuesOfKindsNoKeyTakesAreNamed() {
         for (text, key) in [("[model]\nk = 1979-05-27\n", "model.k"), ("[input]\ntopics = [1, 2]\n", "input.topics"),
                             ("[model.extra]\nk = 1\n", "model.extra"), ("k = 3\n", "k")] {
@@ -113,7 +133,7 @@ import Testing
     }
 
     @Test func flagsOverrideTheFileAndValuesParse() throws {
-        let c = try DaemonConfiguration.load(file: nil, overrides: [
+        let c = try DaemonConfiguration.load(file: nil, set: [
             "model.k=12", "model.mode=hard", "input.socket=pull", "input.topics=[\"a\", \"b\"]",
             "model.count_half_life=inf", "temperature.initial=2.5", "model.learning_rate=0.3",
         ])

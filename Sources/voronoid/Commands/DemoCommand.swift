@@ -39,7 +39,7 @@ struct Demo: ParsableCommand {
         do { try HostCheck.requireVectorUnits() } catch { printError("voronoid: \(error)"); throw ExitCode(1) }
         let configuration: DaemonConfiguration
         do {
-            configuration = try DaemonConfiguration.load(file: nil, overrides: [
+            configuration = try DaemonConfiguration.load(file: nil, set: [
                 "model.k=\(k)", "model.mode=\(mode)", "model.seed=\(seed)", "state.directory=\"\"",
                 "output.centers_interval_ms=200", "metrics.address=\"\(metrics)\"",
             ])

@@ -28,27 +28,31 @@ struct Run: ParsableCommand {
     @Flag(help: "state.fresh_start: start a new model if the checkpoint's k or dimension differ.") var fresh = false
     @Option(help: "log.level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
 
-    var overrides: [String] {
-        var o: [String] = []
-        if let k { o.append("model.k=\(k)") }
-        if let dimension { o.append("model.dimension=\(dimension)") }
-        if let mode { o.append("model.mode=\(mode)") }
-        if !input.isEmpty { o.append("input.endpoints=[" + input.map { "\"\($0)\"" }.joined(separator: ",") + "]") }
-        if connect { o.append("input.connect=true") }
-        if pull { o.append("input.socket=pull") }
-        if let output { o.append("output.endpoint=\"\(output)\"") }
-        if let query { o.append("query.endpoint=\"\(query)\"") }
-        if let state { o.append("state.directory=\"\(state)\"") }
-        if fresh { o.append("state.fresh_start=true") }
-        if let logLevel { o.append("log.level=\(logLevel)") }
-        return o + settings
+    /// The flags as typed settings, then every `--set` (which may override a flag): a flag's
+    /// text goes to the validators as given, never re-parsed.
+    func overrides() throws(ConfigurationError) -> [ConfigurationOverride] {
+        var o: [ConfigurationOverride] = []
+        func set(_ key: String, _ value: ConfigurationValue) { o.append(ConfigurationOverride(key: key, value: value)) }
+        if let k { set("model.k", .number(Double(k), text: String(k))) }
+        if let dimension { set("model.dimension", .number(Double(dimension), text: String(dimension))) }
+        if let mode { set("model.mode", .string(mode)) }
+        if !input.isEmpty { set("input.endpoints", .array(input)) }
+        if connect { set("input.connect", .bool(true)) }
+        if pull { set("input.socket", .string("pull")) }
+        if let output { set("output.endpoint", .string(output)) }
+        if let query { set("query.endpoint", .string(query)) }
+        if let state { set("state.directory", .string(state)) }
+        if fresh { set("state.fresh_start", .bool(true)) }
+        if let logLevel { set("log.level", .string(logLevel)) }
+        for item in settings { o.append(try ConfigurationOverride(parsing: item)) }
+        return o
     }
 
     func run() throws {
         do { try HostCheck.requireVectorUnits() } catch { printError("voronoid: \(error)"); throw ExitCode(1) }
         let configuration: DaemonConfiguration
         do {
-            configuration = try DaemonConfiguration.load(file: config, overrides: overrides)
+            configuration = try DaemonConfiguration.load(file: config, overrides: try overrides())
         } catch {
             printError("voronoid: configuration error: \(error)")
             throw ExitCode(ConfigurationError.exitStatus)
@@ -57,7 +61,8 @@ struct Run: ParsableCommand {
         do {
             let runner = try DaemonRunner(configuration: configuration, logger: logger)
             let file = config
-            let overrides = self.overrides
+            // Read once: the flags cannot change, and they were valid at start.
+            let overrides = (try? self.overrides()) ?? []
             let status = try runner.run(reload: { () throws(ConfigurationError) in
                 try DaemonConfiguration.load(file: file, overrides: overrides)
             })
