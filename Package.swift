@@ -48,22 +48,32 @@ let package = Package(
         ),
         // Producer, watcher and query clients: what the subcommands and the tests drive.
         .target(name: "Clients", dependencies: ["Clustering", "Transport", "Wire"]),
+        // `voronoid bench`: the core alone, and the whole daemon fed over loopback.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "Daemon", "Clients", "Clustering", "Transport", "Wire",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "voronoid",
             dependencies: [
-                "Daemon", "Clients", "Clustering", "Transport", "Wire",
+                "Daemon", "Clients", "Clustering", "Transport", "Wire", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Counts a thread's heap allocations, so tests can show steady-state batches allocate nothing.
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        // Helpers every test target shares: temporary directories, threads, waiting.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "ClusteringTests",
             dependencies: ["Clustering", "CAllocationCounter", .product(name: "RealModule", package: "swift-numerics")]
         ),
-        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "ClientsTests", dependencies: ["Clients", "Transport", "Wire", "Clustering"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering", "CAllocationCounter"]),
+        .testTarget(name: "ClientsTests", dependencies: ["Clients", "Transport", "Wire", "Clustering", "TestSupport"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering", "CAllocationCounter", "TestSupport"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Clients
 import Dispatch
 import Testing
+import TestSupport
 import Transport
 import Wire
 

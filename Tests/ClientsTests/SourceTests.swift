@@ -1,5 +1,6 @@
 import Clients
 import Testing
+import TestSupport
 
 @Suite("CSV source")
 struct CSVSourceTests {

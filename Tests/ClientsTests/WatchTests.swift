@@ -1,5 +1,6 @@
 import Clients
 import Testing
+import TestSupport
 import Transport
 import Wire
 

@@ -1,3 +1,4 @@
+import TestSupport
 import Clustering
 @testable import Daemon
 import Foundation
@@ -57,7 +58,7 @@ import Wire
         return c
     }
 
-    static func freePort() -> Int { EndToEndBenchmark.freePort() }
+    static func freePort() -> Int { freeTCPPort() }
 
     static func blobs(_ n: Int, seed: UInt64) -> [[Float]] {
         var random = RandomSource(seed: seed)

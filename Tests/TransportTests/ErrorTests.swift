@@ -1,6 +1,7 @@
 import CZeroMQ
 import Foundation
 import Testing
+import TestSupport
 @testable import Transport
 
 @Suite("Errors")

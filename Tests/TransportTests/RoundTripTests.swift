@@ -1,5 +1,6 @@
 import CZeroMQ
 import Testing
+import TestSupport
 @testable import Transport
 
 @Suite("Round trips over real sockets")

@@ -1,21 +1,21 @@
 import Glibc
 
 /// Wall-clock and monotonic time for the daemon (the core never reads a clock).
-enum Clock {
+public enum Clock {
     /// Milliseconds since the Unix epoch.
-    static func unixMilliseconds() -> Int64 {
+    public static func unixMilliseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     /// Monotonic nanoseconds.
-    static func monotonicNanoseconds() -> UInt64 {
+    public static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// Monotonic milliseconds.
-    static func monotonicMilliseconds() -> UInt64 { monotonicNanoseconds() / 1_000_000 }
+    public static func monotonicMilliseconds() -> UInt64 { monotonicNanoseconds() / 1_000_000 }
 }

@@ -17,7 +17,8 @@ public final class DaemonRunner: Sendable {
 
     public let configuration: DaemonConfiguration
     let logger: Logger
-    let statistics = Statistics()
+    /// The daemon's counters, for embedding code (benchmarks, tests) that reads them live.
+    public let statistics = Statistics()
     /// Set by tests and `demo` to stop the daemon without a signal.
     let stopRequest: EventFD
     /// Log limiters whose interval (`log.drop_interval_s`) a reload changes; set once in `run`.

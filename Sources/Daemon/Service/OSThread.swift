@@ -2,7 +2,7 @@ import Glibc
 
 /// A plain POSIX thread for the socket loops: blocking libzmq calls must never run on Swift's
 /// cooperative thread pool.
-final class OSThread: Sendable {
+public final class OSThread: Sendable {
     private final class Box: Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -12,7 +12,7 @@ final class OSThread: Sendable {
     nonisolated(unsafe) private var handle = pthread_t()
 
     /// Starts `body` on a new thread; `name` says what it is for in crash reports.
-    init(name: String, _ body: @escaping @Sendable () -> Void) {
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         let result = pthread_create(&handle, nil, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
@@ -23,7 +23,7 @@ final class OSThread: Sendable {
     }
 
     /// Waits for the thread to end.
-    func join() {
+    public func join() {
         pthread_join(handle, nil)
     }
 }

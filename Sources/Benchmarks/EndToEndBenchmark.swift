@@ -1,4 +1,5 @@
 import Clustering
+import Daemon
 import Glibc
 import Logging
 import Synchronization
@@ -98,7 +99,7 @@ public struct EndToEndBenchmark {
             var counter: UInt64 = 0
             while !stop.load(ordering: .relaxed) {
                 guard (try? sub.receive(into: &message)) == true, message.count >= 8 else { continue }
-                let now = Clock.monotonicNanoseconds()
+                let now = Daemon.Clock.monotonicNanoseconds()
                 // header: "<4sIIQQQ": n at byte 4; the ids frame (int64) is frame 2.
                 let n = message.withUnsafeBytes(ofFrame: 1) { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self))) }
                 assigned.add(UInt64(n), ordering: .relaxed)
@@ -125,7 +126,7 @@ public struct EndToEndBenchmark {
         try producer.setSendHighWaterMark(socket == .pull ? 1000 : 100_000)
         try producer.connect(c.input.endpoints[0])
         usleep(500_000)
-        let blobs = Blobs(k: k, dimension: dimension, count: 65_536, spread: 1, separation: 4, seed: 9)
+        let blobs = (rows: syntheticRows(k: k, dimension: dimension, count: 65_536, seed: 9), count: 65_536)
         let header = 16
         var bodyFrame = [UInt8](repeating: 0, count: vectorsPerMessage * dimension * 4)
         var idsFrame = [UInt8](repeating: 0, count: vectorsPerMessage * 8)
@@ -133,11 +134,11 @@ public struct EndToEndBenchmark {
         let topic = Array("vectors".utf8)
         var sent: UInt64 = 0
         var messages: UInt64 = 0
-        let start = Clock.monotonicNanoseconds()
+        let start = Daemon.Clock.monotonicNanoseconds()
         let end = start + UInt64(seconds * 1e9)
         var row = 0
         while true {
-            let now = Clock.monotonicNanoseconds()
+            let now = Daemon.Clock.monotonicNanoseconds()
             if now >= end { break }
             if let rate {
                 let due = start + UInt64(Double(sent) / rate * 1e9)
@@ -158,7 +159,7 @@ public struct EndToEndBenchmark {
                 }
             }
             row = (row + vectorsPerMessage) % blobs.count
-            let stamp = Int64(bitPattern: Clock.monotonicNanoseconds()).littleEndian
+            let stamp = Int64(bitPattern: Daemon.Clock.monotonicNanoseconds()).littleEndian
             idsFrame.withUnsafeMutableBytes { dst in
                 for v in 0..<vectorsPerMessage { dst.storeBytes(of: stamp, toByteOffset: v * 8, as: Int64.self) }
             }
@@ -180,7 +181,7 @@ public struct EndToEndBenchmark {
             sent += UInt64(vectorsPerMessage)
             messages += 1
         }
-        let elapsed = Double(Clock.monotonicNanoseconds() - start) / 1e9
+        let elapsed = Double(Daemon.Clock.monotonicNanoseconds() - start) / 1e9
         // Let the pipeline drain, then read the daemon's counters.
         var accepted: UInt64 = 0
         for _ in 0..<50 {

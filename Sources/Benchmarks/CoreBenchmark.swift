@@ -1,4 +1,6 @@
+import Clients
 import Clustering
+import Daemon
 
 /// Throughput of the pure core: the whole update step and entmax alone.
 ///
@@ -91,7 +93,7 @@ public struct CoreBenchmark {
     /// The update step (responsibilities + center update) at the shape's natural temperature:
     /// the automatic starting temperature, where entmax is soft for about half the rows.
     public func measureUpdate(d: Int, k: Int, batch: Int, mode: ResponsibilityMode, threads: Int) -> Result {
-        let data = Blobs(k: k, dimension: d, count: batch * 8, spread: 1, separation: 4, seed: 7)
+        let data = (rows: syntheticRows(k: k, dimension: d, count: batch * 8, seed: 7), count: batch * 8)
         var state = data.rows.withUnsafeBufferPointer {
             ModelState.seeded(warmup: $0, count: batch, dimension: d, k: k, seed: 11, heat: 1)
         }
@@ -118,7 +120,7 @@ public struct CoreBenchmark {
 
     /// The update step as a straightforward per-vector loop: the comparison for the fast path.
     public func measureReference(d: Int, k: Int, batch: Int) -> Result {
-        let data = Blobs(k: k, dimension: d, count: batch * 8, spread: 1, separation: 4, seed: 7)
+        let data = (rows: syntheticRows(k: k, dimension: d, count: batch * 8, seed: 7), count: batch * 8)
         let state = data.rows.withUnsafeBufferPointer {
             ModelState.seeded(warmup: $0, count: batch, dimension: d, k: k, seed: 11, heat: 1)
         }
@@ -228,30 +230,14 @@ public struct CoreBenchmark {
     }
 }
 
-/// Seeded Gaussian blobs around random centers in a cube.
-public struct Blobs: Sendable {
-    public let rows: [Float]
-    public let labels: [Int]
-    public let centers: [Float]
-    public let count: Int
-    public let dimension: Int
-
-    public init(k: Int, dimension d: Int, count: Int, spread: Double, separation: Double, seed: UInt64) {
-        var random = RandomSource(seed: seed)
-        let side = separation * spread * Double(k).squareRoot() * 4
-        var centers = [Float](repeating: 0, count: k * d)
-        for t in 0..<(k * d) { centers[t] = Float((random.nextUnit() - 0.5) * side) }
-        var rows = [Float](repeating: 0, count: count * d)
-        var labels = [Int](repeating: 0, count: count)
-        for i in 0..<count {
-            let j = Int(random.next() % UInt64(k))
-            labels[i] = j
-            for t in 0..<d { rows[i * d + t] = centers[j * d + t] + Float(random.nextGaussian() * spread) }
-        }
-        self.rows = rows
-        self.labels = labels
-        self.centers = centers
-        self.count = count
-        self.dimension = d
+/// Rows drawn from the clients' synthetic source (the stream `voronoid produce` and `demo`
+/// send), so benchmarks measure the data the daemon is shown with.
+func syntheticRows(k: Int, dimension: Int, count: Int, seed: UInt64) -> [Float] {
+    var rows: [Float] = []
+    // Valid arguments: k, dimension and count are the benchmark's own positive constants.
+    guard var source = try? SyntheticSource(k: k, dimension: dimension, spread: 1, separation: 4, seed: seed),
+          (try? source.next(into: &rows, maxRows: count)) != nil else {
+        preconditionFailure("synthetic source refused k = \(k), dimension = \(dimension), count = \(count)")
     }
+    return rows
 }
