@@ -1,15 +1,5 @@
 // swift-tools-version: 6.1
 import PackageDescription
-import Foundation
-
-// The distance and entmax kernels are written so the compiler vectorizes them; on x86-64 they
-// are compiled for AVX2 + FMA (x86-64-v3, "haswell"), which doubles the core's throughput.
-// `VORONOID_PORTABLE=1 swift build` builds for the baseline x86-64 instead.
-#if arch(x86_64)
-let kernelFlags: [String] = ProcessInfo.processInfo.environment["VORONOID_PORTABLE"] == "1" ? [] : ["-target-cpu", "haswell"]
-#else
-let kernelFlags: [String] = []
-#endif
 
 let package = Package(
     name: "voronoid",
@@ -25,15 +15,14 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
-        // The pure core: maths and model state, no I/O, no Foundation. Without errno to set, the
-        // C square root it inlines is one instruction and four of them become one vector op.
+        // The pure core: maths and model state, no I/O, no Foundation. No build flags: it is a
+        // library other packages can depend on by version.
         .target(
             name: "Clustering",
-            dependencies: ["CKernelShims", .product(name: "RealModule", package: "swift-numerics")],
-            swiftSettings: [.unsafeFlags(kernelFlags + ["-Xcc", "-fno-math-errno"])]
-                + (kernelFlags.isEmpty ? [] : [.define("VORONOID_AVX2")])
+            dependencies: ["CKernelShims", .product(name: "RealModule", package: "swift-numerics")]
         ),
-        // A vector comparison read as a bit mask, which Swift cannot express (see the header).
+        // The hottest loops in C, for the baseline and for AVX2 + FMA chosen at run time, and a
+        // vector comparison read as a bit mask, which Swift cannot express (see the header).
         .target(name: "CKernelShims"),
         .systemLibrary(name: "CZeroMQ"),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),

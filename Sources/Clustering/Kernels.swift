@@ -1,9 +1,23 @@
-/// Facts about how the core's kernels were compiled.
+import CKernelShims
+
+/// Which vector code the core's C kernels run. One build serves every x86-64 processor: the
+/// kernels are compiled for the baseline and for AVX2 + FMA, and the processor is asked once.
 public enum Kernels {
-    /// Whether the kernels were compiled for AVX2 and FMA (x86-64-v3) and need them to run.
-    #if VORONOID_AVX2
-    public static let requiresAVX2 = true
-    #else
-    public static let requiresAVX2 = false
-    #endif
+    /// The vector code in use.
+    public enum Level: Int, Sendable {
+        /// SSE2, every x86-64 processor (and any other architecture).
+        case baseline = 1
+        /// AVX2 and FMA (x86-64-v3).
+        case avx2 = 2
+    }
+
+    /// The level the kernels run at.
+    public static var level: Level { Level(rawValue: Int(voronoid_kernel_level())) ?? .baseline }
+
+    /// Runs the kernels at `requested`, or the best below it the processor has, and returns
+    /// the level in force (tests and benchmarks compare the two on the same data).
+    @discardableResult
+    public static func setLevel(_ requested: Level) -> Level {
+        Level(rawValue: Int(voronoid_set_kernel_level(Int32(requested.rawValue)))) ?? .baseline
+    }
 }

@@ -1,3 +1,4 @@
+import CKernelShims
 /// Applies mini-batches to a ``ModelState`` and keeps each batch's assignments for publishing.
 ///
 /// For a batch `B` with sample weights `w_i`, responsibilities `r_ik` at the schedule's current
@@ -261,9 +262,7 @@ public final class MiniBatchUpdater {
                     case .perCenter: rate = Float(1 / n[j])
                     case .fixed(let eta): rate = Float(eta / mass)
                     }
-                    let cj = c + j * d
-                    let dj = partDelta + j * d
-                    for t in 0..<d { cj[t] += rate * dj[t] }
+                    voronoid_add_scaled(c + j * d, partDelta + j * d, rate, d)
                     moved += 1
                 }
             }
@@ -305,10 +304,7 @@ public final class MiniBatchUpdater {
                 let j = Int(idx[e])
                 let wr = wi * Double(r[e])
                 mass[j] += wr
-                let f = Float(wr)
-                let cj = c + j * d
-                let dj = delta + j * d
-                for t in 0..<d { dj[t] += f * (xi[t] - cj[t]) }
+                voronoid_add_scaled_difference(delta + j * d, xi, c + j * d, Float(wr), d)
             }
         }
         partStats[p] = stats

@@ -1,31 +1,52 @@
 import Clustering
+import Foundation
 import Testing
 
 /// Fast kernels against slow references over many seeded random cases.
 @Suite struct KernelTests {
-    @Test(arguments: [1, 3, 4, 7, 8, 9, 17, 64, 130])
-    func distanceKernelMatchesDoubleLoop(d: Int) {
-        var random = RandomSource(seed: UInt64(d))
-        for k in [1, 2, 3, 4, 5, 8, 13] {
-            let rows = 9
-            let x = (0..<(rows * d)).map { _ in Float(random.nextGaussian() * 10 + 100) }
-            let c = (0..<(k * d)).map { _ in Float(random.nextGaussian() * 10 + 100) }
-            var out = [Float](repeating: -1, count: rows * k)
-            x.withUnsafeBufferPointer { xp in
-                c.withUnsafeBufferPointer { cp in
-                    out.withUnsafeMutableBufferPointer { op in
-                        DistanceKernel.squaredDistances(
-                            rows: xp.baseAddress!, count: rows, centers: cp.baseAddress!, k: k, dimension: d,
-                            into: op.baseAddress!)
+    /// Both builds of the C kernels (baseline and AVX2 + FMA) against a double-precision loop,
+    /// and against each other. The level is process-wide: other tests running meanwhile only
+    /// see correct kernels at another level.
+    @Test func distanceKernelMatchesDoubleLoopAtEveryLevel() {
+        let available = Kernels.setLevel(.avx2)
+        defer { Kernels.setLevel(.avx2) }
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo")) ?? ""
+        if cpuinfo.contains(" avx2") && cpuinfo.contains(" fma") {
+            #expect(available == .avx2, "the processor has AVX2 and FMA, the kernels must use them")
+        }
+        var results: [Kernels.Level: [Float]] = [:]
+        for level in [Kernels.Level.baseline, .avx2] where level.rawValue <= available.rawValue {
+            #expect(Kernels.setLevel(level) == level)
+            var all: [Float] = []
+            for d in [1, 3, 4, 7, 8, 9, 17, 64, 130] {
+                var random = RandomSource(seed: UInt64(d))
+                for k in [1, 2, 3, 4, 5, 8, 13] {
+                    let rows = 9
+                    let x = (0..<(rows * d)).map { _ in Float(random.nextGaussian() * 10 + 100) }
+                    let c = (0..<(k * d)).map { _ in Float(random.nextGaussian() * 10 + 100) }
+                    var out = [Float](repeating: -1, count: rows * k)
+                    x.withUnsafeBufferPointer { xp in
+                        c.withUnsafeBufferPointer { cp in
+                            out.withUnsafeMutableBufferPointer { op in
+                                DistanceKernel.squaredDistances(
+                                    rows: xp.baseAddress!, count: rows, centers: cp.baseAddress!, k: k, dimension: d,
+                                    into: op.baseAddress!)
+                            }
+                        }
                     }
+                    for i in 0..<rows {
+                        for j in 0..<k {
+                            let ref = Reference.squaredDistance(x[(i * d)..<((i + 1) * d)], c[(j * d)..<((j + 1) * d)])
+                            #expect(abs(Double(out[i * k + j]) - ref) <= 1e-5 * ref + 1e-6, "row \(i) center \(j) d \(d) \(level)")
+                        }
+                    }
+                    all += out
                 }
             }
-            for i in 0..<rows {
-                for j in 0..<k {
-                    let ref = Reference.squaredDistance(x[(i * d)..<((i + 1) * d)], c[(j * d)..<((j + 1) * d)])
-                    #expect(abs(Double(out[i * k + j]) - ref) <= 1e-5 * ref + 1e-6, "row \(i) center \(j) d \(d)")
-                }
-            }
+            results[level] = all
+        }
+        if let base = results[.baseline], let fast = results[.avx2] {
+            for (a, b) in zip(base, fast) { #expect(abs(a - b) <= 2e-5 * max(a, b) + 1e-6) }
         }
     }
 

@@ -28,4 +28,21 @@ static inline __attribute__((always_inline)) uint32_t voronoid_mask_at_most8(con
 #endif
 }
 
+/// Which vector code the kernels below run: 1, the x86-64 baseline; 2, AVX2 + FMA. Chosen
+/// once, from the processor, at the first call.
+int voronoid_kernel_level(void);
+
+/// Forces the kernels to `requested`, lowered to what the processor has (tests and benchmarks
+/// compare the two); returns the level now in force.
+int voronoid_set_kernel_level(int requested);
+
+/// `out[i·k + j] = ‖x_i − c_j‖²` for `rows` rows of `x` and `k` centers, row-major, `d` wide.
+void voronoid_squared_distances(const float *x, long rows, const float *c, long k, long d, float *out);
+
+/// `delta[t] += f · (x[t] − c[t])` for `t < d`.
+void voronoid_add_scaled_difference(float *delta, const float *x, const float *c, float f, long d);
+
+/// `y[t] += a · x[t]` for `t < d`.
+void voronoid_add_scaled(float *y, const float *x, float a, long d);
+
 #endif

@@ -36,7 +36,6 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
-        do { try HostCheck.requireVectorUnits() } catch { printError("voronoid: \(error)"); throw ExitCode(1) }
         let configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(file: nil, set: [

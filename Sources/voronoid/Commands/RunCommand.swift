@@ -49,7 +49,6 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        do { try HostCheck.requireVectorUnits() } catch { printError("voronoid: \(error)"); throw ExitCode(1) }
         let configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(file: config, overrides: try overrides())
