@@ -76,15 +76,17 @@ build_modules() {
             -emit-module -emit-module-path "$OUT/modules/RealModule.swiftmodule" \
             -c -o "$OUT/modules/RealModule.o" "${real[@]}"
     fi
-    # Clustering is instrumented (coverage + ASan): the checkpoint codec lives in it. It is
-    # built for the default x86-64 target; Package.swift's -target-cpu haswell only speeds
-    # up kernels the decoders do not call.
+    # Clustering is instrumented (coverage + ASan): the checkpoint codec lives in it. Its C
+    # kernels are built alongside (the decoders never call them, but the module links them).
     local clustering=("$ROOT"/Sources/Clustering/*.swift)
     if stale "$OUT/modules/Clustering.o" "${clustering[@]}" "$KERNEL_SHIMS"/* "$OUT/modules/RealModule.o"; then
         log "building Clustering (instrumented)"
         swiftc "${FUZZ[@]}" -wmo -module-name Clustering -I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS" \
             -emit-module -emit-module-path "$OUT/modules/Clustering.swiftmodule" \
             -c -o "$OUT/modules/Clustering.o" "${clustering[@]}"
+    fi
+    if stale "$OUT/modules/CKernels.o" "$ROOT/Sources/CKernelShims/CKernels.c" "$KERNEL_SHIMS"/*; then
+        clang -O2 -c -I "$KERNEL_SHIMS" -o "$OUT/modules/CKernels.o" "$ROOT/Sources/CKernelShims/CKernels.c"
     fi
 }
 
@@ -108,7 +110,7 @@ build_target() {
     if needs_clustering "$t"; then
         build_modules
         flags=(-I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS")
-        objects=("$OUT/modules/Clustering.o" "$OUT/modules/RealModule.o")
+        objects=("$OUT/modules/Clustering.o" "$OUT/modules/RealModule.o" "$OUT/modules/CKernels.o")
     fi
     read -r -a src <<< "$(sources_of "$t")"
     if stale "$bin" "${src[@]}" "${objects[@]}"; then

@@ -275,9 +275,8 @@ Description: streaming clustering daemon over ZeroMQ
  metrics and checkpoints its model.
  .
  The package runs it as a hardened systemd service, voronoid.service, and
- voronoid@NAME.service runs more models on one host. The binary is built for
- x86-64-v3 processors (AVX2 and FMA) unless VORONOID_PORTABLE=1 was set for
- the build; on an older processor the daemon says so and exits.
+ voronoid@NAME.service runs more models on one host. The binary runs on any
+ x86-64 processor and uses AVX2 and FMA where the processor has them.
 EOF
 for script in postinst prerm postrm; do
     install -m 0755 "packaging/deb/$script" "$ROOT/DEBIAN/$script"
