@@ -38,6 +38,7 @@ final class BoundedQueue<Element: Sendable>: Sendable {
             r.count += 1
             return true
         }
+        // An eventfd signal fails only if its counter would overflow, and then it is readable anyway.
         if pushed { try? ready.signal() }
         return pushed
     }
@@ -60,7 +61,7 @@ final class BoundedQueue<Element: Sendable>: Sendable {
             r.count -= 1
             return e
         }
-        if element != nil { try? room.signal() }
+        if element != nil { try? room.signal() }  // as in tryPush
         return element
     }
 
@@ -69,12 +70,12 @@ final class BoundedQueue<Element: Sendable>: Sendable {
 
     /// Clears the ready signal; call before draining with ``pop()`` so a push during the drain
     /// leaves it set.
-    func acknowledge() { _ = try? ready.drain() }
+    func acknowledge() { _ = try? ready.drain() }  // EAGAIN (nothing to drain) is the only failure
 
     private func waitForRoom(milliseconds: Int32) {
         var fd = pollfd(fd: room.fileDescriptor, events: Int16(POLLIN), revents: 0)
         _ = poll(&fd, 1, milliseconds)
-        _ = try? room.drain()
+        _ = try? room.drain()  // EAGAIN (nothing to drain) is the only failure
     }
 }
 

@@ -35,6 +35,7 @@ struct CurveSecurity: Sendable {
             // '#' is a Z85 digit, so only a line that starts with it is a comment.
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
             guard let first = fields.first, !first.hasPrefix("#") else { continue }
+            // Any decoding failure is the same configuration error, named with the line below.
             guard let key = try? Z85.decode(String(first)), key.count == 32 else {
                 throw fail("security.allowed_clients_file", "\(c.allowedClientsFile):\(number + 1): \(first) is not a Z85 public key (40 characters)")
             }
@@ -71,6 +72,7 @@ struct CurveSecurity: Sendable {
             }
             path = dir + "/" + reference.dropFirst("credential:".count)
         }
+        // The reason (errno) is read just below, in the error it throws.
         guard let bytes = try? LocalFile.read(path) else {
             throw DaemonRunner.StartError(description: "\(key): cannot read \(path): \(String(cString: strerror(errno)))", status: 78)
         }
@@ -211,6 +213,7 @@ final class ZAPHandler: Sendable {
             return [version, requestID, Array("200".utf8), Array("OK".utf8), Array(name.utf8), []]
         }
         statistics.authenticationsDenied.add(1, ordering: .relaxed)
+        // Z85 fails only for a key that is not 32 bytes, which the log then says.
         let key = frames.count >= 7 ? ((try? Z85.encode(frames[6])) ?? "(not 32 bytes)") : "none"
         limiter.log(logger, reason: "unauthorized", detail: "\(mechanism) client \(key) from \(address): key not in the allow-list")
         return [version, requestID, Array("400".utf8), Array("client key not allowed".utf8), [], []]

@@ -31,7 +31,7 @@ public final class DaemonRunner: Sendable {
     }
 
     /// Asks a running daemon to shut down as SIGTERM would.
-    public func requestStop() { try? stopRequest.signal() }
+    public func requestStop() { try? stopRequest.signal() }  // fails only on counter overflow: already signalled
 
     /// Runs until SIGTERM or SIGINT (or ``requestStop()``); returns the exit status.
     ///
@@ -168,7 +168,7 @@ public final class DaemonRunner: Sendable {
         let metricsNote = (c.metrics.address.isEmpty ? "" : ", metrics http://\(c.metrics.address)/metrics")
             + (security.map { ", CURVE on \($0.sockets.sorted().joined(separator: "/")) for \($0.allowed.count) allowed keys (server key \($0.keyPair.z85PublicKey))" } ?? "")
         let endpoints = "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)") + metricsNote
-        logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue)")
+        logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue), kernels = \(Kernels.level)")
         ready.store(true, ordering: .relaxed)
         notifier.notify("READY=1\nSTATUS=ready: \(endpoints)")
         onReady?()
