@@ -21,6 +21,9 @@ public struct ClientError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let io = Code(rawValue: "io")
         /// No reply (or no message) arrived in time.
         public static let timeout = Code(rawValue: "timeout")
+        /// The daemon refused this client's security handshake (CURVE: a key not on its
+        /// allow-list, another server key, or plaintext to a CURVE socket).
+        public static let refused = Code(rawValue: "refused")
         /// The daemon answered with something that is not a valid reply.
         public static let badReply = Code(rawValue: "bad_reply")
         /// The daemon answered with an error reply `["error", reason, detail]`.

@@ -1,3 +1,4 @@
+import Synchronization
 import Transport
 import Wire
 
@@ -41,12 +42,18 @@ public final class QueryClient {
         defer { socket.close() }
         try socket.setSendTimeout(milliseconds: milliseconds(timeout))
         try curve?.apply(to: socket)
+        // Watch the handshake, so a refusal is reported as one rather than as silence.
+        let monitorName = "voronoid.query.handshakes.\(QueryClient.monitors.add(1, ordering: .relaxed))"
+        try socket.monitorHandshakes(monitorName)
+        let monitor = try ZMQSocket(context: context, type: .pair, linger: 0)
+        defer { monitor.close() }
+        try monitor.connect("inproc://" + monitorName)
         try socket.connect(endpoint)
-        guard try socket.send(message) else { throw timedOut() }
+        guard try socket.send(message) else { throw timedOut(monitor) }
         let left = deadline - clock.now
-        guard left > .zero else { throw timedOut() }
+        guard left > .zero else { throw timedOut(monitor) }
         try socket.setReceiveTimeout(milliseconds: max(1, milliseconds(left)))
-        guard let reply = try socket.receiveMultipart() else { throw timedOut() }
+        guard let reply = try socket.receiveMultipart() else { throw timedOut(monitor) }
         if let error = WireError.decodeReply(frames: reply) {
             throw ClientError.remote(reason: error.reason, detail: error.detail)
         }
@@ -102,6 +109,24 @@ public final class QueryClient {
             throw ClientError(.badReply, "predict reply has \(assignments.count) rows for \(batch.count) vectors")
         }
         return assignments
+    }
+
+    /// Distinct inproc names for the monitors of concurrent requests in one process.
+    private static let monitors = Atomic<UInt64>(0)
+
+    /// The error for a request that got no reply: a refusal, if the monitor saw the daemon
+    /// refuse every handshake, else a timeout.
+    private func timedOut(_ monitor: ZMQSocket) -> ClientError {
+        var tally = ZMQHandshakeTally()
+        // Events only: a receive error here just means there are none left to read.
+        while let frames = try? monitor.receiveMultipart(dontWait: true) { tally.record(frames: frames) }
+        if tally.refused, let last = tally.failures.last {
+            let hint = curve == nil
+                ? "it requires CURVE: give --curve-server-key and --curve-key"
+                : "is this client's public key on its allow-list, and --curve-server-key its public key?"
+            return ClientError(.refused, "\(endpoint) refused this client (\(last)); \(hint)")
+        }
+        return timedOut()
     }
 
     private func timedOut() -> ClientError {

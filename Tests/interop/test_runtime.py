@@ -154,6 +154,24 @@ def test_a_failing_loop_is_logged_and_stops_the_daemon_with_status_1(ctx, tmp_pa
     assert f"stopping: the {loop} loop failed" in daemon.log
 
 
+def test_a_failing_zap_handler_is_logged_and_stops_the_daemon_with_status_1(tmp_path):
+    import subprocess
+    from conftest import BINARY
+    r = subprocess.run([str(BINARY), "keygen", "--out", str(tmp_path / "server")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    client_public, _ = zmq.curve_keypair()
+    (tmp_path / "allowed").write_text(client_public.decode() + " someone\n")
+    daemon = Daemon("--k", "2", "--set", f'security.curve_secret_key_file="{tmp_path / "server.key"}"',
+                    "--set", f'security.allowed_clients_file="{tmp_path / "allowed"}"',
+                    "--set", 'fault.fail_loop="zap"', "--set", "fault.fail_after_s=1")
+    try:
+        daemon.proc.wait(20)
+    finally:
+        status = daemon.stop()
+    assert status == 1, daemon.log
+    assert "zap loop failed: poll: injected fault" in daemon.log and "stopping: the zap loop failed" in daemon.log
+
+
 def test_healthz_names_a_stalled_loop(ctx):
     port = free_port()
     with Daemon("--k", "2", "--set", f"metrics.address=\"127.0.0.1:{port}\"", "--set", "fault.stall_after_s=1") as d:
