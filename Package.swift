@@ -19,8 +19,11 @@ let package = Package(
         // library other packages can depend on by version.
         .target(
             name: "Clustering",
-            dependencies: ["CKernelShims", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["CKernelShims", "COpenBLAS", .product(name: "RealModule", package: "swift-numerics")]
         ),
+        // OpenBLAS (Debian's libopenblas-dev) for the matrix product behind distances at
+        // embedding sizes.
+        .systemLibrary(name: "COpenBLAS"),
         // The hottest loops in C, for the baseline and for AVX2 + FMA chosen at run time, and a
         // vector comparison read as a bit mask, which Swift cannot express (see the header).
         .target(name: "CKernelShims"),
@@ -41,7 +44,7 @@ let package = Package(
         .target(
             name: "Benchmarks",
             dependencies: [
-                "Daemon", "Clients", "Clustering", "Transport", "Wire",
+                "Daemon", "Clients", "Clustering", "COpenBLAS", "Transport", "Wire",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

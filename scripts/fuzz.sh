@@ -68,6 +68,8 @@ fi
 SHIMS=$NUMERICS/_NumericsShims/include
 # The core's own C header (a vector compare read as a bit mask), with its module map.
 KERNEL_SHIMS=$ROOT/Sources/CKernelShims/include
+# OpenBLAS's module map (the screened distances call it; the decoders never do).
+BLAS_MODULE=$ROOT/Sources/COpenBLAS
 build_modules() {
     local real=("$NUMERICS"/RealModule/*.swift)
     if stale "$OUT/modules/RealModule.o" "${real[@]}"; then
@@ -81,7 +83,7 @@ build_modules() {
     local clustering=("$ROOT"/Sources/Clustering/*.swift)
     if stale "$OUT/modules/Clustering.o" "${clustering[@]}" "$KERNEL_SHIMS"/* "$OUT/modules/RealModule.o"; then
         log "building Clustering (instrumented)"
-        swiftc "${FUZZ[@]}" -wmo -module-name Clustering -I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS" \
+        swiftc "${FUZZ[@]}" -wmo -module-name Clustering -I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS" -I "$BLAS_MODULE" \
             -emit-module -emit-module-path "$OUT/modules/Clustering.swiftmodule" \
             -c -o "$OUT/modules/Clustering.o" "${clustering[@]}"
     fi
@@ -109,7 +111,7 @@ build_target() {
     local flags=() objects=()
     if needs_clustering "$t"; then
         build_modules
-        flags=(-I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS")
+        flags=(-I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS" -I "$BLAS_MODULE" -lopenblas)
         objects=("$OUT/modules/Clustering.o" "$OUT/modules/RealModule.o" "$OUT/modules/CKernels.o")
     fi
     read -r -a src <<< "$(sources_of "$t")"

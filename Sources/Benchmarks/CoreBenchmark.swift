@@ -1,4 +1,5 @@
 import Clients
+import COpenBLAS
 import Clustering
 import Daemon
 
@@ -26,6 +27,9 @@ public struct CoreBenchmark {
     /// Only cases whose name ("update" or "entmax") contains this run, when set.
     public var only: String?
 
+    /// How the update computes distances.
+    public var distances: UpdateConfiguration.DistanceMethod = .automatic
+
     public init(seconds: Double = 0.5, threadCounts: [Int] = [1, 2], only: String? = nil) {
         self.seconds = seconds
         self.threadCounts = threadCounts
@@ -34,6 +38,8 @@ public struct CoreBenchmark {
 
     /// The update cases of the issue: (d, k, batch).
     public static let updateShapes: [(d: Int, k: Int, batch: Int)] = [(64, 64, 1024), (128, 256, 1024), (784, 10, 1024)]
+    /// Embedding-sized update cases, each measured beside a plain matrix product of its shape.
+    public static let embeddingShapes: [(d: Int, k: Int, batch: Int)] = [(384, 256, 1024), (768, 1024, 1024)]
     /// The entmax-alone cases: K.
     public static let entmaxSizes = [16, 64, 256, 1024]
 
@@ -48,6 +54,14 @@ public struct CoreBenchmark {
         let wantEntmax = only.map { "entmax".contains($0) } ?? true
         for shape in Self.updateShapes where wantUpdate {
             for mode in ResponsibilityMode.allCases {
+                for threads in threadCounts {
+                    report(measureUpdate(d: shape.d, k: shape.k, batch: shape.batch, mode: mode, threads: threads))
+                }
+            }
+        }
+        for shape in Self.embeddingShapes where wantUpdate || only == "embedding" {
+            report(measureProduct(d: shape.d, k: shape.k, batch: shape.batch))
+            for mode in [ResponsibilityMode.entmax15, .hard] {
                 for threads in threadCounts {
                     report(measureUpdate(d: shape.d, k: shape.k, batch: shape.batch, mode: mode, threads: threads))
                 }
@@ -90,16 +104,41 @@ public struct CoreBenchmark {
         return Double(items) / elapsed
     }
 
+    /// A plain single-threaded `sgemm` of the shape's distance product (batch × d times d × k),
+    /// in rows per second: what the update's distance work would cost at the library's full
+    /// speed, measured in the same run.
+    public func measureProduct(d: Int, k: Int, batch: Int) -> Result {
+        let a = syntheticRows(k: 8, dimension: d, count: batch, seed: 3)
+        let b = syntheticRows(k: 8, dimension: d, count: k, seed: 4)
+        var out = [Float](repeating: 0, count: batch * k)
+        openblas_set_num_threads(1)
+        let rate = a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                out.withUnsafeMutableBufferPointer { op in
+                    timeBest {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(k), Int32(d),
+                                    1, ap.baseAddress, Int32(d), bp.baseAddress, Int32(d), 0, op.baseAddress, Int32(k))
+                        return batch
+                    }
+                }
+            }
+        }
+        return Result(bench: "sgemm", mode: .hard, d: d, k: k, batch: batch, threads: 1,
+                      perSecond: rate, unit: "rows_per_second", meanSupport: 0)
+    }
+
     /// The update step (responsibilities + center update) at the shape's natural temperature:
     /// the automatic starting temperature, where entmax is soft for about half the rows.
     public func measureUpdate(d: Int, k: Int, batch: Int, mode: ResponsibilityMode, threads: Int) -> Result {
         let data = (rows: syntheticRows(k: k, dimension: d, count: batch * 8, seed: 7), count: batch * 8)
         var state = data.rows.withUnsafeBufferPointer {
-            ModelState.seeded(warmup: $0, count: batch, dimension: d, k: k, seed: 11, heat: 1)
+            ModelState.seeded(warmup: $0, count: max(batch, k), dimension: d, k: k, seed: 11, heat: 1)
         }
         // Keep the temperature where the warm-up put it: a decayed one would flatter entmax.
         state.schedule = .constant(state.schedule.initial)
-        let updater = MiniBatchUpdater(configuration: UpdateConfiguration(mode: mode, deadCenterFraction: 0))
+        var configuration = UpdateConfiguration(mode: mode, deadCenterFraction: 0)
+        configuration.distances = distances
+        let updater = MiniBatchUpdater(configuration: configuration)
         let loop = DispatchLoop(width: threads)
         var offset = 0
         var supportSum = 0.0
@@ -122,7 +161,7 @@ public struct CoreBenchmark {
     public func measureReference(d: Int, k: Int, batch: Int) -> Result {
         let data = (rows: syntheticRows(k: k, dimension: d, count: batch * 8, seed: 7), count: batch * 8)
         let state = data.rows.withUnsafeBufferPointer {
-            ModelState.seeded(warmup: $0, count: batch, dimension: d, k: k, seed: 11, heat: 1)
+            ModelState.seeded(warmup: $0, count: max(batch, k), dimension: d, k: k, seed: 11, heat: 1)
         }
         var centers = state.centers.map(Double.init)
         var counts = [Double](repeating: 0, count: k)

@@ -55,6 +55,67 @@ static inline __attribute__((always_inline)) void axpy_body(float *y, const floa
     for (long t = 0; t < d; t++) y[t] += a * x[t];
 }
 
+static inline __attribute__((always_inline)) void center_rows_body(
+    const float *x, long rows, long d, const float *mean, float *out, float *norms) {
+    VORONOID_FAST_FP
+    for (long i = 0; i < rows; i++) {
+        const float *xi = x + i * d;
+        float *oi = out + i * d;
+        float n = 0;
+        for (long t = 0; t < d; t++) {
+            float v = xi[t] - mean[t];
+            oi[t] = v;
+            n += v * v;
+        }
+        norms[i] = n;
+    }
+}
+
+static inline __attribute__((always_inline)) float direct_body(const float *a, const float *b, long d) {
+    VORONOID_FAST_FP
+    float s = 0;
+    for (long t = 0; t < d; t++) {
+        float e = a[t] - b[t];
+        s += e * e;
+    }
+    return s;
+}
+
+static inline __attribute__((always_inline)) long screen_body(
+    const float *x, const float *c, long rows, long k, long d, const float *row_norms,
+    const float *center_norms, const float *center_roots, float gamma, float window, float *dist) {
+    long exact = 0;
+    for (long i = 0; i < rows; i++) {
+        float *di = dist + i * k;
+        const float nx = row_norms[i];
+        const float sx = __builtin_sqrtf(nx);
+        float upper = __builtin_inff();
+        // Expanded distances and, for each, the largest it can be: the smallest such bound is
+        // at least the nearest center's true distance.
+        for (long j = 0; j < k; j++) {
+            float r = sx + center_roots[j];
+            float e = gamma * r * r;
+            float approx = nx + center_norms[j] - 2 * di[j];
+            di[j] = approx;
+            float high = approx + e;
+            upper = high < upper ? high : upper;
+        }
+        const float limit = upper + window;
+        const float *xi = x + i * d;
+        for (long j = 0; j < k; j++) {
+            float r = sx + center_roots[j];
+            float e = gamma * r * r;
+            // A center whose distance may be within the window of the nearest gets its exact
+            // (direct-form) distance; the others keep a value certainly beyond the window.
+            if (di[j] - e <= limit) {
+                di[j] = direct_body(xi, c + j * d, d);
+                exact++;
+            }
+        }
+    }
+    return exact;
+}
+
 #if defined(__x86_64__)
 #define VORONOID_V3 __attribute__((target("avx2,fma")))
 static VORONOID_V3 void distances_v3(const float *x, long rows, const float *c, long k, long d, float *out) {
@@ -64,6 +125,13 @@ static VORONOID_V3 void axpy_difference_v3(float *delta, const float *x, const f
     axpy_difference_body(delta, x, c, f, d);
 }
 static VORONOID_V3 void axpy_v3(float *y, const float *x, float a, long d) { axpy_body(y, x, a, d); }
+static VORONOID_V3 void center_rows_v3(const float *x, long rows, long d, const float *mean, float *out, float *norms) {
+    center_rows_body(x, rows, d, mean, out, norms);
+}
+static VORONOID_V3 long screen_v3(const float *x, const float *c, long rows, long k, long d, const float *rn,
+                                  const float *cn, const float *cr, float gamma, float window, float *dist) {
+    return screen_body(x, c, rows, k, d, rn, cn, cr, gamma, window, dist);
+}
 
 // 0: not asked yet, 1: baseline, 2: AVX2 + FMA. Racing first calls ask twice, get one answer.
 static int level;
@@ -103,4 +171,18 @@ void voronoid_add_scaled_difference(float *delta, const float *x, const float *c
 
 void voronoid_add_scaled(float *y, const float *x, float a, long d) {
     VORONOID_DISPATCH(axpy_v3(y, x, a, d), axpy_body(y, x, a, d));
+}
+
+void voronoid_center_rows(const float *x, long rows, long d, const float *mean, float *out, float *norms) {
+    VORONOID_DISPATCH(center_rows_v3(x, rows, d, mean, out, norms), center_rows_body(x, rows, d, mean, out, norms));
+}
+
+long voronoid_screen_distances(const float *x, const float *c, long rows, long k, long d, const float *row_norms,
+                               const float *center_norms, const float *center_roots, float gamma, float window,
+                               float *dist) {
+    long exact = 0;
+    VORONOID_DISPATCH(
+        exact = screen_v3(x, c, rows, k, d, row_norms, center_norms, center_roots, gamma, window, dist),
+        exact = screen_body(x, c, rows, k, d, row_norms, center_norms, center_roots, gamma, window, dist));
+    return exact;
 }

@@ -1,3 +1,4 @@
+import COpenBLAS
 import CKernelShims
 /// Applies mini-batches to a ``ModelState`` and keeps each batch's assignments for publishing.
 ///
@@ -34,6 +35,18 @@ public final class MiniBatchUpdater {
     private var partDelta = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var partScratch = UnsafeMutablePointer<Double>.allocate(capacity: 1)
     private var partStats = [PartStats]()
+    /// Screening: the batch's rows minus the centers' mean, their squared norms; the centers
+    /// minus their mean, their squared norms and norms; the mean.
+    private var centeredRows = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var rowNorms = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var centeredCenters = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var centerNorms = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var centerRoots = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var centerMean = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var screenCapacity = (rows: 0, k: 0, d: 0)
+    /// Direct-form distances computed by the last batch's screening (0 when not screened).
+    public private(set) var lastExactDistances = 0
+    private var exactDistances = [Int]()
     private var lastRows = 0
     private var lastK = 0
 
@@ -51,12 +64,18 @@ public final class MiniBatchUpdater {
     public init(configuration: UpdateConfiguration = UpdateConfiguration()) {
         precondition(configuration.validationError == nil, "UpdateConfiguration: \(configuration.validationError ?? "")")
         self.configuration = configuration
+        // Parallelism belongs to the caller's ParallelLoop, one part per core: OpenBLAS
+        // threads of its own would oversubscribe them.
+        openblas_set_num_threads(1)
     }
 
     deinit {
         for p in [UnsafeMutableRawPointer(distances), UnsafeMutableRawPointer(bestIndex), UnsafeMutableRawPointer(minDistance),
                   UnsafeMutableRawPointer(supportCount), UnsafeMutableRawPointer(supportIndex), UnsafeMutableRawPointer(supportWeight),
-                  UnsafeMutableRawPointer(partMass), UnsafeMutableRawPointer(partDelta), UnsafeMutableRawPointer(partScratch)] {
+                  UnsafeMutableRawPointer(partMass), UnsafeMutableRawPointer(partDelta), UnsafeMutableRawPointer(partScratch),
+                  UnsafeMutableRawPointer(centeredRows), UnsafeMutableRawPointer(rowNorms),
+                  UnsafeMutableRawPointer(centeredCenters), UnsafeMutableRawPointer(centerNorms),
+                  UnsafeMutableRawPointer(centerRoots), UnsafeMutableRawPointer(centerMean)] {
             p.deallocate()
         }
     }
@@ -80,10 +99,69 @@ public final class MiniBatchUpdater {
             partScratch.deallocate(); partScratch = .allocate(capacity: p * 2 * k)
             partCapacity = p
             partStats = Array(repeating: PartStats(), count: p)
+            exactDistances = Array(repeating: 0, count: p)
             events.reserveCapacity(2 * k)
         }
         shapeK = k
         shapeD = d
+    }
+
+    // MARK: - Distances
+
+    /// Whether this batch's distances go through the screened matrix product. Measured
+    /// (`voronoid bench core --distances`): the direct kernel keeps up with single-threaded
+    /// OpenBLAS while the centers fit in cache (d 384, k 256: direct 1.1× screened), and falls
+    /// to half its rate once they do not (d 768, k 1024, hard: screened 2.0× direct); so
+    /// screening starts where the centers outgrow 2 MiB.
+    private func screens(k: Int, dimension d: Int) -> Bool {
+        switch configuration.distances {
+        case .direct: false
+        case .screened: true
+        case .automatic: d >= 128 && k * d >= 1 << 19
+        }
+    }
+
+    /// Once per batch before screening: the centers' mean, the centers minus it, their squared
+    /// norms and norms. Centering keeps the expansion's cancellation, and so its error bound,
+    /// on the scale of the data's spread rather than its distance from the origin.
+    private func prepareScreening(rows: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int) {
+        if rows > screenCapacity.rows || d != screenCapacity.d {
+            centeredRows.deallocate(); centeredRows = .allocate(capacity: max(rows, screenCapacity.rows) * d)
+            rowNorms.deallocate(); rowNorms = .allocate(capacity: max(rows, screenCapacity.rows))
+            screenCapacity.rows = max(rows, screenCapacity.rows)
+        }
+        if k != screenCapacity.k || d != screenCapacity.d {
+            centeredCenters.deallocate(); centeredCenters = .allocate(capacity: k * d)
+            centerNorms.deallocate(); centerNorms = .allocate(capacity: k)
+            centerRoots.deallocate(); centerRoots = .allocate(capacity: k)
+            centerMean.deallocate(); centerMean = .allocate(capacity: d)
+            screenCapacity.k = k
+            screenCapacity.d = d
+        }
+        for t in 0..<d { centerMean[t] = 0 }
+        for j in 0..<k { voronoid_add_scaled(centerMean, c + j * d, 1 / Float(k), d) }
+        voronoid_center_rows(c, k, d, centerMean, centeredCenters, centerNorms)
+        for j in 0..<k { centerRoots[j] = centerNorms[j].squareRoot() }
+    }
+
+    /// Squared distances of rows `lo..<hi` through the matrix product, exact (direct form)
+    /// wherever they can matter within `window` of each row's nearest center.
+    private func screenedDistances(
+        rows x: UnsafePointer<Float>, range lo: Int, _ hi: Int, centers c: UnsafePointer<Float>,
+        k: Int, dimension d: Int, window: Float, part p: Int
+    ) {
+        let n = hi - lo
+        let xc = centeredRows + lo * d
+        voronoid_center_rows(x + lo * d, n, d, centerMean, xc, rowNorms + lo)
+        let g = distances + lo * k
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
+                     1, xc, Int32(d), centeredCenters, Int32(d), 0, g, Int32(k))
+        // Inner products, norms and their sums in float32 err by at most about (d + 6)·2⁻²⁴
+        // times (‖x‖ + ‖c‖)² (centering's own rounding included); four times that also covers
+        // the direct form's rounding of the distances it is compared with.
+        let gamma = 4 * Float(d + 6) * 0x1p-24
+        exactDistances[p] = voronoid_screen_distances(
+            x + lo * d, c, n, k, d, rowNorms + lo, centerNorms, centerRoots, gamma, window, g)
     }
 
     // MARK: - Responsibilities
@@ -91,11 +169,23 @@ public final class MiniBatchUpdater {
     /// Distances, argmins and responsibilities for rows `lo..<hi`, into the shared row buffers.
     private func assign(
         rows x: UnsafePointer<Float>, range lo: Int, _ hi: Int, centers: UnsafePointer<Float>,
-        k: Int, dimension d: Int, temperature: Double, mode: ResponsibilityMode, scratch: UnsafeMutablePointer<Double>
+        k: Int, dimension d: Int, temperature: Double, mode: ResponsibilityMode, scratch: UnsafeMutablePointer<Double>,
+        screened: Bool, part: Int
     ) {
         guard hi > lo else { return }
-        DistanceKernel.squaredDistances(
-            rows: x + lo * d, count: hi - lo, centers: centers, k: k, dimension: d, into: distances + lo * k)
+        if screened {
+            // Entmax's support lies within 2T of the nearest; softmax weights beyond 30T are
+            // below e⁻³⁰ of the nearest's; hard assignment needs the nearest alone.
+            let window: Float = switch mode {
+            case .entmax15: Float(2 * temperature)
+            case .softmax: Float(30 * temperature)
+            case .hard: 0
+            }
+            screenedDistances(rows: x, range: lo, hi, centers: centers, k: k, dimension: d, window: window, part: part)
+        } else {
+            DistanceKernel.squaredDistances(
+                rows: x + lo * d, count: hi - lo, centers: centers, k: k, dimension: d, into: distances + lo * k)
+        }
         if mode == .entmax15 {
             // Entmax finds each row's nearest center among its candidates and puts it first.
             ResponsibilityKernel.entmax15(
@@ -148,10 +238,14 @@ public final class MiniBatchUpdater {
         lastRows = count
         lastK = k
         guard count > 0, let base = rows.baseAddress else { return }
+        let screened = screens(k: k, dimension: d)
         state.centers.withUnsafeBufferPointer { c in
+            if screened { prepareScreening(rows: count, centers: c.baseAddress!, k: k, dimension: d) }
             assign(rows: base, range: 0, count, centers: c.baseAddress!, k: k, dimension: d,
-                   temperature: temperature ?? state.temperature, mode: mode ?? configuration.mode, scratch: partScratch)
+                   temperature: temperature ?? state.temperature, mode: mode ?? configuration.mode, scratch: partScratch,
+                   screened: screened, part: 0)
         }
+        lastExactDistances = screened ? exactDistances[0] : 0
     }
 
     // MARK: - Reading the last batch
@@ -216,18 +310,22 @@ public final class MiniBatchUpdater {
         let temperature = report.temperature
         let w = weights?.baseAddress
 
+        let screened = screens(k: k, dimension: d)
         state.centers.withUnsafeBufferPointer { cBuf in
             let c = cBuf.baseAddress!
+            if screened { prepareScreening(rows: count, centers: c, k: k, dimension: d) }
             loop.run(parts) { p in
                 let lo = count * p / parts
                 let hi = count * (p + 1) / parts
                 let scratch = partScratch + p * 2 * k
                 assign(rows: x, range: lo, hi, centers: c, k: k, dimension: d,
-                       temperature: temperature, mode: mode, scratch: scratch)
+                       temperature: temperature, mode: mode, scratch: scratch, screened: screened, part: p)
                 accumulate(rows: x, range: lo, hi, weights: w, centers: c, k: k, dimension: d, part: p)
             }
         }
 
+        lastExactDistances = 0
+        if screened { for p in 0..<parts { lastExactDistances += exactDistances[p] } }
         // Reduce the parts into part 0.
         var stats = partStats[0]
         for p in 1..<parts {

@@ -25,6 +25,20 @@ public struct UpdateConfiguration: Sendable, Equatable {
     /// Two centers coincide when their squared distance is at most this fraction of the
     /// batch's mean squared distance to the nearest center.
     public var separationTolerance: Double
+    /// How distances are computed: both ways give the same supports and weights, to float32
+    /// rounding; see ``DistanceMethod``.
+    public var distances: DistanceMethod = .automatic
+
+    /// How the updater computes squared distances.
+    public enum DistanceMethod: String, Sendable, Equatable, CaseIterable {
+        /// Screened where it pays (dimension and k large enough), direct otherwise.
+        case automatic
+        /// `Σ (x − c)²` for every row and center.
+        case direct
+        /// A matrix product (OpenBLAS) screens, with a bound on its rounding error, which
+        /// centers can matter; those get the direct form.
+        case screened
+    }
 
     /// The defaults: entmax-1.5, counts with a 10 000-vector half-life, per-center rate,
     /// dead below 1 % of the largest count after 10 000 vectors, separation checked every 8 batches.

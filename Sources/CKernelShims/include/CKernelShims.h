@@ -45,4 +45,20 @@ void voronoid_add_scaled_difference(float *delta, const float *x, const float *c
 /// `y[t] += a · x[t]` for `t < d`.
 void voronoid_add_scaled(float *y, const float *x, float a, long d);
 
+/// `out = x − mean` row by row (`rows` rows, `d` wide) and `norms[i] = ‖out_i‖²`.
+void voronoid_center_rows(const float *x, long rows, long d, const float *mean, float *out, float *norms);
+
+/// Turns inner products into squared distances that decide exactly what the direct form would.
+///
+/// On entry `dist[i·k + j]` holds the inner product of centered row `i` and centered center `j`
+/// (from a matrix product), `row_norms` and `center_norms` their squared norms and
+/// `center_roots` the centers' norms. Each distance is expanded as `‖x‖² + ‖c‖² − 2x·c`, whose
+/// rounding error is at most `gamma · (‖x‖ + ‖c‖)²`; every center that may lie within `window`
+/// of the row's nearest then gets its direct-form distance `Σ (x − c)²` from the original `x`
+/// and `c`, and every other keeps a value certainly more than `window` beyond the nearest.
+/// Returns how many direct-form distances were computed.
+long voronoid_screen_distances(const float *x, const float *c, long rows, long k, long d, const float *row_norms,
+                               const float *center_norms, const float *center_roots, float gamma, float window,
+                               float *dist);
+
 #endif

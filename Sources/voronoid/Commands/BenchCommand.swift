@@ -12,32 +12,47 @@ struct Bench: ParsableCommand {
         @Flag(help: "One JSON object per line instead of a table.") var json = false
         @Option(help: "Seconds of measurement per case.") var seconds: Double = 0.5
         @Option(help: "Thread counts to measure, comma-separated.") var threads: String = "1,2"
-        @Option(help: "Only the cases named: update or entmax.") var only: String?
+        @Option(help: "Only the cases named: update, embedding or entmax.") var only: String?
+        @Option(help: "How the update computes distances: automatic, direct or screened.") var distances: String = "automatic"
 
         func run() throws {
             let counts = threads.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
             guard !counts.isEmpty else { throw ValidationError("--threads: expected numbers ≥ 1, got \(threads)") }
-            let bench = CoreBenchmark(seconds: seconds, threadCounts: counts, only: only)
+            guard let method = UpdateConfiguration.DistanceMethod(rawValue: distances) else {
+                throw ValidationError("--distances: expected automatic, direct or screened, got \(distances)")
+            }
+            var bench = CoreBenchmark(seconds: seconds, threadCounts: counts, only: only)
+            bench.distances = method
             if !json {
                 print(pad("bench", 12) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
                       + pad("per second", 16) + "mean support")
             }
             var reference: Double?
             var oneRow: Double?
+            var product: [String: Double] = [:]
             bench.run { r in
                 if r.bench == "reference" { reference = r.perSecond }
                 if r.bench == "entmax-row" { oneRow = r.perSecond }
+                if r.bench == "sgemm" { product["\(r.d)x\(r.k)"] = r.perSecond }
+                // Distance-product work per vector, for GFLOP/s and the share of sgemm's rate.
+                let gflops = r.perSecond * 2 * Double(r.k) * Double(r.d) / 1e9
+                let ofProduct = r.bench == "update" ? product["\(r.d)x\(r.k)"].map { r.perSecond / $0 } : nil
                 let speedup = (r.bench == "update" && r.d == 64 && r.k == 64 && r.mode == .entmax15) ? reference.map { r.perSecond / $0 } : nil
                 let overOneRow = r.bench == "entmax" ? oneRow.map { r.perSecond / $0 } : nil
+                let sgemmNote = ofProduct.map { ", \(Int(($0 * 100).rounded())) % of sgemm, \(format3(gflops)) GFLOP/s" }
+                    ?? (r.bench == "sgemm" ? ", \(format3(gflops)) GFLOP/s" : "")
                 if json {
-                    let ratio = speedup.map { #","speedup_vs_reference":\#(format3($0))"# }
-                        ?? overOneRow.map { #","speedup_vs_one_row":\#(format3($0))"# } ?? ""
+                    let ratio = (speedup.map { #","speedup_vs_reference":\#(format3($0))"# }
+                        ?? overOneRow.map { #","speedup_vs_one_row":\#(format3($0))"# } ?? "")
+                        + (ofProduct.map { #","fraction_of_sgemm":\#(format3($0))"# } ?? "")
+                        + (r.d > 0 ? #","distance_gflops":\#(format3(gflops))"# : "")
                     print(#"{"bench":"\#(r.bench)","mode":"\#(r.mode.rawValue)","d":\#(r.d),"k":\#(r.k),"batch":\#(r.batch),"threads":\#(r.threads),"\#(r.unit)":\#(Int(r.perSecond)),"mean_support":\#(r.meanSupport)\#(ratio)}"#)
                 } else {
                     print(pad(r.bench, 12) + pad(r.mode.rawValue, 10) + pad("\(r.d)", 6) + pad("\(r.k)", 6) + pad("\(r.batch)", 7)
                           + pad("\(r.threads)", 9) + pad(grouped(r.perSecond), 16) + pad(format3(r.meanSupport), 14)
                           + (speedup.map { "\(format3($0))× the reference" }
-                             ?? overOneRow.map { "\(format3($0))× one row at a time" } ?? ""))
+                             ?? overOneRow.map { "\(format3($0))× one row at a time" } ?? "")
+                          + sgemmNote)
                 }
             }
         }

@@ -1,0 +1,107 @@
+import Clustering
+import Testing
+
+/// The screened distances (matrix product + rounding bound + direct form where it matters)
+/// against the direct form alone: the same supports, weights and model to float32 rounding.
+@Suite struct ScreeningTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var d: Int
+        var k: Int
+        var offset: Float
+        var mode: ResponsibilityMode
+        var ties = false
+        var testDescription: String { "d \(d) k \(k) offset \(offset) \(mode.rawValue)\(ties ? " ties" : "")" }
+    }
+
+    static let cases: [Case] = [
+        Case(d: 130, k: 1, offset: 0, mode: .entmax15),
+        Case(d: 130, k: 7, offset: 0, mode: .entmax15),
+        Case(d: 200, k: 64, offset: 0, mode: .entmax15),
+        Case(d: 200, k: 64, offset: 1e4, mode: .entmax15),
+        Case(d: 384, k: 33, offset: -1e4, mode: .hard),
+        Case(d: 200, k: 64, offset: 0, mode: .hard),
+        Case(d: 160, k: 40, offset: 3e3, mode: .softmax),
+        Case(d: 128, k: 32, offset: 0, mode: .entmax15, ties: true),
+        Case(d: 128, k: 32, offset: 0, mode: .hard, ties: true),
+    ]
+
+    /// Rows around `k` means, offset from the origin; with `ties`, pairs of identical centers
+    /// and rows exactly between two of them.
+    static func data(_ c: Case, seed: UInt64) -> (rows: [Float], count: Int, state: ModelState) {
+        var random = RandomSource(seed: seed)
+        let count = 512
+        var centers = (0..<(c.k * c.d)).map { _ in Float(random.nextGaussian() * 3) + c.offset }
+        if c.ties && c.k >= 2 {
+            for t in 0..<c.d { centers[c.d + t] = centers[t] }  // centers 0 and 1 coincide
+        }
+        var rows = [Float](repeating: 0, count: count * c.d)
+        for i in 0..<count {
+            let j = Int(random.next() % UInt64(c.k))
+            for t in 0..<c.d { rows[i * c.d + t] = centers[j * c.d + t] + Float(random.nextGaussian()) }
+            if c.ties && c.k >= 3 && i % 16 == 0 {
+                // Exactly between centers 0 (= 1) and 2: a near-tie the bound must keep exact.
+                for t in 0..<c.d { rows[i * c.d + t] = (centers[t] + centers[2 * c.d + t]) / 2 }
+            }
+        }
+        let state = ModelState(centers: centers, k: c.k, dimension: c.d, schedule: .init(kind: .exponential, initial: 40, floor: 0.5, halfLife: 600),
+                               random: RandomSource(seed: seed ^ 1))
+        return (rows, count, state)
+    }
+
+    @Test(arguments: cases)
+    func screenedMatchesDirect(_ c: Case) {
+        let (rows, count, start) = Self.data(c, seed: UInt64(c.d * 31 + c.k))
+        var states: [UpdateConfiguration.DistanceMethod: ModelState] = [:]
+        var supports: [UpdateConfiguration.DistanceMethod: [[Int32]]] = [:]
+        for method in [UpdateConfiguration.DistanceMethod.direct, .screened] {
+            var config = UpdateConfiguration(mode: c.mode, separationInterval: 0)
+            config.distances = method
+            config.deadCenterFraction = 0
+            let updater = MiniBatchUpdater(configuration: config)
+            var state = start
+            var seen: [[Int32]] = []
+            rows.withUnsafeBufferPointer { all in
+                for b in 0..<8 {
+                    let n = 128
+                    let lo = (b * n) % (count - n)
+                    updater.update(&state, rows: UnsafeBufferPointer(rebasing: all[(lo * c.d)..<((lo + n) * c.d)]), count: n)
+                    for i in 0..<n {
+                        let s = updater.support(i)
+                        seen.append(Array(s.indices))
+                    }
+                    if method == .screened {
+                        #expect(updater.lastExactDistances >= n, "every row has at least its nearest computed exactly")
+                        #expect(updater.lastExactDistances <= n * c.k)
+                    }
+                }
+            }
+            states[method] = state
+            supports[method] = seen
+        }
+        let direct = states[.direct]!, screened = states[.screened]!
+        #expect(supports[.direct] == supports[.screened], "supports differ")
+        var worst: Float = 0
+        for t in 0..<direct.centers.count {
+            let a = direct.centers[t], b = screened.centers[t]
+            worst = max(worst, abs(a - b) / max(1, abs(a)))
+        }
+        #expect(worst <= 1e-5, "centers differ by \(worst) relative")
+        // The direct form sums in another order inside the screen than in the all-pairs kernel, so the
+        // last bits differ; softmax spreads that over every weight.
+        for j in 0..<direct.k { #expect(abs(direct.counts[j] - screened.counts[j]) <= 1e-5 * max(1, direct.counts[j])) }
+    }
+
+    /// Far from the origin the plain expansion cancels to nothing; centering keeps the screen
+    /// useful: most centers are screened out rather than recomputed.
+    @Test func centeringKeepsTheScreenSharpFarFromTheOrigin() {
+        let c = Case(d: 256, k: 64, offset: 1e4, mode: .hard)
+        let (rows, _, state) = Self.data(c, seed: 5)
+        var config = UpdateConfiguration(mode: .hard)
+        config.distances = .screened
+        let updater = MiniBatchUpdater(configuration: config)
+        rows.withUnsafeBufferPointer { all in
+            updater.predict(state, rows: UnsafeBufferPointer(rebasing: all[0..<(256 * c.d)]), count: 256)
+        }
+        #expect(updater.lastExactDistances < 256 * c.k / 4, "\(updater.lastExactDistances) of \(256 * c.k) recomputed")
+    }
+}
