@@ -17,17 +17,20 @@
 #      restore their checkpoints (the same model version), the edited conffile is kept
 #   5  apt-get purge voronoid: the services are stopped, and the units, the conffile, the
 #      enablement symlinks and every checkpoint directory are gone
-# The guest has no network: the packages' dependencies (libzmq5, the C and C++ runtime) are in the
-# image, so apt installs the local files without downloading anything.
+# The guest has no network: the packages' dependencies (libzmq5, OpenBLAS, the C and C++ runtime)
+# are in the image, so apt installs the local files without downloading anything. The image with
+# OpenBLAS added is cached apart from the one scripts/systemd-vm.sh uses, so neither rebuilds the other's.
 #
 # Needs root. Installs qemu-system-x86 and debootstrap if missing; builds the binary in
 # VORONOID_DEB_SCRATCH (default .build-deb; --no-build packages the binary already there) and the
-# VM image (cached in $VM_OUT, the tool's default /tmp/systemd-vm). Measured on 2 cores with TCG
+# VM image (cached in $VM_OUT, default /tmp/systemd-vm-deb). Measured on 2 cores with TCG
 # (no hardware virtualisation): 4 min with --no-build (the two packages and lintian 82 s, the VM
 # 157 s); building the binary adds 1-2.5 min. Not part of scripts/test.sh. Exit status 0 when every
 # step passes, 1 otherwise (the guest's report is printed either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export VM_EXTRA_PKGS="${VM_EXTRA_PKGS:-libopenblas0,libopenblas0-pthread}"
+export VM_OUT="${VM_OUT:-${TMPDIR:-/tmp}/systemd-vm-deb}"
 REPO="$(pwd)"
 VM="${SYSTEMD_VM_DIR:-$REPO/../shared/tools/systemd-vm}"
 BUILD=1
