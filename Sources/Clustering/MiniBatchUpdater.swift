@@ -374,8 +374,18 @@ public final class MiniBatchUpdater {
             let scale = stats.weight > 0 ? stats.inertia / stats.weight : 0
             report.separations = separateCoincidingCenters(&state, scale: scale, temperature: temperature)
         }
+        if state.metric == .cosine { Self.projectOntoSphere(&state) }
         report.modelVersion = state.batches
         return report
+    }
+
+    /// Spherical k-means: after the step, re-seeding and separation, every center goes back to
+    /// unit length (a center the step left at zero length stays where it is until data move it).
+    public static func projectOntoSphere(_ state: inout ModelState) {
+        let k = state.k, d = state.dimension
+        state.centers.withUnsafeMutableBufferPointer { c in
+            for j in 0..<k { Metric.normalize(rows: c.baseAddress! + j * d, count: 1, dimension: d) }
+        }
     }
 
     /// Adds rows `lo..<hi` into part `p`'s soft masses and deltas `Σ w r (x − c)`.

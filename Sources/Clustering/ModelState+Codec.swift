@@ -40,7 +40,7 @@ public struct ModelStateError: Error, Sendable, Equatable, CustomStringConvertib
 /// 10      2         reserved (0)
 /// 12      8         total length in bytes, checksum included
 /// 20      4, 4      k, dimension
-/// 28      1, 3      schedule kind, reserved
+/// 28      1, 1, 2   schedule kind, metric (0 Euclidean, 1 cosine), reserved
 /// 32      8 × 3     schedule initial, floor, half-life (float64)
 /// 56      8 × 5     vectors seen, batches, epoch, reseeds, separations
 /// 96      8 × 4     random state
@@ -74,7 +74,8 @@ extension ModelState {
         out.appendLE(UInt32(k))
         out.appendLE(UInt32(dimension))
         out.append(schedule.kind.code)
-        out.append(contentsOf: [0, 0, 0])
+        out.append(metric.code)
+        out.append(contentsOf: [0, 0])
         out.appendLE(schedule.initial.bitPattern)
         out.appendLE(schedule.floor.bitPattern)
         out.appendLE(schedule.halfLife.bitPattern)
@@ -121,8 +122,11 @@ extension ModelState {
         let reserved: UInt16 = r.read(10)
         let k = Int(r.read(20) as UInt32)
         let d = Int(r.read(24) as UInt32)
-        guard reserved == 0, b[29] == 0, b[30] == 0, b[31] == 0 else {
+        guard reserved == 0, b[30] == 0, b[31] == 0 else {
             throw ModelStateError(.invalidField, "reserved bytes are not zero")
+        }
+        guard let metric = Metric(code: b[29]) else {
+            throw ModelStateError(.invalidField, "unknown metric \(b[29])")
         }
         // Divide rather than multiply: two 32-bit fields can overflow a product.
         guard k >= 1, d >= 1, k <= Self.maximumElements / d else {
@@ -166,7 +170,8 @@ extension ModelState {
             offset += 8
         }
         self.init(centers: centers, k: k, dimension: d, schedule: schedule,
-                  random: RandomSource(state: (words[5], words[6], words[7], words[8])), epoch: words[2])
+                  random: RandomSource(state: (words[5], words[6], words[7], words[8])), epoch: words[2],
+                  metric: metric)
         self.counts = counts
         self.seededAt = seededAt
         self.vectorsSeen = words[0]

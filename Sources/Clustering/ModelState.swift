@@ -27,13 +27,16 @@ public struct ModelState: Sendable, Equatable {
     public var separations: UInt64
     /// The generator every random choice draws from.
     public var random: RandomSource
+    /// How vectors are compared; part of the model (a checkpoint of one metric is never
+    /// restored as the other).
+    public let metric: Metric
 
     /// Creates a model from given centers.
     ///
     /// - Precondition: `k ≥ 1`, `dimension ≥ 1`, `centers.count == k · dimension`, all finite.
     public init(
         centers: [Float], k: Int, dimension: Int, schedule: TemperatureSchedule,
-        random: RandomSource, epoch: UInt64 = 1
+        random: RandomSource, epoch: UInt64 = 1, metric: Metric = .euclidean
     ) {
         precondition(k >= 1 && dimension >= 1, "ModelState: k and dimension must be at least 1")
         precondition(centers.count == k * dimension, "ModelState: expected \(k * dimension) center values, got \(centers.count)")
@@ -50,12 +53,13 @@ public struct ModelState: Sendable, Equatable {
         self.reseeds = 0
         self.separations = 0
         self.random = random
+        self.metric = metric
     }
 
     /// Makes this state equal to `other`, reusing this state's storage when the shapes agree,
     /// so a long-lived copy (a published snapshot) is refreshed without allocating.
     public mutating func assign(from other: ModelState) {
-        guard k == other.k, dimension == other.dimension else {
+        guard k == other.k, dimension == other.dimension, metric == other.metric else {
             self = other
             return
         }
@@ -107,5 +111,6 @@ public struct ModelState: Sendable, Equatable {
             && a.schedule.halfLife.bitPattern == b.schedule.halfLife.bitPattern
             && a.vectorsSeen == b.vectorsSeen && a.batches == b.batches && a.epoch == b.epoch
             && a.reseeds == b.reseeds && a.separations == b.separations && a.random == b.random
+            && a.metric == b.metric
     }
 }

@@ -123,7 +123,8 @@ extension ModelState {
     public static func seeded(
         warmup rows: UnsafeBufferPointer<Float>, count: Int, dimension: Int, k: Int, seed: UInt64,
         schedule: TemperatureSchedule? = nil, heat: Double = 1, floorRatio: Double = 1e-3,
-        autoKind: TemperatureSchedule.Kind = .exponential, autoHalfLife: Double = 20_000, epoch: UInt64 = 1
+        autoKind: TemperatureSchedule.Kind = .exponential, autoHalfLife: Double = 20_000, epoch: UInt64 = 1,
+        metric: Metric = .euclidean
     ) -> ModelState {
         var random = RandomSource(seed: seed)
         let centers = Seeding.kMeansPlusPlus(rows: rows, count: count, dimension: dimension, k: k, random: &random)
@@ -134,6 +135,9 @@ extension ModelState {
             let t0 = Seeding.automaticTemperature(rows: rows, count: count, dimension: dimension, centers: centers, k: k, heat: heat)
             chosen = TemperatureSchedule(kind: autoKind, initial: t0, floor: Seeding.floor(t0, ratio: floorRatio), halfLife: autoHalfLife)
         }
-        return ModelState(centers: centers, k: k, dimension: dimension, schedule: chosen, random: random, epoch: epoch)
+        // With the cosine metric the warm-up rows are unit vectors already, and so are the
+        // centers k-means++ picks among them.
+        return ModelState(centers: centers, k: k, dimension: dimension, schedule: chosen, random: random, epoch: epoch,
+                          metric: metric)
     }
 }

@@ -133,6 +133,22 @@ public struct VectorBatch: Sendable, Hashable {
         return nil
     }
 
+    /// Scales rows `first ..< first + count` to unit length; returns the first row of zero
+    /// length (rows before it already scaled: the caller rolls the message back), or nil.
+    mutating func normalizeRows(from first: Int, count: Int, dimension d: Int) -> Int? {
+        values.withUnsafeMutableBufferPointer { v in
+            for i in first..<(first + count) {
+                let row = v.baseAddress! + i * d
+                var sum: Double = 0
+                for t in 0..<d { sum += Double(row[t]) * Double(row[t]) }
+                guard sum > 0 else { return i }
+                let scale = Float(1 / sum.squareRoot())
+                for t in 0..<d { row[t] *= scale }
+            }
+            return nil
+        }
+    }
+
     mutating func appendValue(_ v: Float) { values.append(v) }
     mutating func setDimension(_ d: Int) { dimension = d }
     mutating func appendIDNone() { ids.appendNone() }

@@ -66,6 +66,9 @@ public struct VectorDecoder: Sendable {
     public var expectedDimension: Int?
     /// Size limits.
     public var limits: WireLimits
+    /// Scale every vector to unit length (a model with the cosine metric); a vector of zero
+    /// length is then refused as `zero_norm`.
+    public var unitLength = false
 
     /// Creates a decoder.
     /// - Parameters:
@@ -201,16 +204,21 @@ public struct VectorDecoder: Sendable {
         if let p2 { try checkSize(p2) }
         let mark = batch.mark()
         do throws(WireError) {
+            let info: VectorMessageInfo
             switch count {
             case 1:
-                return try decodeSingle(p0, into: &batch)
+                info = try decodeSingle(p0, into: &batch)
             case 2 where p0.equals("json"):
-                return try decodeJSON(p1!, into: &batch)
+                info = try decodeJSON(p1!, into: &batch)
             case _ where p0.equals("json"):
                 throw WireError(.frameCount, "a JSON message has exactly one text frame")
             default:
-                return try decodeBinaryBatch(header: p0, body: p1!, ids: p2, into: &batch)
+                info = try decodeBinaryBatch(header: p0, body: p1!, ids: p2, into: &batch)
             }
+            if unitLength, let zero = batch.normalizeRows(from: info.firstRow, count: info.count, dimension: info.dimension) {
+                throw WireError(.zeroNorm, "vector \(zero - info.firstRow) has length zero; the cosine metric needs a direction")
+            }
+            return info
         } catch {
             batch.rollback(to: mark)
             throw error

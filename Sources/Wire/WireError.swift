@@ -35,6 +35,8 @@ public struct WireError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A finite value whose magnitude exceeds ``WireLimits/maxAbsoluteValue``: squared
         /// distances between such vectors would overflow float32 and poison the model.
         case outOfRange = "out_of_range"
+        /// A vector of length zero sent to a model with the cosine metric, which needs a direction.
+        case zeroNorm = "zero_norm"
         /// The ids frame (or JSON ids) is malformed: wrong size, wrong count, empty or mixed ids.
         case badIDs = "bad_ids"
         /// A string id is longer than ``VectorID/maxStringBytes`` bytes.

@@ -105,3 +105,54 @@ import Testing
         #expect(updater.lastExactDistances < 256 * c.k / 4, "\(updater.lastExactDistances) of \(256 * c.k) recomputed")
     }
 }
+
+/// The cosine metric: spherical k-means against a float64 reference, and a model that knows its metric.
+@Suite struct CosineTests {
+    @Test func oneHardBatchMatchesAFloat64Reference() {
+        var random = RandomSource(seed: 3)
+        let k = 3, d = 5, n = 64
+        func unit(_ v: [Double]) -> [Double] { let s = v.reduce(0) { $0 + $1 * $1 }.squareRoot(); return v.map { $0 / s } }
+        let centers = (0..<k).flatMap { _ in unit((0..<d).map { _ in random.nextGaussian() }) }
+        let rows = (0..<n).flatMap { _ in unit((0..<d).map { _ in random.nextGaussian() }) }
+        var state = ModelState(centers: centers.map(Float.init), k: k, dimension: d, schedule: .constant(1e-9),
+                               random: RandomSource(seed: 1), metric: .cosine)
+        let updater = MiniBatchUpdater(configuration: UpdateConfiguration(mode: .hard, countHalfLife: .infinity,
+                                                                          deadCenterFraction: 0, separationInterval: 0))
+        let floats = rows.map(Float.init)
+        floats.withUnsafeBufferPointer { updater.update(&state, rows: $0, count: n) }
+        // Reference: nearest by cosine, the mean step, back onto the sphere.
+        var sums = [Double](repeating: 0, count: k * d), counts = [Double](repeating: 0, count: k)
+        func dot(_ x: [Double], _ j: Int) -> Double {
+            var s = 0.0
+            for t in 0..<d { s += x[t] * centers[j * d + t] }
+            return s
+        }
+        for i in 0..<n {
+            let x = Array(rows[(i * d)..<((i + 1) * d)])
+            var best = 0
+            for j in 1..<k where dot(x, j) > dot(x, best) { best = j }
+            #expect(Int(updater.bestCenter(i)) == best)
+            let cosine = dot(x, best)
+            #expect(abs(Double(updater.squaredDistance(i)) - (2 - 2 * cosine)) <= 1e-5, "the published distance is 2 − 2·cos")
+            for t in 0..<d { sums[best * d + t] += x[t] - centers[best * d + t] }
+            counts[best] += 1
+        }
+        for j in 0..<k {
+            var c = (0..<d).map { centers[j * d + $0] + (counts[j] > 0 ? sums[j * d + $0] / counts[j] : 0) }
+            c = unit(c)
+            for t in 0..<d { #expect(abs(Double(state.centers[j * d + t]) - c[t]) <= 1e-5, "center \(j)") }
+            let norm = (0..<d).map { Double(state.centers[j * d + $0]) }.reduce(0) { $0 + $1 * $1 }
+            #expect(abs(norm - 1) <= 1e-5, "centers stay on the unit sphere")
+        }
+    }
+
+    @Test func theMetricSurvivesACheckpointAndIsChecked() throws {
+        let state = ModelState(centers: [1, 0, 0, 1], k: 2, dimension: 2, schedule: .constant(1), random: RandomSource(seed: 2),
+                               metric: .cosine)
+        let back = try ModelState(encoded: state.encoded())
+        #expect(back.metric == .cosine && back == state)
+        var bytes = state.encoded()
+        bytes[29] = 7
+        #expect(throws: ModelStateError.self) { try ModelState(encoded: bytes) }
+    }
+}

@@ -14,6 +14,12 @@ struct BadMessage: CustomTestStringConvertible, Sendable {
 
 private func json(_ text: String) -> [[UInt8]] { [bytes("v"), bytes("json"), bytes(text)] }
 
+private let cosineDecoder: VectorDecoder = {
+    var d = VectorDecoder()
+    d.unitLength = true
+    return d
+}()
+
 private let small = WireLimits(maxFrameBytes: 64, maxVectorsPerMessage: 4, maxDimension: 8, maxTopicBytes: 8, maxJSONBytes: 48, maxJSONDepth: 4)
 
 let badMessages: [BadMessage] = [
@@ -56,6 +62,8 @@ let badMessages: [BadMessage] = [
     BadMessage(name: "one bad vector in a good batch", expected: .outOfRange, frames: [bytes("v"), batchHeader("VB1N", count: 3), f32([1, 2, 3, 4, -2e12, 6])]),
     BadMessage(name: "JSON 1e13", expected: .outOfRange, frames: json(#"{"vector":[1,1e13]}"#)),
     BadMessage(name: "predict with 1e30", expected: .outOfRange, frames: [bytes("predict"), batchHeader("VB1N", count: 1), f32([1e30])], query: true),
+    BadMessage(name: "zero vector under the cosine metric", expected: .zeroNorm, frames: [bytes("v"), batchHeader("VB1N", count: 2), f32([1, 2, 0, 0])], decoder: cosineDecoder),
+    BadMessage(name: "zero JSON vector under the cosine metric", expected: .zeroNorm, frames: json(#"{"vector":[0,0,0]}"#), decoder: cosineDecoder),
     BadMessage(name: "int ids frame short", expected: .badIDs, frames: [bytes("v"), batchHeader("VB1I", count: 2), f32([1, 2]), le64(1)]),
     BadMessage(name: "string ids: one missing", expected: .badIDs, frames: [bytes("v"), batchHeader("VB1S", count: 2), f32([1, 2]), bytes("a")]),
     BadMessage(name: "string ids: one extra", expected: .badIDs, frames: [bytes("v"), batchHeader("VB1S", count: 2), f32([1, 2]), bytes("a\nb\nc")]),
@@ -131,6 +139,15 @@ struct InvalidInputTests {
         #expect(reason { () throws(WireError) in try refused.append([1, .infinity], id: nil) } == .nonFinite)
         #expect(reason { () throws(WireError) in try refused.append([1, 1e20], id: nil) } == .outOfRange)
         #expect(refused.isEmpty)
+    }
+
+    @Test("under the cosine metric vectors arrive at unit length")
+    func unitLength() throws {
+        var decoder = VectorDecoder()
+        decoder.unitLength = true
+        var batch = VectorBatch()
+        _ = try decodeUnaligned([bytes("v"), batchHeader("VB1N", count: 2), f32([3, 4, 0, -2])], decoder: decoder, into: &batch)
+        #expect(batch.values == [0.6, 0.8, 0, -1])
     }
 
     @Test("every reason is exercised by some test")

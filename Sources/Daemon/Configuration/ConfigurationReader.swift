@@ -83,7 +83,7 @@ public enum ConfigurationReader {
     /// The keys this build knows, for error messages and documentation checks.
     public static let keys: [String] = [
         "model.k", "model.dimension", "model.mode", "model.seed", "model.warmup", "model.count_half_life",
-        "model.learning_rate", "model.dead_center_fraction", "model.dead_center_patience",
+        "model.learning_rate", "model.metric", "model.dead_center_fraction", "model.dead_center_patience",
         "model.separation_interval", "model.threads", "model.initial_centers",
         "temperature.schedule", "temperature.initial", "temperature.floor", "temperature.half_life",
         "temperature.heat", "temperature.floor_ratio",
@@ -108,6 +108,7 @@ public enum ConfigurationReader {
         case "model.k": c.model.k = try v.int(min: 1, max: 1 << 16)
         case "model.dimension": c.model.dimension = try v.int(min: 0, max: 1 << 16)
         case "model.mode": c.model.mode = try v.choice(ResponsibilityMode.init(rawValue:), ResponsibilityMode.allCases.map(\.rawValue))
+        case "model.metric": c.model.metric = try v.choice(Metric.init(rawValue:), Metric.allCases.map(\.rawValue))
         case "model.seed": c.model.seed = UInt64(try v.int(min: 0, max: Int.max))
         case "model.warmup": c.model.warmup = try v.int(min: 0, max: 1 << 24)
         case "model.count_half_life": c.model.countHalfLife = try v.double(above: 0, allowInfinity: true)

@@ -13,6 +13,7 @@ extension DaemonConfiguration {
         keep("model.dimension", model.dimension, new.model.dimension)
         keep("model.threads", model.threads, new.model.threads)
         keep("model.seed", model.seed, new.model.seed)
+        keep("model.metric", model.metric, new.model.metric)
         keep("model.initial_centers", model.initialCenters, new.model.initialCenters)
         keep("input", input, new.input)
         keep("output.endpoint", output.endpoint, new.output.endpoint)

@@ -12,6 +12,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var dimension = 0
         /// `model.mode`: entmax15, softmax or hard.
         public var mode = ResponsibilityMode.entmax15
+        /// `model.metric`: euclidean, or cosine (vectors scaled to unit length on arrival,
+        /// centers kept on the unit sphere, distance 2 − 2·cos).
+        public var metric = Metric.euclidean
         /// `model.seed`: seed of every random choice of a new model.
         public var seed: UInt64 = 1
         /// `model.warmup`: vectors gathered for k-means++ seeding; 0 means max(4k, one batch).

@@ -216,14 +216,22 @@ final class ClusteringLoop: @unchecked Sendable {
     private func seed(dimension d: Int) {
         let n = warmup.count / d
         let c = configuration
-        if let given = initialCenters {
+        if var given = initialCenters {
+            // Cosine: the operator's centers are directions; calibrate the temperature on them as
+            // the model will hold them.
+            if c.model.metric == .cosine {
+                given.withUnsafeMutableBufferPointer { g in
+                    for j in 0..<c.model.k { Metric.normalize(rows: g.baseAddress! + j * d, count: 1, dimension: d) }
+                }
+            }
             // The operator's centers; the warm-up only calibrates the automatic temperature.
             let schedule = c.fixedSchedule ?? warmup.withUnsafeBufferPointer { rows in
                 let t0 = Seeding.automaticTemperature(rows: rows, count: n, dimension: d, centers: given, k: c.model.k, heat: c.temperature.heat)
                 return TemperatureSchedule(kind: c.temperature.schedule, initial: t0, floor: Seeding.floor(t0, ratio: c.temperature.floorRatio), halfLife: c.temperature.halfLife)
             }
             let state = ModelState(centers: given, k: c.model.k, dimension: d, schedule: schedule,
-                                   random: RandomSource(seed: c.model.seed), epoch: UInt64(Clock.unixMilliseconds()))
+                                   random: RandomSource(seed: c.model.seed), epoch: UInt64(Clock.unixMilliseconds()),
+                                   metric: c.model.metric)
             model = state
             logger.notice("model started from \(c.model.initialCenters): k = \(c.model.k), dimension = \(d), T₀ = \(schedule.initial)")
             emitEvent("seeded", ["vectors": .int(Int64(n)), "temperature": .double(schedule.initial), "from": .string("initial_centers")])
@@ -233,7 +241,7 @@ final class ClusteringLoop: @unchecked Sendable {
             ModelState.seeded(
                 warmup: rows, count: n, dimension: d, k: c.model.k, seed: c.model.seed, schedule: c.fixedSchedule,
                 heat: c.temperature.heat, floorRatio: c.temperature.floorRatio, autoKind: c.temperature.schedule,
-                autoHalfLife: c.temperature.halfLife, epoch: UInt64(Clock.unixMilliseconds()))
+                autoHalfLife: c.temperature.halfLife, epoch: UInt64(Clock.unixMilliseconds()), metric: c.model.metric)
         }
         model = state
         logger.notice("model seeded by k-means++ from \(n) warm-up vectors: k = \(c.model.k), dimension = \(d), T₀ = \(state.schedule.initial), floor = \(state.schedule.floor)")

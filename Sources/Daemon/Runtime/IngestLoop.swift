@@ -77,6 +77,7 @@ final class IngestLoop: Sendable {
         var decoder = VectorDecoder(
             expectedDimension: dimension,
             limits: WireLimits(maxFrameBytes: input.maxFrameBytes, maxVectorsPerMessage: input.maxVectorsPerMessage))
+        decoder.unitLength = configuration.model.metric == .cosine
         var message = ZMQMultipartMessage(capacity: 4)
         var sequences = SequenceTracker(maxProducers: input.maxProducers)
         var open = freshBatch()

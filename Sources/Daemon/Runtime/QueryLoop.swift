@@ -49,10 +49,12 @@ final class QueryLoop: Sendable {
         let updater = MiniBatchUpdater(configuration: configuration.update)
         var request = ZMQMultipartMessage(capacity: 4)
         var reply = WireMessage(reservingCapacity: 1 << 16)
-        let decoder = VectorDecoder(
+        var decoder = VectorDecoder(
             expectedDimension: nil,
             limits: WireLimits(maxFrameBytes: configuration.input.maxFrameBytes,
                                maxVectorsPerMessage: configuration.query.maxPredictVectors))
+        // Predicted vectors are compared the way training vectors are.
+        decoder.unitLength = configuration.model.metric == .cosine
         var batch = VectorBatch()
         var injectedSendFailures = configuration.fault.querySendFailures
         let started = Clock.monotonicMilliseconds()

@@ -61,8 +61,8 @@ public final class DaemonRunner: Sendable {
             let unclean = store.markRunning()
             if let state = found.state, let path = found.path {
                 let dimensionDiffers = c.model.dimension > 0 && c.model.dimension != state.dimension
-                if state.k != c.model.k || dimensionDiffers {
-                    let what = "checkpoint \(path) has k = \(state.k), dimension = \(state.dimension); the configuration says model.k = \(c.model.k), model.dimension = \(c.model.dimension)"
+                if state.k != c.model.k || dimensionDiffers || state.metric != c.model.metric {
+                    let what = "checkpoint \(path) has k = \(state.k), dimension = \(state.dimension), metric = \(state.metric.rawValue); the configuration says model.k = \(c.model.k), model.dimension = \(c.model.dimension), model.metric = \(c.model.metric.rawValue)"
                     if c.state.freshStart {
                         logger.warning("\(what): starting fresh as state.fresh_start asks (its checkpoints stay until newer ones replace them)")
                     } else {
