@@ -28,12 +28,14 @@ let package = Package(
         // vector comparison read as a bit mask, which Swift cannot express (see the header).
         .target(name: "CKernelShims"),
         .systemLibrary(name: "CZeroMQ"),
+        // Signal handlers that only record and wake the supervisor (see the header).
+        .target(name: "CSignalShims"),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
         .target(name: "Wire"),
         .target(
             name: "Daemon",
             dependencies: [
-                "Clustering", "Transport", "Wire",
+                "Clustering", "Transport", "Wire", "CSignalShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]

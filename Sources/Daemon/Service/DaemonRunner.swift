@@ -1,3 +1,4 @@
+import CSignalShims
 import Clustering
 import Glibc
 import Logging
@@ -21,6 +22,8 @@ public final class DaemonRunner: Sendable {
     public let statistics = Statistics()
     /// Set by tests and `demo` to stop the daemon without a signal.
     let stopRequest: EventFD
+    /// The eventfd the signal handlers make readable; set once in `run`.
+    private let signalEvents = Mutex<EventFD?>(nil)
     /// Log limiters whose interval (`log.drop_interval_s`) a reload changes; set once in `run`.
     nonisolated(unsafe) private var limiters: [DropLogLimiter] = []
 
@@ -42,7 +45,13 @@ public final class DaemonRunner: Sendable {
         handleSignals: Bool = true, onReady: (@Sendable () -> Void)? = nil,
         reload: (() throws(ConfigurationError) -> DaemonConfiguration)? = nil
     ) throws(StartError) -> Int32 {
-        if handleSignals { blockSignals() }
+        if handleSignals {
+            do {
+                try installSignalHandlers()
+            } catch {
+                throw StartError(description: "cannot install signal handlers: \(error)", status: 1)
+            }
+        }
         let c = configuration
         let notifier = SystemdNotifier()
         let startEpoch = UInt64(Clock.unixMilliseconds())
@@ -251,23 +260,31 @@ public final class DaemonRunner: Sendable {
         return effective
     }
 
-    private func blockSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+    /// Handlers that record SIGTERM, SIGINT and SIGHUP and wake ``waitForSignal`` through an
+    /// eventfd. Handlers rather than a blocked mask and `sigtimedwait`: libraries start threads
+    /// before `main` (OpenBLAS's pool) with every signal unblocked, and a signal the kernel gave
+    /// one of them would take its default action and kill the daemon without a checkpoint.
+    private func installSignalHandlers() throws(ZMQError) {
+        let events = try EventFD()
+        signalEvents.withLock { $0 = events }
+        guard voronoid_signals_install(events.fileDescriptor) == 0 else {
+            throw ZMQError(operation: "sigaction", code: errno)
+        }
     }
 
-    /// Waits up to `milliseconds` for SIGTERM/SIGINT/SIGHUP or a stop request (reported as 0).
+    /// Waits up to `milliseconds` for SIGTERM/SIGINT/SIGHUP or a stop request (reported as 0);
+    /// a stop wins over a reload.
     private func waitForSignal(milliseconds: Int, extra: EventFD) -> Int32? {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
-        if waitForStop(milliseconds: 0) != nil { return 0 }
-        var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-        let s = sigtimedwait(&set, nil, &timeout)
-        if s > 0 { return s }
-        return waitForStop(milliseconds: 0)
+        guard let events = signalEvents.withLock({ $0 }) else { return waitForStop(milliseconds: milliseconds) }
+        var fds = [pollfd(fd: extra.fileDescriptor, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: events.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&fds, 2, Int32(milliseconds))  // EINTR (a signal arrived) is read below like a wake-up
+        if fds[0].revents != 0 { return 0 }
+        _ = try? events.drain()  // EAGAIN when nothing is pending; the mask below is what counts
+        let received = voronoid_signals_take()
+        for s in [SIGTERM, SIGINT] where received & (1 << UInt32(s)) != 0 { return s }
+        if received & (1 << UInt32(SIGHUP)) != 0 { return SIGHUP }
+        return nil
     }
 
     private func waitForStop(milliseconds: Int) -> Int32? {
