@@ -39,7 +39,7 @@ public struct CoreBenchmark {
     /// The update cases of the issue: (d, k, batch).
     public static let updateShapes: [(d: Int, k: Int, batch: Int)] = [(64, 64, 1024), (128, 256, 1024), (784, 10, 1024)]
     /// Embedding-sized update cases, each measured beside a plain matrix product of its shape.
-    public static let embeddingShapes: [(d: Int, k: Int, batch: Int)] = [(384, 256, 1024), (768, 1024, 1024)]
+    public static let embeddingShapes: [(d: Int, k: Int, batch: Int)] = [(384, 256, 1024), (768, 1024, 1024), (1536, 4096, 1024)]
     /// The entmax-alone cases: K.
     public static let entmaxSizes = [16, 64, 256, 1024]
 
