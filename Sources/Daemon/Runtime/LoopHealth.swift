@@ -41,7 +41,19 @@ final class LoopHealth: Sendable {
         self.busyLimitMilliseconds = busyLimitMilliseconds
     }
 
-    private func index(_ loop: Loop) -> Int { Loop.allCases.firstIndex(of: loop)! }
+    /// The loop's slot: a switch, not a search of `allCases`, because `beat` runs after every
+    /// batch and must neither build an array nor search one.
+    private func index(_ loop: Loop) -> Int {
+        switch loop {
+        case .zap: 0
+        case .publish: 1
+        case .query: 2
+        case .checkpoint: 3
+        case .clustering: 4
+        case .ingest: 5
+        case .metrics: 6
+        }
+    }
 
     /// Starts watching `loop` (its thread was started).
     func register(_ loop: Loop) {
