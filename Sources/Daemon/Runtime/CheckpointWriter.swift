@@ -19,8 +19,6 @@ final class CheckpointWriter: DaemonService {
     private let pending = Mutex<ModelState?>(nil)
     private let wake: EventFD
     private let stop: EventFD
-    /// The model version of the newest checkpoint on disk (`UInt64.max`: none yet).
-    private let written = Atomic<UInt64>(.max)
 
     let fault: DaemonConfiguration.Fault
 
@@ -90,7 +88,6 @@ final class CheckpointWriter: DaemonService {
         }
         do {
             let path = try store.write(state)
-            written.store(state.batches, ordering: .relaxed)
             statistics.checkpointsWritten.add(1, ordering: .relaxed)
             statistics.lastCheckpointUnixMilliseconds.store(UInt64(Clock.unixMilliseconds()), ordering: .relaxed)
             logger.debug("checkpoint written: \(path) (model version \(state.batches))")

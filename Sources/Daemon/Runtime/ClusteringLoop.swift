@@ -314,8 +314,7 @@ final class ClusteringLoop: @unchecked Sendable {
     }
 }
 
-extension ClusteringLoop: DaemonService {
+extension ClusteringLoop: DaemonService, StoppedByEventFD {
     var loop: LoopHealth.Loop { .clustering }
     func start() throws(StartupFailure) {}
-    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }

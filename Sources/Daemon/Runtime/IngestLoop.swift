@@ -204,7 +204,7 @@ final class IngestLoop: Sendable {
     }
 }
 
-extension IngestLoop: DaemonService {
+extension IngestLoop: DaemonService, StoppedByEventFD {
     var loop: LoopHealth.Loop { .ingest }
 
     func start() throws(StartupFailure) {
@@ -220,8 +220,6 @@ extension IngestLoop: DaemonService {
         run(socket: socket)
         socket.close()
     }
-
-    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }
 
 /// Allows `rate` events per second with a burst of the same size.

@@ -121,7 +121,7 @@ final class PublishLoop: Sendable {
     }
 }
 
-extension PublishLoop: DaemonService {
+extension PublishLoop: DaemonService, StoppedByEventFD {
     var loop: LoopHealth.Loop { .publish }
 
     func start() throws(StartupFailure) {
@@ -137,6 +137,4 @@ extension PublishLoop: DaemonService {
         run(socket: socket)
         socket.close()
     }
-
-    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }

@@ -59,6 +59,9 @@ final class QueryLoop: Sendable {
         var injectedSendFailures = configuration.fault.querySendFailures
         let started = Clock.monotonicMilliseconds()
         let limiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "query reply not sent")
+        var poller = ZMQPoller()
+        var polled: ZMQSocket?
+        var socketIndex = 0, stopIndex = 0
         while true {
             health.beat(.query)
             if configuration.fault.failureDue("query", started: started, now: Clock.monotonicMilliseconds()) {
@@ -71,9 +74,13 @@ final class QueryLoop: Sendable {
                 socket = reopen()
                 continue
             }
-            let poller = ZMQPoller()
-            let socketIndex = poller.add(current)
-            let stopIndex = poller.add(stop)
+            // One poller per socket, rebuilt only when a broken socket was replaced.
+            if polled !== current {
+                poller = ZMQPoller()
+                socketIndex = poller.add(current)
+                stopIndex = poller.add(stop)
+                polled = current
+            }
             do {
                 _ = try poller.poll(timeoutMilliseconds: 1000)
             } catch {
@@ -223,7 +230,7 @@ final class QueryLoop: Sendable {
     }
 }
 
-extension QueryLoop: DaemonService {
+extension QueryLoop: DaemonService, StoppedByEventFD {
     var loop: LoopHealth.Loop { .query }
 
     func start() throws(StartupFailure) {
@@ -239,6 +246,4 @@ extension QueryLoop: DaemonService {
         // The loop may have replaced a broken socket: close the one it ends with.
         run(socket: socket)?.close()
     }
-
-    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }

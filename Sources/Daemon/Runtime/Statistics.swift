@@ -41,8 +41,6 @@ public final class Statistics: Sendable {
     public let handshakeFailures = Atomic<UInt64>(0)
     /// The last lifecycle and model events, for readers that join late (the live view).
     public let recentEvents = RecentEvents()
-    /// ZAP requests too malformed to check, answered with status 500.
-    public let zapMalformed = Atomic<UInt64>(0)
 
     /// CURVE clients let in and refused by the ZAP handler.
     public let authenticationsAllowed = Atomic<UInt64>(0)

@@ -130,6 +130,10 @@ final class ZAPHandler: Sendable {
             }
         }
         defer { for m in monitors { m.close() } }
+        var poller = ZMQPoller()
+        var polled: ZMQSocket?
+        var socketIndex = 0, stopIndex = 0
+        var monitorIndices: [Int] = []
         let started = Clock.monotonicMilliseconds()
         while true {
             health.beat(.zap)
@@ -143,10 +147,14 @@ final class ZAPHandler: Sendable {
                 if socket == nil { usleep(100_000) }
                 continue
             }
-            let poller = ZMQPoller()
-            let socketIndex = poller.add(current)
-            let stopIndex = poller.add(stop)
-            let monitorIndices = monitors.map { poller.add($0) }
+            // One poller per handler socket, rebuilt only when a broken one was replaced.
+            if polled !== current {
+                poller = ZMQPoller()
+                socketIndex = poller.add(current)
+                stopIndex = poller.add(stop)
+                monitorIndices = monitors.map { poller.add($0) }
+                polled = current
+            }
             do {
                 _ = try poller.poll(timeoutMilliseconds: 1000)
             } catch {
@@ -201,7 +209,6 @@ final class ZAPHandler: Sendable {
         let version = frames.first ?? Array("1.0".utf8)
         let requestID = frames.count > 1 ? frames[1] : []
         guard frames.count >= 6 else {
-            statistics.zapMalformed.add(1, ordering: .relaxed)
             statistics.authenticationsDenied.add(1, ordering: .relaxed)
             limiter.log(logger, reason: "zap", detail: "malformed ZAP request of \(frames.count) frames")
             return [version, requestID, Array("500".utf8), Array("malformed request".utf8), [], []]
@@ -220,7 +227,7 @@ final class ZAPHandler: Sendable {
     }
 }
 
-extension ZAPHandler: DaemonService {
+extension ZAPHandler: DaemonService, StoppedByEventFD {
     var loop: LoopHealth.Loop { .zap }
 
     func start() throws(StartupFailure) {
@@ -235,6 +242,4 @@ extension ZAPHandler: DaemonService {
         guard let socket else { return }
         run(socket: socket)?.close()
     }
-
-    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 }

@@ -25,7 +25,7 @@ public final class DaemonRunner: Sendable {
     /// The eventfd the signal handlers make readable; set once in `run`.
     private let signalEvents = Mutex<EventFD?>(nil)
     /// Log limiters whose interval (`log.drop_interval_s`) a reload changes; set once in `run`.
-    nonisolated(unsafe) private var limiters: [DropLogLimiter] = []
+    private let limiters = Mutex<[DropLogLimiter]>([])
 
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -123,7 +123,7 @@ public final class DaemonRunner: Sendable {
         let health = LoopHealth(logger: logger)
         let dropLimiter = DropLogLimiter(intervalSeconds: c.log.dropIntervalSeconds)
         let refusalLimiter = DropLogLimiter(intervalSeconds: c.log.dropIntervalSeconds, what: "refused client")
-        limiters = [dropLimiter, refusalLimiter]
+        limiters.withLock { $0 = [dropLimiter, refusalLimiter] }
         let writer: CheckpointWriter?
         do {
             writer = try store.map { s throws(ZMQError) in try CheckpointWriter(store: s, statistics: self.statistics, health: health, fault: c.fault, logger: logger) }
@@ -255,7 +255,7 @@ public final class DaemonRunner: Sendable {
             logger.warning("SIGHUP: cannot change \(refused.joined(separator: ", ")) while running (the model and sockets depend on them); restart to change them")
         }
         StderrLogHandler.setLevel(Logger.Level(rawValue: effective.log.level) ?? .info)
-        for limiter in limiters { limiter.setInterval(seconds: effective.log.dropIntervalSeconds) }
+        for limiter in limiters.withLock({ $0 }) { limiter.setInterval(seconds: effective.log.dropIntervalSeconds) }
         clustering.requestReload(effective)
         return effective
     }

@@ -9,7 +9,7 @@ import Transport
 /// Scrapes are rare and small, so one connection is served at a time with short timeouts; a
 /// slow or hostile client can delay a scrape but never the pipeline. Only GET and HEAD are
 /// answered: nothing here changes the daemon.
-final class MetricsServer: DaemonService {
+final class MetricsServer: DaemonService, StoppedByEventFD {
     let statistics: Statistics
     let shared: SharedModel
     let stop: EventFD
@@ -71,8 +71,6 @@ final class MetricsServer: DaemonService {
         }
         listener = fd
     }
-
-    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
 
     var loop: LoopHealth.Loop { .metrics }
 

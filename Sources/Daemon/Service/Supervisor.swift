@@ -58,6 +58,15 @@ protocol DaemonService: AnyObject, Sendable {
     func requestStop()
 }
 
+/// A service whose loop polls an eventfd that asks it to stop.
+protocol StoppedByEventFD {
+    var stop: EventFD { get }
+}
+
+extension DaemonService where Self: StoppedByEventFD {
+    func requestStop() { try? stop.signal() }  // an eventfd signal fails only on counter overflow
+}
+
 /// Starts the daemon's services in a declared order, each on its own thread and each only
 /// after the previous one has started (the ZAP handler must be bound before any CURVE socket,
 /// consumers before producers of data), and stops them in the reverse order, so data flows
