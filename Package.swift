@@ -68,6 +68,6 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ClientsTests", dependencies: ["Clients", "Transport", "Wire", "Clustering", "TestSupport"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering", "CAllocationCounter", "TestSupport"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Transport", "Wire", "Clustering", "CAllocationCounter"]),
     ]
 )

@@ -58,7 +58,7 @@ public struct EndToEndBenchmark {
 
     func measure(name: String, socket: DaemonConfiguration.InputSocket, vectorsPerMessage: Int, rate: Double?) throws -> Result {
         var c = DaemonConfiguration()
-        let ports = (0..<3).map { _ in EndToEndBenchmark.freePort() }
+        let ports = (0..<3).map { _ in LoopbackPort.free() }
         c.input.endpoints = ["tcp://127.0.0.1:\(ports[0])"]
         c.output.endpoint = "tcp://127.0.0.1:\(ports[1])"
         c.query.endpoint = "tcp://127.0.0.1:\(ports[2])"
@@ -209,21 +209,5 @@ public struct EndToEndBenchmark {
             assignedPerSecond: Double(assigned.load(ordering: .relaxed)) / elapsed,
             latencyP50Milliseconds: percentile(0.5), latencyP99Milliseconds: percentile(0.99),
             latencyMaxMilliseconds: lat.isEmpty ? .nan : Double(lat.last!) / 1e6)
-    }
-
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

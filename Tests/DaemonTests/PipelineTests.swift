@@ -1,4 +1,3 @@
-import TestSupport
 import Clustering
 @testable import Daemon
 import Foundation
@@ -58,7 +57,7 @@ import Wire
         return c
     }
 
-    static func freePort() -> Int { freeTCPPort() }
+    static func freePort() -> Int { LoopbackPort.free() }
 
     static func blobs(_ n: Int, seed: UInt64) -> [[Float]] {
         var random = RandomSource(seed: seed)
