@@ -19,7 +19,7 @@
 #   /usr/share/man/man1/voronoid.1.gz                 from every subcommand's --help
 #   /usr/share/doc/voronoid/                          copyright, changelog.gz (from CHANGELOG.md),
 #                                                     README.md.gz, NOTICE.swift-log.txt
-# and the maintainer scripts in packaging/deb (enable and start voronoid.service on install,
+# and the maintainer scripts in scripts/packaging/deb (enable and start voronoid.service on install,
 # restart it and running instances on upgrade, stop on removal, delete checkpoints on purge).
 # Then lintian, when installed (apt-get install lintian): the script fails on its errors.
 #
@@ -237,12 +237,12 @@ debian_changelog() {
 gzip -9n < README.md > "$DOC/README.md.gz"
 # LICENSE goes into the copyright file as the Expat text: the permission notice, one space in.
 expat="$(sed -n '/^Permission is hereby granted/,$p' LICENSE | sed -e 's/^$/./' -e 's/^/ /')"
-awk -v expat="$expat" '$0 == "@EXPAT@" { print expat; next } { print }' packaging/deb/copyright.in > "$DOC/copyright"
+awk -v expat="$expat" '$0 == "@EXPAT@" { print expat; next } { print }' scripts/packaging/deb/copyright.in > "$DOC/copyright"
 # Every package SwiftPM fetched may be linked into the binary: the copyright file must name it.
 for checkout in "$SCRATCH"/checkouts/*/; do
     name="$(basename "$checkout")"
-    grep -q -- "$name" packaging/deb/copyright.in \
-        || die "packaging/deb/copyright.in does not mention the Swift package $name: add its copyright and license"
+    grep -q -- "$name" scripts/packaging/deb/copyright.in \
+        || die "scripts/packaging/deb/copyright.in does not mention the Swift package $name: add its copyright and license"
 done
 notice="$SCRATCH/checkouts/swift-log/NOTICE.txt"
 [ -f "$notice" ] || die "no $notice: swift-log's notice must ship with the binary (resolve the package first)"
@@ -279,7 +279,7 @@ Description: streaming clustering daemon over ZeroMQ
  x86-64 processor and uses AVX2 and FMA where the processor has them.
 EOF
 for script in postinst prerm postrm; do
-    install -m 0755 "packaging/deb/$script" "$ROOT/DEBIAN/$script"
+    install -m 0755 "scripts/packaging/deb/$script" "$ROOT/DEBIAN/$script"
 done
 # md5sums of everything but the conffile (dpkg keeps its checksum separately).
 (cd "$ROOT" && find . -path ./DEBIAN -prune -o -type f ! -path ./etc/voronoid/voronoid.toml -printf '%P\n' \

@@ -42,17 +42,8 @@ log() { printf '[systemd-vm %s] %s\n' "$(date +%T)" "$*"; }
 die() { echo "systemd-vm.sh: $*" >&2; exit 1; }
 t_all=$(date +%s)
 
-[ "$(id -u)" = 0 ] || die "must run as root (the VM tool reads a root-owned image tree)"
-[ -x "$VM/run.sh" ] && [ -x "$VM/build.sh" ] || die "no VM tool at $VM (set SYSTEMD_VM_DIR)"
-
-missing=()
-command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-if [ ${#missing[@]} -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+. scripts/vm-common.sh  # the working directory is the repository root (see above)
+vm_require_tools
 
 BIN="$SCRATCH/release/voronoid"
 if [ "$BUILD" = 1 ]; then
