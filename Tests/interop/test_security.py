@@ -150,7 +150,8 @@ def test_the_command_line_clients_speak_curve(tmp_path):
 
         def query(*extra, key_file="client.key", timeout="3"):
             return subprocess.run([str(BINARY), "query", "stats", "--json", "--endpoint", d.query, "--timeout", timeout,
-                                   "--curve-server-key", server_public.decode(),
+                                   # "=" form: a Z85 key may begin with "-", which would read as an option.
+                                   f"--curve-server-key={server_public.decode()}",
                                    "--curve-key", str(tmp_path / key_file), *extra],
                                   capture_output=True, text=True, timeout=30)
 
