@@ -31,11 +31,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n distinct free ports: the sockets stay bound until all are chosen, so the kernel cannot
+    hand out one port twice (separate free_port calls can)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 class Daemon:
     """A running `voronoid run`; its stderr is collected so tests can read the log."""
 
     def __init__(self, *args, env=None, ports=None, wait_ready=True):
-        self.ports = ports if isinstance(ports, dict) else {"input": free_port(), "output": free_port(), "query": free_port()}
+        self.ports = ports if isinstance(ports, dict) else dict(zip(("input", "output", "query"), free_ports(3)))
         self.input = f"tcp://127.0.0.1:{self.ports['input']}"
         self.output = f"tcp://127.0.0.1:{self.ports['output']}"
         self.query = f"tcp://127.0.0.1:{self.ports['query']}"
