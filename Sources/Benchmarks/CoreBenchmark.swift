@@ -24,7 +24,8 @@ public struct CoreBenchmark {
 
     public var seconds: Double
     public var threadCounts: [Int]
-    /// Only cases whose name ("update" or "entmax") contains this run, when set.
+    /// Only cases whose name ("update" or "entmax") contains this run, when set; "embedding"
+    /// runs the embedding shapes alone, "seeding" the k-means++ seeding at those shapes.
     public var only: String?
 
     /// How the update computes distances.
@@ -65,6 +66,14 @@ public struct CoreBenchmark {
                 for threads in threadCounts {
                     report(measureUpdate(d: shape.d, k: shape.k, batch: shape.batch, mode: mode, threads: threads))
                 }
+            }
+        }
+        if only == "seeding" {
+            for shape in Self.embeddingShapes {
+                // The direct form at the largest shape takes minutes; it is measured where it
+                // finishes in seconds, beside the product in the same run.
+                if shape.k <= 1024 { report(measureSeeding(d: shape.d, k: shape.k, distances: .direct)) }
+                report(measureSeeding(d: shape.d, k: shape.k, distances: .screened))
             }
         }
         for k in Self.entmaxSizes where wantEntmax {
@@ -155,6 +164,27 @@ public struct CoreBenchmark {
         }
         return Result(bench: "update", mode: mode, d: d, k: k, batch: batch, threads: threads,
                       perSecond: rate, unit: "vectors_per_second", meanSupport: supportSum / Double(max(batches, 1)))
+    }
+
+    /// Greedy k-means++ on the daemon's default warm-up (4k rows), in warm-up rows per second:
+    /// `seed-direct` one direct distance at a time, `seed-gemm` each step's trials as one
+    /// matrix product. The automatic starting temperature's pass is included, as in the daemon.
+    public func measureSeeding(d: Int, k: Int, distances: UpdateConfiguration.DistanceMethod) -> Result {
+        let count = 4 * k
+        let rows = syntheticRows(k: k, dimension: d, count: count, seed: 7)
+        let clock = ContinuousClock()
+        let start = clock.now
+        rows.withUnsafeBufferPointer { x in
+            var random = RandomSource(seed: 11)
+            let centers = Seeding.kMeansPlusPlus(rows: x, count: count, dimension: d, k: k, random: &random,
+                                                 distances: distances)
+            _ = Seeding.automaticTemperature(rows: x, count: count, dimension: d, centers: centers, k: k, heat: 1,
+                                             distances: distances)
+        }
+        let e = clock.now - start
+        let elapsed = Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
+        return Result(bench: distances == .direct ? "seed-direct" : "seed-gemm", mode: .hard, d: d, k: k, batch: count,
+                      threads: 1, perSecond: Double(count) / elapsed, unit: "warmup_rows_per_second", meanSupport: 0)
     }
 
     /// The update step as a straightforward per-vector loop: the comparison for the fast path.

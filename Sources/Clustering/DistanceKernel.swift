@@ -23,6 +23,16 @@ public enum DistanceKernel {
         voronoid_squared_distances(x, rows, c, k, d, out)
     }
 
+    /// Whether distances at this shape are better computed through the matrix product (the
+    /// expansion, screened where exactness matters) than by the direct form. Measured
+    /// (`voronoid bench core --distances`): the direct kernel keeps up with single-threaded
+    /// OpenBLAS while the centers fit in cache (d 384, k 256: direct 1.1× screened), and falls
+    /// to half its rate once they do not (d 768, k 1024, hard: screened 2.0× direct); so the
+    /// product takes over where `k` centers of `dimension` floats outgrow 2 MiB.
+    public static func prefersMatrixProduct(k: Int, dimension d: Int) -> Bool {
+        d >= 128 && k * d >= 1 << 19
+    }
+
     /// `‖a − b‖²` for two `dimension`-wide vectors.
 
     public static func squaredDistance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension d: Int) -> Float {

@@ -108,16 +108,12 @@ public final class MiniBatchUpdater {
 
     // MARK: - Distances
 
-    /// Whether this batch's distances go through the screened matrix product. Measured
-    /// (`voronoid bench core --distances`): the direct kernel keeps up with single-threaded
-    /// OpenBLAS while the centers fit in cache (d 384, k 256: direct 1.1× screened), and falls
-    /// to half its rate once they do not (d 768, k 1024, hard: screened 2.0× direct); so
-    /// screening starts where the centers outgrow 2 MiB.
+    /// Whether this batch's distances go through the screened matrix product.
     private func screens(k: Int, dimension d: Int) -> Bool {
         switch configuration.distances {
         case .direct: false
         case .screened: true
-        case .automatic: d >= 128 && k * d >= 1 << 19
+        case .automatic: DistanceKernel.prefersMatrixProduct(k: k, dimension: d)
         }
     }
 

@@ -86,7 +86,8 @@ public enum ResponsibilityKernel {
     ///   - scratch: room for `2k` doubles.
     /// - Returns: the support size `s ≥ 1`; the weights sum to 1, and `indices[0]` is the
     ///   nearest center (lowest index on ties).
-    /// - Complexity: O(k + s log s) — O(k + s²) with the insertion sort, and s is small.
+    /// - Complexity: O(k + s²) for up to ``sortLimit`` candidates `s` (an insertion sort),
+    ///   O(k + s + ρ log s) above, where ρ is the support size.
 
     public static func entmax15(
         _ d: UnsafePointer<Float>, count k: Int, best: Int? = nil, dMin: Float, temperature: Double,
@@ -136,35 +137,12 @@ public enum ResponsibilityKernel {
             weights[0] = 1
             return 1
         }
-        // Insertion sort, descending: the candidate set is tiny in practice.
-        for a in 1..<s {
-            let key = u[a]
-            let keyIndex = idx[a]
-            var b = a &- 1
-            while b >= 0 && u[b] < key {
-                u[b &+ 1] = u[b]
-                idx[b &+ 1] = idx[b]
-                b &-= 1
-            }
-            u[b &+ 1] = key
-            idx[b &+ 1] = keyIndex
-        }
-        var sum = 0.0
-        var sumSquares = 0.0
-        var support = 1
-        var tau = -1.0
-        // The condition holds for a prefix of the sorted candidates, so stop at its first failure.
-        for r in 0..<s {
-            let v = u[r]
-            sum += v
-            sumSquares += v * v
-            let inverseRho = 1 / Double(r &+ 1)
-            let mean = sum * inverseRho
-            let spread = sumSquares - sum * mean
-            let t = mean - Swift.max(0, (1 - spread) * inverseRho).squareRoot()
-            if t > v { break }
-            support = r &+ 1
-            tau = t
+        let (support, tau): (Int, Double)
+        if s <= sortLimit {
+            sortDescending(u, idx, count: s)
+            (support, tau) = threshold(u, count: s)
+        } else {
+            (support, tau) = heapThreshold(u, idx, count: s)
         }
         var total = 0.0
         var written = 0
@@ -189,6 +167,117 @@ public enum ResponsibilityKernel {
             weights[r] = Float(u[r] * scale)
         }
         return written
+    }
+
+    /// Candidate counts up to this are sorted outright; above it (a hot temperature, tens to
+    /// hundreds of candidates) a heap yields them in order only as far as the support reaches.
+    static let sortLimit = 48
+
+    /// Insertion sort by `u` descending, stable: ties keep index order.
+    @inline(__always)
+    static func sortDescending(_ u: UnsafeMutablePointer<Double>, _ idx: UnsafeMutablePointer<Int>, count s: Int) {
+        var a = 1
+        while a < s {
+            let key = u[a]
+            let keyIndex = idx[a]
+            var b = a &- 1
+            while b >= 0 && u[b] < key {
+                u[b &+ 1] = u[b]
+                idx[b &+ 1] = idx[b]
+                b &-= 1
+            }
+            u[b &+ 1] = key
+            idx[b &+ 1] = keyIndex
+            a &+= 1
+        }
+    }
+
+    /// Support size and threshold `τ` of `s` candidates sorted by `u` descending: the condition
+    /// `τ_ρ ≤ u_(ρ)` holds for a prefix of them, so the scan stops at its first failure.
+    @inline(__always)
+    static func threshold(_ u: UnsafePointer<Double>, count s: Int) -> (support: Int, tau: Double) {
+        var sum = 0.0
+        var sumSquares = 0.0
+        var support = 1
+        var tau = -1.0
+        var r = 0
+        while r < s {
+            let v = u[r]
+            sum += v
+            sumSquares += v * v
+            let inverseRho = 1 / Double(r &+ 1)
+            let mean = sum * inverseRho
+            let spread = sumSquares - sum * mean
+            let t = mean - Swift.max(0, (1 - spread) * inverseRho).squareRoot()
+            if t > v { break }
+            support = r &+ 1
+            tau = t
+            r &+= 1
+        }
+        return (support, tau)
+    }
+
+    /// ``threshold(_:count:)`` for many candidates: a max-heap (by `u`, then lower index) gives
+    /// them in the sorted order one at a time, so only the support and one more are ordered,
+    /// O(s + ρ log s) instead of the insertion sort's O(s²). Leaves the support's candidates
+    /// sorted at the front of `u` and `idx`, exactly as the sort would.
+    static func heapThreshold(
+        _ u: UnsafeMutablePointer<Double>, _ idx: UnsafeMutablePointer<Int>, count s: Int
+    ) -> (support: Int, tau: Double) {
+        @inline(__always) func before(_ a: Int, _ b: Int) -> Bool {
+            u[a] > u[b] || (u[a] == u[b] && idx[a] < idx[b])
+        }
+        @inline(__always) func swapAt(_ a: Int, _ b: Int) {
+            let v = u[a]; u[a] = u[b]; u[b] = v
+            let i = idx[a]; idx[a] = idx[b]; idx[b] = i
+        }
+        @inline(__always) func siftDown(_ start: Int, _ end: Int) {
+            var p = start
+            while true {
+                var child = 2 &* p &+ 1
+                if child >= end { return }
+                if child &+ 1 < end && before(child &+ 1, child) { child &+= 1 }
+                if !before(child, p) { return }
+                swapAt(p, child)
+                p = child
+            }
+        }
+        var p = s / 2 &- 1
+        while p >= 0 { siftDown(p, s); p &-= 1 }
+        // Popped candidates collect at the back, first popped last.
+        var end = s
+        var sum = 0.0
+        var sumSquares = 0.0
+        var support = 1
+        var tau = -1.0
+        while end > 0 {
+            let v = u[0]
+            sum += v
+            sumSquares += v * v
+            let rho = s &- end &+ 1
+            let inverseRho = 1 / Double(rho)
+            let mean = sum * inverseRho
+            let spread = sumSquares - sum * mean
+            let t = mean - Swift.max(0, (1 - spread) * inverseRho).squareRoot()
+            if t > v { break }
+            support = rho
+            tau = t
+            end &-= 1
+            swapAt(0, end)
+            siftDown(0, end)
+        }
+        // The support sits at s − support ..< s in reverse order: reverse it, then move it to
+        // the front (source above destination, so the forward copy is safe).
+        var a = s &- support, b = s &- 1
+        while a < b { swapAt(a, b); a &+= 1; b &-= 1 }
+        let first = s &- support
+        var r = 0
+        while r < support {
+            u[r] = u[first &+ r]
+            idx[r] = idx[first &+ r]
+            r &+= 1
+        }
+        return (support, tau)
     }
 
     /// Max-shifted softmax over `−d / T`: `r_j ∝ exp(−(d_j − d_min) / T)`.

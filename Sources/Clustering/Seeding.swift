@@ -1,3 +1,6 @@
+import CKernelShims
+import COpenBLAS
+
 /// Initial centers and the data-driven starting temperature.
 public enum Seeding {
     /// Greedy k-means++ (Arthur and Vassilvitskii 2007, with the `2 + ⌊ln k⌋` local trials of
@@ -10,13 +13,27 @@ public enum Seeding {
     ///     (the updater separates or re-seeds them later).
     ///   - random: the generator; advanced.
     /// - Returns: `k · dimension` floats.
-    /// - Complexity: O(k · (2 + ln k) · count · dimension).
+    /// - Complexity: O(k · (2 + ln k) · count · dimension) by the direct form; O(m² · dimension
+    ///   + k · (2 + ln k) · m) through the Gram matrix of `m = min(count, gramRows)` rows.
+    ///   - distances: `.automatic` seeds through the Gram matrix from d 128 (measured by
+    ///     `voronoid bench core --only seeding`: 3× the direct form at d 384, k 256, 8× at
+    ///     d 768, k 1024); `.direct` and `.screened` force the direct form or the Gram matrix.
+    ///   - gramRows: the most rows the Gram-matrix seeding draws from (``gramRows``).
     public static func kMeansPlusPlus(
-        rows: UnsafeBufferPointer<Float>, count: Int, dimension d: Int, k: Int, random: inout RandomSource
+        rows: UnsafeBufferPointer<Float>, count: Int, dimension d: Int, k: Int, random: inout RandomSource,
+        distances: UpdateConfiguration.DistanceMethod = .automatic, gramRows limit: Int = gramRows
     ) -> [Float] {
         precondition(count >= 1 && k >= 1 && d >= 1, "kMeansPlusPlus: need at least one row, center and dimension")
         precondition(rows.count >= count * d, "kMeansPlusPlus: too few values for \(count) rows")
         let x = rows.baseAddress!
+        let products = switch distances {
+        case .automatic: d >= 128
+        case .direct: false
+        case .screened: true
+        }
+        if products && 2 * k <= limit {
+            return kMeansPlusPlusByGram(rows: x, count: count, dimension: d, k: k, random: &random, limit: limit)
+        }
         var centers = [Float](repeating: 0, count: k * d)
         var closest = [Double](repeating: 0, count: count)
         var candidateClosest = [Double](repeating: 0, count: count)
@@ -69,6 +86,97 @@ public enum Seeding {
         return centers
     }
 
+    /// Rows the Gram-matrix seeding works on at most: its `m × m` inner products take
+    /// `m² · 4` bytes (256 MiB at 8 192) for the length of the seeding.
+    public static let gramRows = 8192
+
+    /// ``kMeansPlusPlus(rows:count:dimension:k:random:distances:)`` from the rows' Gram matrix.
+    ///
+    /// The greedy seeding measures each step's trial rows against every row: `k · trials ·
+    /// count · d` multiply-adds, done one trial row at a time a pass over all rows that is
+    /// bound by memory (at d 1536, k 4096 over the 4k-row warm-up: minutes). Every center is a
+    /// row, so all those distances come from one product of the rows with themselves
+    /// (`ssyrk`, `count² · d` at OpenBLAS's full rate), after which a trial costs `count`
+    /// reads. Above ``gramRows`` rows the seeding draws from a uniform sample of that many
+    /// (scikit-learn seeds from 3k rows); beyond `k > gramRows / 2` it keeps every row and the
+    /// direct form.
+    ///
+    /// The rows are centered on their mean first, so the expansion `‖x‖² + ‖r‖² − 2x·r` loses
+    /// digits only on the scale of the data's spread; a seeding samples by these distances and
+    /// needs no more (the updater's screened distances are the exact ones).
+    static func kMeansPlusPlusByGram(
+        rows x: UnsafePointer<Float>, count: Int, dimension d: Int, k: Int, random: inout RandomSource, limit: Int
+    ) -> [Float] {
+        let trials = 2 + Int(_log(Double(k)))
+        // The rows seeded from: all of them, or a uniform sample without replacement.
+        var chosen = Array(0..<count)
+        let m = min(count, limit)
+        if m < count {
+            for a in 0..<m {
+                let b = a + Int(random.next() % UInt64(count - a))
+                chosen.swapAt(a, b)
+            }
+            chosen.removeLast(count - m)
+        }
+        var sample = [Float](repeating: 0, count: m * d)
+        for a in 0..<m { for t in 0..<d { sample[a * d + t] = x[chosen[a] * d + t] } }
+        var mean = [Float](repeating: 0, count: d)
+        for a in 0..<m { sample.withUnsafeBufferPointer { voronoid_add_scaled(&mean, $0.baseAddress! + a * d, 1 / Float(m), d) } }
+        var centered = [Float](repeating: 0, count: m * d)
+        var norms = [Float](repeating: 0, count: m)
+        voronoid_center_rows(sample, m, d, mean, &centered, &norms)
+        var gram = [Float](repeating: 0, count: m * m)
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(d), 1, centered, Int32(d), 0, &gram, Int32(m))
+        centered = []
+        // Distances in place of inner products, the lower triangle mirrored from the upper, so
+        // a trial's distances are one contiguous row.
+        for a in 0..<m {
+            gram[a * m + a] = 0
+            for b in (a + 1)..<m {
+                let v = max(0, norms[a] + norms[b] - 2 * gram[a * m + b])
+                gram[a * m + b] = v
+                gram[b * m + a] = v
+            }
+        }
+        var closest = [Double](repeating: 0, count: m)
+        var trialRows = [Int](repeating: 0, count: trials)
+        var centers = [Float](repeating: 0, count: k * d)
+        let first = Int(random.next() % UInt64(m))
+        for t in 0..<d { centers[t] = sample[first * d + t] }
+        var potential = 0.0
+        for i in 0..<m {
+            closest[i] = Double(gram[first * m + i])
+            potential += closest[i]
+        }
+        for j in 1..<k {
+            for a in 0..<trials {
+                if potential > 0 {
+                    var target = random.nextUnit() * potential
+                    var pick = m - 1
+                    for i in 0..<m {
+                        target -= closest[i]
+                        if target < 0 { pick = i; break }
+                    }
+                    trialRows[a] = pick
+                } else {
+                    trialRows[a] = Int(random.next() % UInt64(m))
+                }
+            }
+            var best = trialRows[0]
+            var bestPotential = Double.infinity
+            for a in 0..<trials {
+                let r = trialRows[a] * m
+                var p = 0.0
+                for i in 0..<m { p += min(closest[i], Double(gram[r + i])) }
+                if p < bestPotential { bestPotential = p; best = trialRows[a] }
+            }
+            for i in 0..<m { closest[i] = min(closest[i], Double(gram[best * m + i])) }
+            potential = bestPotential
+            for t in 0..<d { centers[j * d + t] = sample[best * d + t] }
+        }
+        return centers
+    }
+
     /// `initial × ratio`, kept a normal positive number no larger than `initial`: data on a
     /// tiny scale must not underflow the floor to zero (an invalid schedule).
     public static func floor(_ initial: Double, ratio: Double) -> Double {
@@ -83,23 +191,67 @@ public enum Seeding {
     /// degenerate (duplicates, `k = 1`).
     public static func automaticTemperature(
         rows: UnsafeBufferPointer<Float>, count: Int, dimension d: Int,
-        centers: [Float], k: Int, heat: Double
+        centers: [Float], k: Int, heat: Double, distances: UpdateConfiguration.DistanceMethod = .automatic
     ) -> Double {
         precondition(count >= 1 && centers.count == k * d, "automaticTemperature: shapes disagree")
         let x = rows.baseAddress!
         var gaps = [Double]()
         gaps.reserveCapacity(count)
         var nearestSum = 0.0
-        centers.withUnsafeBufferPointer { c in
-            for i in 0..<count {
-                var d1 = Double.infinity
-                var d2 = Double.infinity
-                for j in 0..<k {
-                    let v = Double(DistanceKernel.squaredDistance(x + i * d, c.baseAddress! + j * d, dimension: d))
-                    if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
+        let products = switch distances {
+        case .automatic: DistanceKernel.prefersMatrixProduct(k: k, dimension: d)
+        case .direct: false
+        case .screened: true
+        }
+        if products {
+            // The same statistic from the expansion over centered data, a block of rows at a time:
+            // a median of gaps does not need the last digits.
+            var mean = [Float](repeating: 0, count: d)
+            for j in 0..<k { centers.withUnsafeBufferPointer { voronoid_add_scaled(&mean, $0.baseAddress! + j * d, 1 / Float(k), d) } }
+            var centeredCenters = [Float](repeating: 0, count: k * d)
+            var centerNorms = [Float](repeating: 0, count: k)
+            voronoid_center_rows(centers, k, d, mean, &centeredCenters, &centerNorms)
+            // Evenly spaced rows, at most `sampled` of them: enough for a median.
+            let sampled = min(count, 4096)
+            let block = 256
+            var gathered = [Float](repeating: 0, count: block * d)
+            var centeredRows = [Float](repeating: 0, count: block * d)
+            var rowNorms = [Float](repeating: 0, count: block)
+            var products = [Float](repeating: 0, count: block * k)
+            var lo = 0
+            while lo < sampled {
+                let n = min(block, sampled - lo)
+                for a in 0..<n {
+                    let i = (lo + a) * count / sampled
+                    for t in 0..<d { gathered[a * d + t] = x[i * d + t] }
                 }
-                nearestSum += d1
-                if d2.isFinite { gaps.append((d2 - d1) / 2) }
+                voronoid_center_rows(gathered, n, d, mean, &centeredRows, &rowNorms)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
+                            1, centeredRows, Int32(d), centeredCenters, Int32(d), 0, &products, Int32(k))
+                for i in 0..<n {
+                    var d1 = Double.infinity
+                    var d2 = Double.infinity
+                    for j in 0..<k {
+                        let v = Double(max(0, rowNorms[i] + centerNorms[j] - 2 * products[i * k + j]))
+                        if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
+                    }
+                    nearestSum += d1
+                    if d2.isFinite { gaps.append((d2 - d1) / 2) }
+                }
+                lo += n
+            }
+        } else {
+            centers.withUnsafeBufferPointer { c in
+                for i in 0..<count {
+                    var d1 = Double.infinity
+                    var d2 = Double.infinity
+                    for j in 0..<k {
+                        let v = Double(DistanceKernel.squaredDistance(x + i * d, c.baseAddress! + j * d, dimension: d))
+                        if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
+                    }
+                    nearestSum += d1
+                    if d2.isFinite { gaps.append((d2 - d1) / 2) }
+                }
             }
         }
         gaps.sort()

@@ -85,6 +85,39 @@ import Testing
         }
     }
 
+    /// Hot rows with hundreds of candidates take the heap path: the same weights as the
+    /// reference, heaviest first, the nearest center (lowest index on ties) first.
+    @Test func entmaxWithManyCandidatesMatchesBisection() {
+        var random = RandomSource(seed: 7)
+        for trial in 0..<200 {
+            let k = 200 + Int(random.next() % 1000)
+            // Integer distances on odd trials: many exact ties.
+            let distances = (0..<k).map { _ in
+                trial % 2 == 1 ? Float(random.next() % 40) : Float(random.nextUnit() * 100)
+            }
+            let temperature = [20.0, 50, 200][trial % 3]
+            var idx = [Int32](repeating: -1, count: k)
+            var w = [Float](repeating: -1, count: k)
+            var scratch = [Double](repeating: 0, count: 2 * k)
+            let (best, dMin) = distances.withUnsafeBufferPointer { ResponsibilityKernel.argmin($0.baseAddress!, count: k) }
+            let s = distances.withUnsafeBufferPointer {
+                ResponsibilityKernel.entmax15($0.baseAddress!, count: k, best: best, dMin: dMin, temperature: temperature,
+                                             indices: &idx, weights: &w, scratch: &scratch)
+            }
+            let candidates = distances.filter { Double($0) - Double(dMin) < 2 * temperature }.count
+            #expect(candidates > 48, "trial \(trial): \(candidates) candidates do not reach the heap")
+            #expect(Int(idx[0]) == best, "trial \(trial): nearest first")
+            for e in 1..<s { #expect(w[e] <= w[e - 1], "trial \(trial): weights in decreasing order") }
+            var dense = [Double](repeating: 0, count: k)
+            for e in 0..<s { dense[Int(idx[e])] += Double(w[e]) }
+            let dd = distances.map(Double.init)
+            let m = dd.min()!
+            let ref = Reference.entmax15(dd.map { -($0 - m) / temperature })
+            #expect(maxAbsDifference(dense, ref) < 2e-5, "trial \(trial) k \(k) T \(temperature)")
+            for j in 0..<k where ref[j] == 0 { #expect(dense[j] == 0) }
+        }
+    }
+
     @Test(arguments: [1e-320, 1e-30, 1e-20, 1e-10, 1, 1e10, 1e30])
     func entmaxStaysFiniteAtExtremes(temperature: Double) {
         var random = RandomSource(seed: 9)

@@ -128,4 +128,53 @@ import Testing
         }
         #expect(hit.count == 5)
     }
+
+    /// The Gram-matrix seeding (d ≥ 128), here far from the origin and from a sample of the rows:
+    /// reproducible, one seed in each well-separated blob, every seed one of the rows.
+    @Test(arguments: [(offset: Float(0), limit: 8192), (offset: 1e4, limit: 8192), (offset: 0, limit: 300)])
+    func gramSeedingPicksDistinctClusters(offset: Float, limit: Int) {
+        let k = 12, d = 160
+        let blobs = TestBlobs(k: k, d: d, perCluster: 60, spread: 0.5, side: 40, seed: 6)
+        let rows = blobs.rows.map { $0 + offset }
+        let means = blobs.means.map { $0 + offset }
+        func seed() -> [Float] {
+            var random = RandomSource(seed: 9)
+            return rows.withUnsafeBufferPointer {
+                Seeding.kMeansPlusPlus(rows: $0, count: k * 60, dimension: d, k: k, random: &random,
+                                       distances: .screened, gramRows: limit)
+            }
+        }
+        let a = seed()
+        #expect(a == seed())
+        var hit = Set<Int>()
+        for j in 0..<k {
+            let c = a[(j * d)..<((j + 1) * d)]
+            let nearest = (0..<k).min {
+                Reference.squaredDistance(c, means[($0 * d)..<(($0 + 1) * d)])
+                    < Reference.squaredDistance(c, means[($1 * d)..<(($1 + 1) * d)])
+            }!
+            hit.insert(nearest)
+            #expect((0..<(k * 60)).contains { i in rows[(i * d)..<((i + 1) * d)].elementsEqual(c) }, "seed \(j) is a row")
+        }
+        #expect(hit.count == k, "\(hit.count) of \(k) blobs seeded")
+    }
+
+    /// The starting temperature from the matrix product agrees with the direct form's.
+    @Test func automaticTemperatureByProductsMatchesTheDirectForm() {
+        let k = 16, d = 200
+        let blobs = TestBlobs(k: k, d: d, perCluster: 40, spread: 1, side: 4, seed: 3)
+        let rows = blobs.rows.map { $0 + 500 }
+        var random = RandomSource(seed: 2)
+        let centers = rows.withUnsafeBufferPointer {
+            Seeding.kMeansPlusPlus(rows: $0, count: k * 40, dimension: d, k: k, random: &random, distances: .direct)
+        }
+        let t = [UpdateConfiguration.DistanceMethod.direct, .screened].map { method in
+            rows.withUnsafeBufferPointer {
+                Seeding.automaticTemperature(rows: $0, count: k * 40, dimension: d, centers: centers, k: k, heat: 1,
+                                             distances: method)
+            }
+        }
+        #expect(t[0] > 0)
+        #expect(abs(t[1] / t[0] - 1) < 1e-3, "direct \(t[0]), products \(t[1])")
+    }
 }

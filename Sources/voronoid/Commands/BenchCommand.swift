@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
         @Flag(help: "One JSON object per line instead of a table.") var json = false
         @Option(help: "Seconds of measurement per case.") var seconds: Double = 0.5
         @Option(help: "Thread counts to measure, comma-separated.") var threads: String = "1,2"
-        @Option(help: "Only the cases named: update, embedding or entmax.") var only: String?
+        @Option(help: "Only the cases named: update, embedding, entmax or seeding.") var only: String?
         @Option(help: "How the update computes distances: automatic, direct or screened.") var distances: String = "automatic"
 
         func run() throws {
