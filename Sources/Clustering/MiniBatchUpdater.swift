@@ -345,8 +345,9 @@ public final class MiniBatchUpdater {
         report.meanSupportSize = Double(stats.support) / Double(count)
         report.oneHotRows = stats.oneHot
 
-        // The step.
-        let gamma = configuration.countHalfLife.isFinite ? _exp2(-Double(count) / configuration.countHalfLife) : 1
+        // The step. Forgetting and the schedule's clock go by the batch's total weight, so a
+        // vector of weight w acts exactly as w copies of it.
+        let gamma = configuration.countHalfLife.isFinite ? _exp2(-stats.weight / configuration.countHalfLife) : 1
         var moved = 0
         state.counts.withUnsafeMutableBufferPointer { n in
             state.centers.withUnsafeMutableBufferPointer { cBuf in
@@ -367,9 +368,10 @@ public final class MiniBatchUpdater {
         }
         report.centersMoved = moved
         state.vectorsSeen &+= UInt64(count)
+        state.weightSeen += stats.weight
         state.batches &+= 1
 
-        report.reseeds = reseedDeadCenters(&state, rows: x, count: count)
+        report.reseeds = reseedDeadCenters(&state, rows: x, count: count, weights: w)
         if configuration.separationInterval > 0, state.batches % UInt64(configuration.separationInterval) == 0 {
             let scale = stats.weight > 0 ? stats.inertia / stats.weight : 0
             report.separations = separateCoincidingCenters(&state, scale: scale, temperature: temperature)
@@ -423,7 +425,9 @@ public final class MiniBatchUpdater {
     /// Moves each dead center onto a batch row drawn with probability proportional to its
     /// squared distance to the nearest center (the k-means++ rule), so it lands where the
     /// model explains the data worst.
-    private func reseedDeadCenters(_ state: inout ModelState, rows x: UnsafePointer<Float>, count: Int) -> Int {
+    private func reseedDeadCenters(
+        _ state: inout ModelState, rows x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?
+    ) -> Int {
         let fraction = configuration.deadCenterFraction
         guard fraction > 0, state.k > 1 else { return 0 }
         let k = state.k
@@ -450,17 +454,17 @@ public final class MiniBatchUpdater {
         while j < k {
             defer { j += 1 }
             guard state.counts[j] < threshold, state.vectorsSeen &- state.seededAt[j] >= patience else { continue }
-            // Draw a row ∝ its nearest distance; rows already used get weight 0.
+            // Draw a row ∝ its weight times its nearest distance; rows already used get 0.
             var total = 0.0
             var i = 0
-            while i < count { total += Double(minDistance[i]); i += 1 }
+            while i < count { total += Double(weights?[i] ?? 1) * Double(minDistance[i]); i += 1 }
             var chosen = 0
             if total > 0 {
                 var target = state.random.nextUnit() * total
                 chosen = count - 1
                 i = 0
                 while i < count {
-                    target -= Double(minDistance[i])
+                    target -= Double(weights?[i] ?? 1) * Double(minDistance[i])
                     if target < 0 { chosen = i; break }
                     i += 1
                 }

@@ -13,10 +13,13 @@ public struct ModelState: Sendable, Equatable {
     public var counts: [Double]
     /// The value of ``vectorsSeen`` when each center was last seeded or re-seeded.
     public var seededAt: [UInt64]
-    /// The temperature schedule; its position is ``vectorsSeen``.
+    /// The temperature schedule; its position is ``weightSeen``.
     public var schedule: TemperatureSchedule
-    /// Vectors applied so far (the schedule's clock).
+    /// Vectors applied so far.
     public var vectorsSeen: UInt64
+    /// Total sample weight applied so far: the schedule's clock, so that a vector of weight w
+    /// advances it as w copies would. Equal to ``vectorsSeen`` while every weight is 1.
+    public var weightSeen: Double
     /// Batches applied so far: the model version.
     public var batches: UInt64
     /// Incremented each time the model is seeded anew; together with ``batches`` it names a model.
@@ -48,6 +51,7 @@ public struct ModelState: Sendable, Equatable {
         self.seededAt = Array(repeating: 0, count: k)
         self.schedule = schedule
         self.vectorsSeen = 0
+        self.weightSeen = 0
         self.batches = 0
         self.epoch = epoch
         self.reseeds = 0
@@ -74,6 +78,7 @@ public struct ModelState: Sendable, Equatable {
         }
         schedule = other.schedule
         vectorsSeen = other.vectorsSeen
+        weightSeen = other.weightSeen
         batches = other.batches
         epoch = other.epoch
         reseeds = other.reseeds
@@ -92,7 +97,7 @@ public struct ModelState: Sendable, Equatable {
     }
 
     /// The temperature the next batch will use.
-    public var temperature: Double { schedule.temperature(after: vectorsSeen) }
+    public var temperature: Double { schedule.temperature(at: weightSeen) }
 
     /// Center `j` as a new array.
     public func center(_ j: Int) -> [Float] {
@@ -109,7 +114,7 @@ public struct ModelState: Sendable, Equatable {
             && a.schedule.initial.bitPattern == b.schedule.initial.bitPattern
             && a.schedule.floor.bitPattern == b.schedule.floor.bitPattern
             && a.schedule.halfLife.bitPattern == b.schedule.halfLife.bitPattern
-            && a.vectorsSeen == b.vectorsSeen && a.batches == b.batches && a.epoch == b.epoch
+            && a.vectorsSeen == b.vectorsSeen && a.weightSeen.bitPattern == b.weightSeen.bitPattern && a.batches == b.batches && a.epoch == b.epoch
             && a.reseeds == b.reseeds && a.separations == b.separations && a.random == b.random
             && a.metric == b.metric
     }

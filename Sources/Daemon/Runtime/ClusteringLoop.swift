@@ -31,6 +31,8 @@ final class ClusteringLoop: @unchecked Sendable {
     private var model: ModelState?
     private var warmup: [Float] = []
     private var warmupIDs = VectorIDs()
+    /// The warm-up's sample weights, one per vector once any arrived weighted; empty means all 1.
+    private var warmupWeights: [Float] = []
     private var dimension: Int?
     private let updater: MiniBatchUpdater
     private let dispatch: DispatchLoop
@@ -185,6 +187,15 @@ final class ClusteringLoop: @unchecked Sendable {
         }
         dimension = d
         if model == nil {
+            let before = warmup.count / d
+            if batch.isWeighted || !warmupWeights.isEmpty {
+                warmupWeights.append(contentsOf: repeatElement(1, count: before - warmupWeights.count))
+                if batch.isWeighted {
+                    warmupWeights.append(contentsOf: batch.weights)
+                } else {
+                    warmupWeights.append(contentsOf: repeatElement(1, count: batch.count))
+                }
+            }
             warmup.append(contentsOf: batch.values)
             warmupIDs.append(contentsOf: batch.ids)
             let collected = warmup.count / d
@@ -194,22 +205,29 @@ final class ClusteringLoop: @unchecked Sendable {
             // The warm-up vectors are data too: train on them in batches of the configured size.
             let rows = warmup
             let ids = warmupIDs
+            let weights = warmupWeights
             warmup = []
             warmupIDs = VectorIDs()
+            warmupWeights = []
             let size = configuration.input.batchSize
             var start = 0
             while start < collected {
                 let end = min(start + size, collected)
                 rows.withUnsafeBufferPointer { all in
                     let slice = UnsafeBufferPointer(rebasing: all[(start * d)..<(end * d)])
-                    train(rows: slice, count: end - start, ids: ids, firstID: start)
+                    weights.withUnsafeBufferPointer { w in
+                        let ws = w.isEmpty ? nil : UnsafeBufferPointer(rebasing: w[start..<end])
+                        train(rows: slice, count: end - start, weights: ws, ids: ids, firstID: start)
+                    }
                 }
                 start = end
             }
             return
         }
         batch.values.withUnsafeBufferPointer { rows in
-            train(rows: rows, count: batch.count, ids: batch.ids, firstID: 0)
+            batch.weights.withUnsafeBufferPointer { w in
+                train(rows: rows, count: batch.count, weights: w.isEmpty ? nil : w, ids: batch.ids, firstID: 0)
+            }
         }
     }
 
@@ -249,11 +267,11 @@ final class ClusteringLoop: @unchecked Sendable {
                              "temperature_floor": .double(state.schedule.floor)])
     }
 
-    private func train(rows: UnsafeBufferPointer<Float>, count: Int, ids: VectorIDs, firstID: Int) {
+    private func train(rows: UnsafeBufferPointer<Float>, count: Int, weights: UnsafeBufferPointer<Float>?, ids: VectorIDs, firstID: Int) {
         guard model != nil else { return }
         let started = Clock.monotonicNanoseconds()
         // Updated in place: a copy here would make the update copy the model's arrays.
-        let report = updater.update(&model!, rows: rows, count: count, loop: dispatch)
+        let report = updater.update(&model!, rows: rows, count: count, weights: weights, loop: dispatch)
         statistics.lastBatchMicroseconds.store((Clock.monotonicNanoseconds() - started) / 1000, ordering: .relaxed)
         let version = model!.batches
         shared.publish(model!, through: &spare)

@@ -278,12 +278,14 @@ class VectorBatch(_ArrayEquality):
         vectors: ``(n, d)`` float32.
         ids: ``None``, an int64 array, or a list of strings.
         seq: the producer's sequence number; 0 for unsequenced messages and form 1.
+        weights: ``None`` (every vector weighs 1), or ``(n,)`` float32 sample weights (``VW1…``).
     """
 
     topic: str
     vectors: NDArray[np.float32]
     ids: Optional[IdColumn]
     seq: int
+    weights: Optional[NDArray[np.float32]] = None
 
     def __repr__(self) -> str:
         return f"VectorBatch(topic={self.topic!r}, shape={self.vectors.shape}, seq={self.seq})"
