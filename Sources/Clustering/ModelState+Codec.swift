@@ -57,7 +57,10 @@ public struct ModelStateError: Error, Sendable, Equatable, CustomStringConvertib
 ///
 /// | tag | payload | field |
 /// | --- | --- | --- |
-/// | 1 | float64 | ``weightSeen`` (version 1: ``vectorsSeen``) |
+/// | 1 | float64 | ``scheduleClock`` (version 1: ``vectorsSeen``) |
+/// | 2 | k × float64 | ``received`` (version 1: 1 each, a fresh window) |
+/// | 3 | 4 × float64 | ``drift``: statistic, reference, variance, weight learned (version 1: a fresh test) |
+/// | 4 | 2k × float64 | ``spreadSums`` then ``spreadMass`` (version 1: 0, no spread yet) |
 extension ModelState {
     static let magic: [UInt8] = Array("VORONOID".utf8)
     /// The format version this build writes.
@@ -75,8 +78,17 @@ extension ModelState {
     /// The state's records (version 2), in tag order.
     func records() -> [(tag: UInt32, payload: [UInt8])] {
         var clock = [UInt8]()
-        clock.appendLE(weightSeen.bitPattern)
-        return [(1, clock)]
+        clock.appendLE(scheduleClock.bitPattern)
+        var received = [UInt8]()
+        received.reserveCapacity(8 * k)
+        for v in self.received { received.appendLE(v.bitPattern) }
+        var drift = [UInt8]()
+        for v in [self.drift.statistic, self.drift.reference, self.drift.variance, self.drift.learned] { drift.appendLE(v.bitPattern) }
+        var spread = [UInt8]()
+        spread.reserveCapacity(16 * k)
+        for v in spreadSums { spread.appendLE(v.bitPattern) }
+        for v in spreadMass { spread.appendLE(v.bitPattern) }
+        return [(1, clock), (2, received), (3, drift), (4, spread)]
     }
 
     /// The state's bytes in format version 2.
@@ -199,7 +211,7 @@ extension ModelState {
         self.counts = counts
         self.seededAt = seededAt
         self.vectorsSeen = words[0]
-        self.weightSeen = Double(words[0])
+        self.scheduleClock = Double(words[0])
         self.batches = words[1]
         self.reseeds = words[3]
         self.separations = words[4]
@@ -226,7 +238,28 @@ extension ModelState {
             guard length == 8 else { throw ModelStateError(.invalidField, "clock record of \(length) bytes") }
             let v = Double(bitPattern: r.read(offset))
             guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "weight seen holds \(v)") }
-            weightSeen = v
+            scheduleClock = v
+        case 2:
+            guard length == 8 * k else { throw ModelStateError(.invalidField, "received-mass record of \(length) bytes for k = \(k)") }
+            for j in 0..<k {
+                let v = Double(bitPattern: r.read(offset + 8 * j))
+                guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "a received mass holds \(v)") }
+                received[j] = v
+            }
+        case 3:
+            guard length == 32 else { throw ModelStateError(.invalidField, "drift record of \(length) bytes") }
+            let v = (0..<4).map { Double(bitPattern: r.read(offset + 8 * $0)) }
+            guard v.allSatisfy(\.isFinite), v[0] >= 0, v[2] >= 0, v[3] >= 0 else {
+                throw ModelStateError(.invalidField, "drift record holds \(v)")
+            }
+            drift = DriftDetector(statistic: v[0], reference: v[1], variance: v[2], learned: v[3])
+        case 4:
+            guard length == 16 * k else { throw ModelStateError(.invalidField, "spread record of \(length) bytes for k = \(k)") }
+            for j in 0..<(2 * k) {
+                let v = Double(bitPattern: r.read(offset + 8 * j))
+                guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "a spread holds \(v)") }
+                if j < k { spreadSums[j] = v } else { spreadMass[j - k] = v }
+            }
         default:
             break
         }

@@ -76,13 +76,13 @@ import Testing
         for i in 0..<8 { v1[12 + i] = UInt8(truncatingIfNeeded: size >> (8 * UInt64(i))) }
         let read = try ModelState(encoded: Self.resealed(v1))
         #expect(read.centers == state.centers && read.counts == state.counts && read.batches == state.batches)
-        #expect(read.weightSeen == Double(state.vectorsSeen))
+        #expect(read.scheduleClock == Double(state.vectorsSeen))
     }
 
     /// Records with tags this build does not know are skipped, so later builds can add state.
     @Test func unknownRecordsAreSkipped() throws {
         var state = Self.trainedState()
-        state.weightSeen += 0.5
+        state.scheduleClock += 0.5
         let bytes = state.encoded()
         var body = Array(bytes.dropLast(4))
         body += [0xEF, 0xBE, 0, 0, 3, 0, 0, 0, 1, 2, 3]

@@ -47,8 +47,8 @@ import Testing
         #expect(maxAbsDifference(a.centers.map(Double.init), b.centers.map(Double.init)) <= 1e-4 * scale)
         let largest = a.counts.max()!
         #expect(maxAbsDifference(a.counts, b.counts) <= 1e-5 * largest)
-        #expect(a.weightSeen == b.weightSeen)
-        #expect(a.weightSeen == Double(b.vectorsSeen))
+        #expect(a.scheduleClock == b.scheduleClock)
+        #expect(a.scheduleClock == Double(b.vectorsSeen))
         #expect(a.vectorsSeen < b.vectorsSeen)
         #expect(a.temperature == b.temperature)
         #expect(a.reseeds == b.reseeds)
@@ -69,7 +69,7 @@ import Testing
             weights.withUnsafeBufferPointer { w in _ = updater.update(&s, rows: r, count: 2, weights: w) }
         }
         #expect(s.vectorsSeen == 2)
-        #expect(s.weightSeen == 100)
+        #expect(s.scheduleClock == 100)
         #expect(s.temperature == 4)
     }
 }

@@ -280,12 +280,7 @@ final class ClusteringLoop: @unchecked Sendable {
         statistics.temperatureBits.store(report.temperature.bitPattern, ordering: .relaxed)
         statistics.modelVersion.store(version, ordering: .relaxed)
         statistics.observe(report)
-        for event in updater.events {
-            var fields: [String: WireScalar] = ["center": .int(Int64(event.center)), "count": .double(event.count),
-                                                "model_version": .int(Int64(version))]
-            if event.kind == .separated { fields["other"] = .int(Int64(event.other)) }
-            emitEvent(event.kind == .reseeded ? "reseed" : "separate", fields)
-        }
+        if !updater.events.isEmpty { publishEvents(version: version) }
         let output = configuration.output
         if output.assignments || output.assignmentsJSON {
             emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: version,
@@ -294,6 +289,58 @@ final class ClusteringLoop: @unchecked Sendable {
         if configuration.state.checkpointBatches > 0, version % UInt64(configuration.state.checkpointBatches) == 0 {
             checkpoint()
         }
+    }
+
+    /// Publishes what the last batch did to the clusters (Protocol.md, "events").
+    private func publishEvents(version: UInt64) {
+        guard let model else { return }
+        let v = WireScalar.int(Int64(version))
+        for event in updater.events {
+            let center = WireScalar.int(Int64(event.center))
+            switch event.kind {
+            case .reseeded:
+                emitEvent("reseed", ["center": center, "count": .double(event.count), "model_version": v])
+                // In lifecycle terms a re-seed is a death (the center won almost nothing over its
+                // window) and a birth where the model explains the data worst.
+                emitEvent("death", ["center": center, "count": .double(event.count), "model_version": v,
+                                    "statistic": .string("received_mass"), "threshold": .double(0.5)])
+                emitEvent("birth", ["center": center, "model_version": v, "location": .string(coordinates(model, event.center))])
+            case .separated:
+                let fields: [String: WireScalar] = ["center": center, "other": .int(Int64(event.other)),
+                                                    "count": .double(event.count), "model_version": v]
+                emitEvent("separate", fields)
+                // Two centers that coincide have merged; nudged apart they split again, as at a
+                // phase transition of deterministic annealing.
+                emitEvent("merge", fields.merging(["statistic": .string("squared_distance_over_error"),
+                                                   "threshold": .double(configuration.update.separationTolerance)]) { $1 })
+                emitEvent("split", fields)
+            case .driftWarning, .drift:
+                emitEvent(event.kind == .drift ? "drift" : "drift_warning",
+                          ["model_version": v, "statistic": .string("page_hinkley_log_error"),
+                           "value": .double(event.value), "threshold": .double(event.threshold),
+                           "error_per_vector": .double(statistics.currentQuality.inertiaPerVector)])
+            case .reseededOnDrift:
+                emitEvent("death", ["center": center, "count": .double(event.count), "model_version": v,
+                                    "statistic": .string("drift_reseed_error"), "value": .double(event.value),
+                                    "threshold": .double(event.threshold)])
+                emitEvent("birth", ["center": center, "model_version": v, "location": .string(coordinates(model, event.center))])
+            case .reheated:
+                emitEvent("reheat", ["model_version": v, "temperature_before": .double(event.value),
+                                     "temperature": .double(event.threshold)])
+            }
+        }
+    }
+
+    /// A center's coordinates as text, for events (the first 16 components).
+    private func coordinates(_ state: ModelState, _ j: Int) -> String {
+        let d = state.dimension
+        let shown = min(d, 16)
+        var text = "["
+        for t in 0..<shown {
+            if t > 0 { text += "," }
+            text += "\(state.centers[j * d + t])"
+        }
+        return text + (shown < d ? ",…]" : "]")
     }
 
     // MARK: - Timers
