@@ -86,6 +86,7 @@ class CentersSnapshot(_ArrayEquality):
         centers: ``(k, d)`` float32, row-major.
         counts: ``(k,)`` float64 soft counts.
         topic: ``"centers.bin"``, ``"centers.json"``, or ``None`` for a query reply.
+        spreads: ``(k,)`` float64 cluster spreads (``centers.json`` only), else ``None``.
     """
 
     k: int
@@ -98,6 +99,7 @@ class CentersSnapshot(_ArrayEquality):
     centers: NDArray[np.float32]
     counts: NDArray[np.float64]
     topic: Optional[str] = None
+    spreads: Optional[NDArray[np.float64]] = None
 
     @property
     def version(self) -> int:

@@ -481,10 +481,18 @@ def decode_centers_json(frames: Frames, has_topic: bool = True) -> CentersSnapsh
     counts_array = np.asarray(counts, dtype=np.float64)
     if not (np.isfinite(centers).all() and np.isfinite(counts_array).all()):
         raise ProtocolError("non_finite", "a center component too large for float32")
+    spreads = obj.get("spreads")
+    spreads_array = None
+    if spreads is not None:
+        if (not isinstance(spreads, list) or len(spreads) != k
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in spreads)):
+            raise ProtocolError("count_mismatch", f"centers JSON spreads disagree with k={k}")
+        spreads_array = np.asarray(spreads, dtype=np.float64)
     return CentersSnapshot(
         k=k, d=d, start_epoch=_int_field(obj, "start_epoch", "centers"), seq=_int_field(obj, "seq", "centers"),
         model_epoch=_int_field(obj, "model_epoch", "centers"), model_version=_int_field(obj, "model_version", "centers"),
-        temperature=_float_field(obj, "temperature", "centers"), centers=centers, counts=counts_array, topic=topic)
+        temperature=_float_field(obj, "temperature", "centers"), centers=centers, counts=counts_array, topic=topic,
+        spreads=spreads_array)
 
 
 def _check_assignments(n: int, k: int, best: NDArray[Any], dist: NDArray[Any], offsets: NDArray[Any],
