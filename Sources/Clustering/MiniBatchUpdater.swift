@@ -341,9 +341,15 @@ public final class MiniBatchUpdater {
         report.meanSupportSize = Double(stats.support) / Double(count)
         report.oneHotRows = stats.oneHot
 
-        // The step.
-        let gamma = configuration.countHalfLife.isFinite ? _exp2(-Double(count) / configuration.countHalfLife) : 1
+        // The step. Forgetting and the schedule's clock go by the batch's total weight, so a
+        // vector of weight w acts exactly as w copies of it.
+        let gamma = configuration.countHalfLife.isFinite ? _exp2(-stats.weight / configuration.countHalfLife) : 1
         var moved = 0
+        // Received mass for the dead-center rule: its own, longer memory in vectors per center.
+        let receivedGamma = _exp2(-stats.weight / (configuration.deadCenterWindow * Double(k)))
+        state.received.withUnsafeMutableBufferPointer { r in
+            for j in 0..<k { r[j] = receivedGamma * r[j] + partMass[j] }
+        }
         state.counts.withUnsafeMutableBufferPointer { n in
             state.centers.withUnsafeMutableBufferPointer { cBuf in
                 let c = cBuf.baseAddress!
@@ -363,9 +369,13 @@ public final class MiniBatchUpdater {
         }
         report.centersMoved = moved
         state.vectorsSeen &+= UInt64(count)
+        state.scheduleClock += stats.weight
         state.batches &+= 1
 
-        report.reseeds = reseedDeadCenters(&state, rows: x, count: count)
+        observeClusters(&state, count: count, weights: w, gamma: gamma)
+        report.drift = respondToDrift(&state, stats: stats, count: count)
+        if report.drift == .drift { reseedOnDrift(&state, rows: x, count: count) }
+        report.reseeds = reseedDeadCenters(&state, rows: x, count: count, weights: w)
         if configuration.separationInterval > 0, state.batches % UInt64(configuration.separationInterval) == 0 {
             let scale = stats.weight > 0 ? stats.inertia / stats.weight : 0
             report.separations = separateCoincidingCenters(&state, scale: scale, temperature: temperature)
@@ -414,17 +424,146 @@ public final class MiniBatchUpdater {
         partStats[p] = stats
     }
 
+    // MARK: - Cluster statistics and drift
+
+    /// Adds the batch to each cluster's spread: the squared distances of the vectors a center
+    /// was nearest to, forgotten like the counts.
+    private func observeClusters(_ state: inout ModelState, count: Int, weights: UnsafePointer<Float>?, gamma: Double) {
+        let k = state.k
+        batchSquares = 0
+        state.spreadSums.withUnsafeMutableBufferPointer { sums in
+            state.spreadMass.withUnsafeMutableBufferPointer { mass in
+                var j = 0
+                while j < k { sums[j] *= gamma; mass[j] *= gamma; j += 1 }
+                var i = 0
+                while i < count {
+                    let wi = Double(weights?[i] ?? 1)
+                    let b = Int(bestIndex[i])
+                    let e = Double(minDistance[i])
+                    sums[b] += wi * e
+                    mass[b] += wi
+                    batchSquares += wi * e * e
+                    i += 1
+                }
+            }
+        }
+    }
+
+    /// The drift test observes a batch only if its mean support size is at most this.
+    static let driftSupportLimit = 1.5
+
+    /// `Σ w·e²` of the last batch's nearest squared distances `e` (from ``observeClusters``).
+    private var batchSquares = 0.0
+
+    /// Feeds the drift test and applies its documented response (``CenterEvent/Kind/drift``).
+    private func respondToDrift(_ state: inout ModelState, stats: PartStats, count: Int) -> DriftDetector.Level {
+        guard let parameters = configuration.drift, stats.weight > 0 else { return .none }
+        // Only nearly hard assignments make the error a statement about the data: while many
+        // vectors are shared the error moves with the temperature (softmax, which is never
+        // sparse, is therefore never tested).
+        guard Double(stats.support) <= Self.driftSupportLimit * Double(count) else { return .none }
+        let before = state.drift.level
+        // The per-vector relative variance of the error, Var(e)/mean(e)², from this batch alone:
+        // by the delta method the log of a mean of W such values varies as that over W.
+        let mean = stats.inertia / stats.weight
+        let relativeVariance = mean > 0 ? Swift.max(0, batchSquares / stats.weight - mean * mean) / (mean * mean) : 0
+        let level = state.drift.observe(error: mean, weight: stats.weight, relativeVariance: relativeVariance, parameters)
+        let k = state.k
+        switch level {
+        case .none:
+            break
+        case .warning:
+            guard before == .none else { break }
+            events.append(CenterEvent(kind: .driftWarning, center: -1, other: -1, count: 0,
+                                      value: state.drift.statistic, threshold: state.drift.threshold(parameters)))
+            // Shorter memory: the centers follow a real change twice as fast, and a false
+            // warning costs only a little extra noise.
+            state.counts.withUnsafeMutableBufferPointer { n in
+                var j = 0
+                while j < k { n[j] *= 0.5; j += 1 }
+            }
+        case .drift:
+            events.append(CenterEvent(kind: .drift, center: -1, other: -1, count: 0,
+                                      value: state.drift.alarmStatistic, threshold: state.drift.alarmThreshold))
+            let window = configuration.deadCenterWindow
+            state.counts.withUnsafeMutableBufferPointer { n in
+                var j = 0
+                while j < k { n[j] = min(n[j], window); j += 1 }
+            }
+            state.received.withUnsafeMutableBufferPointer { r in
+                var j = 0
+                while j < k { r[j] = min(r[j], 1); j += 1 }
+            }
+            let from = state.temperature
+            state.reheat(by: configuration.reheatFactor)
+            let to = state.temperature
+            if to > from {
+                events.append(CenterEvent(kind: .reheated, center: -1, other: -1, count: 0, value: from, threshold: to))
+            }
+        }
+        return level
+    }
+
+    /// After a drift alarm: k-means++ on the batch (all of it from after the change, as the
+    /// alarm comes after it), kept only if it explains the batch better than the current centers,
+    /// so a change that moved a few clusters does not throw away the others. Allocates (the
+    /// seeding's buffers): it runs once per alarm, never in steady state.
+    private func reseedOnDrift(_ state: inout ModelState, rows x: UnsafePointer<Float>, count: Int) {
+        let k = state.k, d = state.dimension
+        guard count >= 2 * k else { return }
+        func error(_ centers: UnsafePointer<Float>) -> Double {
+            DistanceKernel.squaredDistances(rows: x, count: count, centers: centers, k: k, dimension: d, into: distances)
+            var total = 0.0
+            for i in 0..<count {
+                var best = Float.infinity
+                for j in 0..<k { best = min(best, distances[i * k + j]) }
+                total += Double(best)
+            }
+            return total / Double(count)
+        }
+        let current = state.centers.withUnsafeBufferPointer { error($0.baseAddress!) }
+        // The best of three seedings (scikit-learn's n_init = 3): one k-means++ draw on a few
+        // hundred vectors misses a cluster often enough to matter, and nothing repairs that later.
+        var candidate = [Float]()
+        var proposed = Double.infinity
+        for _ in 0..<3 {
+            let c = Seeding.kMeansPlusPlus(
+                rows: UnsafeBufferPointer(start: x, count: count * d), count: count, dimension: d, k: k, random: &state.random)
+            let e = c.withUnsafeBufferPointer { error($0.baseAddress!) }
+            if e < proposed { proposed = e; candidate = c }
+        }
+        guard proposed < current else { return }
+        state.centers = candidate
+        for j in 0..<k {
+            events.append(CenterEvent(kind: .reseededOnDrift, center: j, other: -1, count: state.counts[j],
+                                      value: current, threshold: proposed))
+            state.counts[j] = 0
+            state.received[j] = 1
+            state.spreadSums[j] = 0
+            state.spreadMass[j] = 0
+            state.seededAt[j] = state.vectorsSeen
+        }
+        if state.metric == .cosine { Self.projectOntoSphere(&state) }
+    }
+
     // MARK: - Dead and coinciding centers
+
+    /// Under the received rule a center is dead below this much recent mass: it started at 1
+    /// (its seed vector), so it has won less than about half a vector in one window.
+    static let deadReceivedMass = 0.5
 
     /// Moves each dead center onto a batch row drawn with probability proportional to its
     /// squared distance to the nearest center (the k-means++ rule), so it lands where the
     /// model explains the data worst.
-    private func reseedDeadCenters(_ state: inout ModelState, rows x: UnsafePointer<Float>, count: Int) -> Int {
+    private func reseedDeadCenters(
+        _ state: inout ModelState, rows x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?
+    ) -> Int {
         let fraction = configuration.deadCenterFraction
         guard fraction > 0, state.k > 1 else { return 0 }
         let k = state.k
         let d = state.dimension
         let patience = configuration.deadCenterPatience
+        let byShare = configuration.deadCenterRule == .share
         // Index loops over buffers: this runs after every batch, and must not allocate even
         // where generic iteration is left unspecialized (debug builds).
         let (threshold, anyDead): (Double, Bool) = state.counts.withUnsafeBufferPointer { n in
@@ -435,7 +574,11 @@ public final class MiniBatchUpdater {
             var dead = false
             j = 0
             while j < k {
-                if n[j] < threshold && state.vectorsSeen &- state.seededAt[j] >= patience { dead = true }
+                if byShare {
+                    if n[j] < threshold && state.vectorsSeen &- state.seededAt[j] >= patience { dead = true }
+                } else if state.received[j] < Self.deadReceivedMass {
+                    dead = true
+                }
                 j += 1
             }
             return (threshold, dead && largest > 0)
@@ -445,18 +588,22 @@ public final class MiniBatchUpdater {
         var j = 0
         while j < k {
             defer { j += 1 }
-            guard state.counts[j] < threshold, state.vectorsSeen &- state.seededAt[j] >= patience else { continue }
-            // Draw a row ∝ its nearest distance; rows already used get weight 0.
+            if byShare {
+                guard state.counts[j] < threshold, state.vectorsSeen &- state.seededAt[j] >= patience else { continue }
+            } else {
+                guard state.received[j] < Self.deadReceivedMass else { continue }
+            }
+            // Draw a row ∝ its weight times its nearest distance; rows already used get 0.
             var total = 0.0
             var i = 0
-            while i < count { total += Double(minDistance[i]); i += 1 }
+            while i < count { total += Double(weights?[i] ?? 1) * Double(minDistance[i]); i += 1 }
             var chosen = 0
             if total > 0 {
                 var target = state.random.nextUnit() * total
                 chosen = count - 1
                 i = 0
                 while i < count {
-                    target -= Double(minDistance[i])
+                    target -= Double(weights?[i] ?? 1) * Double(minDistance[i])
                     if target < 0 { chosen = i; break }
                     i += 1
                 }
@@ -471,6 +618,7 @@ public final class MiniBatchUpdater {
                 while t < d { c[j * d + t] = xi[t]; t += 1 }
             }
             state.counts[j] = 0
+            state.received[j] = 1
             state.seededAt[j] = state.vectorsSeen
             state.reseeds &+= 1
             reseeded += 1

@@ -31,12 +31,12 @@ public struct ModelStateError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String { "\(code): \(detail)" }
 }
 
-/// The binary model-state format, version 1. All integers and floats are little-endian.
+/// The binary model-state format, version 2. All integers and floats are little-endian.
 ///
 /// ```
 /// offset  size      field
 /// 0       8         magic "VORONOID"
-/// 8       2         format version (1)
+/// 8       2         format version (2; version 1 is still read)
 /// 10      2         reserved (0)
 /// 12      8         total length in bytes, checksum included
 /// 20      4, 4      k, dimension
@@ -47,24 +47,54 @@ public struct ModelStateError: Error, Sendable, Equatable, CustomStringConvertib
 /// 128     4·k·d     centers (float32, row-major)
 /// …       8·k       soft counts (float64)
 /// …       8·k       seeded-at (uint64)
+/// …       …         version 2 only: records, each tag (uint32), length (uint32), payload
 /// end−4   4         CRC-32C of every byte before it
 /// ```
+///
+/// Records carry state added after version 1; a reader skips tags it does not know, so adding
+/// one needs no new version. A version 1 file (no records) reads as a model whose added state
+/// is at its starting value. Tags:
+///
+/// | tag | payload | field |
+/// | --- | --- | --- |
+/// | 1 | float64 | ``scheduleClock`` (version 1: ``vectorsSeen``) |
+/// | 2 | k × float64 | ``received`` (version 1: 1 each, a fresh window) |
+/// | 3 | 4 × float64 | ``drift``: statistic, reference, variance, weight learned (version 1: a fresh test) |
+/// | 4 | 2k × float64 | ``spreadSums`` then ``spreadMass`` (version 1: 0, no spread yet) |
 extension ModelState {
     static let magic: [UInt8] = Array("VORONOID".utf8)
     /// The format version this build writes.
-    public static let formatVersion: UInt16 = 1
+    public static let formatVersion: UInt16 = 2
     static let headerSize = 128
     /// The largest `k · dimension` accepted from a file (1 GiB of centers): a guard against
     /// a damaged length making the reader allocate without bound.
     public static let maximumElements = 1 << 28
 
+    /// The size of a version 1 file, which is also the size of a version 2 file without records.
     static func encodedSize(k: Int, dimension: Int) -> Int {
         headerSize + 4 * k * dimension + 16 * k + 4
     }
 
-    /// The state's bytes in format version 1.
+    /// The state's records (version 2), in tag order.
+    func records() -> [(tag: UInt32, payload: [UInt8])] {
+        var clock = [UInt8]()
+        clock.appendLE(scheduleClock.bitPattern)
+        var received = [UInt8]()
+        received.reserveCapacity(8 * k)
+        for v in self.received { received.appendLE(v.bitPattern) }
+        var drift = [UInt8]()
+        for v in [self.drift.statistic, self.drift.reference, self.drift.variance, self.drift.learned] { drift.appendLE(v.bitPattern) }
+        var spread = [UInt8]()
+        spread.reserveCapacity(16 * k)
+        for v in spreadSums { spread.appendLE(v.bitPattern) }
+        for v in spreadMass { spread.appendLE(v.bitPattern) }
+        return [(1, clock), (2, received), (3, drift), (4, spread)]
+    }
+
+    /// The state's bytes in format version 2.
     public func encoded() -> [UInt8] {
-        let size = Self.encodedSize(k: k, dimension: dimension)
+        let records = records()
+        let size = Self.encodedSize(k: k, dimension: dimension) + records.reduce(0) { $0 + 8 + $1.payload.count }
         var out = [UInt8]()
         out.reserveCapacity(size)
         out.append(contentsOf: Self.magic)
@@ -85,6 +115,11 @@ extension ModelState {
         for v in centers { out.appendLE(v.bitPattern) }
         for v in counts { out.appendLE(v.bitPattern) }
         for v in seededAt { out.appendLE(v) }
+        for r in records {
+            out.appendLE(r.tag)
+            out.appendLE(UInt32(r.payload.count))
+            out.append(contentsOf: r.payload)
+        }
         let crc = out.withUnsafeBytes { CRC32C.checksum($0) }
         out.appendLE(crc)
         precondition(out.count == size, "ModelState.encoded: size bookkeeping is wrong")
@@ -106,8 +141,8 @@ extension ModelState {
         }
         let r = LEReader(b)
         let version: UInt16 = r.read(8)
-        guard version == Self.formatVersion else {
-            throw ModelStateError(.unsupportedVersion, "format version \(version), this build reads \(Self.formatVersion)")
+        guard version == 1 || version == 2 else {
+            throw ModelStateError(.unsupportedVersion, "format version \(version), this build reads 1 and 2")
         }
         let declared: UInt64 = r.read(12)
         guard declared == UInt64(b.count) else {
@@ -132,8 +167,9 @@ extension ModelState {
         guard k >= 1, d >= 1, k <= Self.maximumElements / d else {
             throw ModelStateError(.invalidField, "k = \(k), dimension = \(d) out of range")
         }
-        guard Self.encodedSize(k: k, dimension: d) == b.count else {
-            throw ModelStateError(.invalidField, "k = \(k) and dimension = \(d) need \(Self.encodedSize(k: k, dimension: d)) bytes, found \(b.count)")
+        let baseSize = Self.encodedSize(k: k, dimension: d)
+        guard version == 1 ? baseSize == b.count : baseSize <= b.count else {
+            throw ModelStateError(.invalidField, "k = \(k) and dimension = \(d) need \(baseSize) bytes, found \(b.count)")
         }
         guard let kind = TemperatureSchedule.Kind(code: b[28]) else {
             throw ModelStateError(.invalidField, "unknown schedule kind \(b[28])")
@@ -175,9 +211,58 @@ extension ModelState {
         self.counts = counts
         self.seededAt = seededAt
         self.vectorsSeen = words[0]
+        self.scheduleClock = Double(words[0])
         self.batches = words[1]
         self.reseeds = words[3]
         self.separations = words[4]
+        try readRecords(r, from: offset, to: b.count - 4)
+    }
+
+    /// Reads version 2 records in `lo..<hi`, skipping unknown tags.
+    private mutating func readRecords(_ r: LEReader, from lo: Int, to hi: Int) throws(ModelStateError) {
+        var offset = lo
+        while offset < hi {
+            guard hi - offset >= 8 else { throw ModelStateError(.invalidField, "a record header is cut short") }
+            let tag: UInt32 = r.read(offset)
+            let length = Int(r.read(offset + 4) as UInt32)
+            offset += 8
+            guard length <= hi - offset else { throw ModelStateError(.invalidField, "record \(tag) of \(length) bytes runs past the end") }
+            try readRecord(tag: tag, r, at: offset, length: length)
+            offset += length
+        }
+    }
+
+    private mutating func readRecord(tag: UInt32, _ r: LEReader, at offset: Int, length: Int) throws(ModelStateError) {
+        switch tag {
+        case 1:
+            guard length == 8 else { throw ModelStateError(.invalidField, "clock record of \(length) bytes") }
+            let v = Double(bitPattern: r.read(offset))
+            guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "weight seen holds \(v)") }
+            scheduleClock = v
+        case 2:
+            guard length == 8 * k else { throw ModelStateError(.invalidField, "received-mass record of \(length) bytes for k = \(k)") }
+            for j in 0..<k {
+                let v = Double(bitPattern: r.read(offset + 8 * j))
+                guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "a received mass holds \(v)") }
+                received[j] = v
+            }
+        case 3:
+            guard length == 32 else { throw ModelStateError(.invalidField, "drift record of \(length) bytes") }
+            let v = (0..<4).map { Double(bitPattern: r.read(offset + 8 * $0)) }
+            guard v.allSatisfy(\.isFinite), v[0] >= 0, v[2] >= 0, v[3] >= 0 else {
+                throw ModelStateError(.invalidField, "drift record holds \(v)")
+            }
+            drift = DriftDetector(statistic: v[0], reference: v[1], variance: v[2], learned: v[3])
+        case 4:
+            guard length == 16 * k else { throw ModelStateError(.invalidField, "spread record of \(length) bytes for k = \(k)") }
+            for j in 0..<(2 * k) {
+                let v = Double(bitPattern: r.read(offset + 8 * j))
+                guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "a spread holds \(v)") }
+                if j < k { spreadSums[j] = v } else { spreadMass[j - k] = v }
+            }
+        default:
+            break
+        }
     }
 }
 

@@ -13,10 +13,23 @@ public struct ModelState: Sendable, Equatable {
     public var counts: [Double]
     /// The value of ``vectorsSeen`` when each center was last seeded or re-seeded.
     public var seededAt: [UInt64]
-    /// The temperature schedule; its position is ``vectorsSeen``.
+    /// Responsibility mass each center received recently, forgotten with the dead-center
+    /// window; 1 at (re-)seeding (see ``UpdateConfiguration/DeadCenterRule/received``).
+    public var received: [Double]
+    /// Per center, the forgotten sum of `w · ‖x − c‖²` over the vectors it was nearest to, and
+    /// their forgotten weight: their ratio is the cluster's spread (see ``spread(_:)``).
+    public var spreadSums: [Double]
+    public var spreadMass: [Double]
+    /// The drift test on the per-vector quantisation error.
+    public var drift = DriftDetector()
+    /// The temperature schedule; its position is ``scheduleClock``.
     public var schedule: TemperatureSchedule
-    /// Vectors applied so far (the schedule's clock).
+    /// Vectors applied so far.
     public var vectorsSeen: UInt64
+    /// The temperature schedule's clock: it advances by each batch's total sample weight, so a
+    /// vector of weight w advances it as w copies would (equal to ``vectorsSeen`` while every
+    /// weight is 1), and moves back when the model is reheated after a drift.
+    public var scheduleClock: Double
     /// Batches applied so far: the model version.
     public var batches: UInt64
     /// Incremented each time the model is seeded anew; together with ``batches`` it names a model.
@@ -46,8 +59,12 @@ public struct ModelState: Sendable, Equatable {
         self.centers = centers
         self.counts = Array(repeating: 0, count: k)
         self.seededAt = Array(repeating: 0, count: k)
+        self.received = Array(repeating: 1, count: k)
+        self.spreadSums = Array(repeating: 0, count: k)
+        self.spreadMass = Array(repeating: 0, count: k)
         self.schedule = schedule
         self.vectorsSeen = 0
+        self.scheduleClock = 0
         self.batches = 0
         self.epoch = epoch
         self.reseeds = 0
@@ -72,8 +89,19 @@ public struct ModelState: Sendable, Equatable {
         seededAt.withUnsafeMutableBufferPointer { dst in
             other.seededAt.withUnsafeBufferPointer { _ = dst.update(fromContentsOf: $0) }
         }
+        received.withUnsafeMutableBufferPointer { dst in
+            other.received.withUnsafeBufferPointer { _ = dst.update(fromContentsOf: $0) }
+        }
+        spreadSums.withUnsafeMutableBufferPointer { dst in
+            other.spreadSums.withUnsafeBufferPointer { _ = dst.update(fromContentsOf: $0) }
+        }
+        spreadMass.withUnsafeMutableBufferPointer { dst in
+            other.spreadMass.withUnsafeBufferPointer { _ = dst.update(fromContentsOf: $0) }
+        }
+        drift = other.drift
         schedule = other.schedule
         vectorsSeen = other.vectorsSeen
+        scheduleClock = other.scheduleClock
         batches = other.batches
         epoch = other.epoch
         reseeds = other.reseeds
@@ -88,11 +116,34 @@ public struct ModelState: Sendable, Equatable {
         copy.centers.withUnsafeMutableBufferPointer { _ in }
         copy.counts.withUnsafeMutableBufferPointer { _ in }
         copy.seededAt.withUnsafeMutableBufferPointer { _ in }
+        copy.received.withUnsafeMutableBufferPointer { _ in }
+        copy.spreadSums.withUnsafeMutableBufferPointer { _ in }
+        copy.spreadMass.withUnsafeMutableBufferPointer { _ in }
         return copy
     }
 
     /// The temperature the next batch will use.
-    public var temperature: Double { schedule.temperature(after: vectorsSeen) }
+    public var temperature: Double { schedule.temperature(at: scheduleClock) }
+
+    /// Raises the temperature by `factor` (at most to the schedule's start) by moving the
+    /// schedule's clock back; a constant schedule is left alone.
+    public mutating func reheat(by factor: Double) {
+        guard factor > 1 else { return }
+        let x = scheduleClock / schedule.halfLife
+        let target: Double
+        switch schedule.kind {
+        case .constant: return
+        case .exponential: target = x - _log(factor) / _log(2)
+        case .inverseTime: target = (1 + x) / factor - 1
+        }
+        scheduleClock = Swift.max(0, target * schedule.halfLife)
+    }
+
+    /// Cluster `j`'s spread: the mean squared distance to its center of the vectors it was
+    /// nearest to, forgotten like the soft counts (0 before any).
+    public func spread(_ j: Int) -> Double {
+        spreadMass[j] > 0 ? spreadSums[j] / spreadMass[j] : 0
+    }
 
     /// Center `j` as a new array.
     public func center(_ j: Int) -> [Float] {
@@ -105,11 +156,15 @@ public struct ModelState: Sendable, Equatable {
             && a.centers.elementsEqual(b.centers, by: { $0.bitPattern == $1.bitPattern })
             && a.counts.elementsEqual(b.counts, by: { $0.bitPattern == $1.bitPattern })
             && a.seededAt == b.seededAt
+            && a.received.elementsEqual(b.received, by: { $0.bitPattern == $1.bitPattern })
+            && a.spreadSums.elementsEqual(b.spreadSums, by: { $0.bitPattern == $1.bitPattern })
+            && a.spreadMass.elementsEqual(b.spreadMass, by: { $0.bitPattern == $1.bitPattern })
+            && a.drift == b.drift
             && a.schedule.kind == b.schedule.kind
             && a.schedule.initial.bitPattern == b.schedule.initial.bitPattern
             && a.schedule.floor.bitPattern == b.schedule.floor.bitPattern
             && a.schedule.halfLife.bitPattern == b.schedule.halfLife.bitPattern
-            && a.vectorsSeen == b.vectorsSeen && a.batches == b.batches && a.epoch == b.epoch
+            && a.vectorsSeen == b.vectorsSeen && a.scheduleClock.bitPattern == b.scheduleClock.bitPattern && a.batches == b.batches && a.epoch == b.epoch
             && a.reseeds == b.reseeds && a.separations == b.separations && a.random == b.random
             && a.metric == b.metric
     }

@@ -58,7 +58,12 @@ public struct TemperatureSchedule: Sendable, Hashable, Codable {
 
     /// The temperature after `n` vectors.
     public func temperature(after n: UInt64) -> Double {
-        let x = Double(n) / halfLife
+        temperature(at: Double(n))
+    }
+
+    /// The temperature after a total sample weight `n` (a vector of weight w counts as w vectors).
+    public func temperature(at n: Double) -> Double {
+        let x = n / halfLife
         switch kind {
         case .constant:
             return initial

@@ -16,15 +16,42 @@ public struct UpdateConfiguration: Sendable, Equatable {
     public var countHalfLife: Double
     /// The step size.
     public var learningRate: LearningRate
-    /// A center whose soft count is below this fraction of the largest is dead (0 disables).
+    /// How a dead center is recognised; see ``DeadCenterRule``.
+    public var deadCenterRule: DeadCenterRule = .received
+    /// ``DeadCenterRule/received``: the half-life of each center's received mass, in vectors per
+    /// center (the window is `deadCenterWindow · k` vectors).
+    public var deadCenterWindow: Double = 100
+    /// ``DeadCenterRule/share``: a center whose soft count is below this fraction of the largest
+    /// is dead. For either rule, 0 turns re-seeding off.
     public var deadCenterFraction: Double
-    /// Vectors a center is given after it was (re-)seeded before it can be declared dead.
+    /// ``DeadCenterRule/share``: vectors a center is given after it was (re-)seeded before it can
+    /// be declared dead.
     public var deadCenterPatience: UInt64
+
+    /// How the updater decides that a center is dead and must be re-seeded.
+    public enum DeadCenterRule: String, Sendable, Equatable, CaseIterable {
+        /// By what it receives: each center's responsibility mass, forgotten with a half-life of
+        /// ``deadCenterWindow`` vectors per center, starts at 1 (the vector it was seeded on) and
+        /// the center is dead once it falls below ½ — it has won less than about half a vector
+        /// over a window in which an average center wins ``deadCenterWindow``. A cluster
+        /// holding a fraction p of the stream keeps about `p · k · window / ln 2` there, so
+        /// small but real clusters (p ≥ ~1/(k·window)) live.
+        case received
+        /// By its share: soft count below ``deadCenterFraction`` of the largest (the rule of
+        /// scikit-learn's kind, which also re-seeds legitimately small clusters).
+        case share
+    }
     /// Coinciding centers are looked for every this many batches (0 disables).
     public var separationInterval: Int
     /// Two centers coincide when their squared distance is at most this fraction of the
     /// batch's mean squared distance to the nearest center.
     public var separationTolerance: Double
+    /// The drift test on the per-vector quantisation error; nil turns it off.
+    public var drift: DriftParameters? = DriftParameters()
+    /// On drift the temperature is raised by this factor (capped at the schedule's start);
+    /// 1, the default, leaves it alone: measured on a jump stream (docs/SCHEDULES.md), a reheat
+    /// ×4 left the model at 1.68× the true error 20 000 vectors later, no reheat at ≤ 1.2×.
+    public var reheatFactor: Double = 1
     /// How distances are computed: both ways give the same supports and weights, to float32
     /// rounding; see ``DistanceMethod``.
     public var distances: DistanceMethod = .automatic
@@ -41,7 +68,8 @@ public struct UpdateConfiguration: Sendable, Equatable {
     }
 
     /// The defaults: entmax-1.5, counts with a 10 000-vector half-life, per-center rate,
-    /// dead below 1 % of the largest count after 10 000 vectors, separation checked every 8 batches.
+    /// dead by the received rule (a window of 100 vectors per center), separation checked every
+    /// 8 batches.
     public init(
         mode: ResponsibilityMode = .entmax15,
         countHalfLife: Double = 10_000,
@@ -66,9 +94,14 @@ public struct UpdateConfiguration: Sendable, Equatable {
         if case .fixed(let eta) = learningRate, !(eta > 0 && eta <= 1) {
             return "fixed learning rate must be in (0, 1], got \(eta)"
         }
+        if !(deadCenterWindow > 0 && deadCenterWindow.isFinite) {
+            return "dead-center window must be finite and > 0, got \(deadCenterWindow)"
+        }
         if !(deadCenterFraction >= 0 && deadCenterFraction < 1) {
             return "dead-center fraction must be in [0, 1), got \(deadCenterFraction)"
         }
+        if let why = drift?.validationError { return why }
+        if !(reheatFactor >= 1 && reheatFactor.isFinite) { return "reheat factor must be finite and ≥ 1, got \(reheatFactor)" }
         if separationInterval < 0 { return "separation interval must be ≥ 0, got \(separationInterval)" }
         if !(separationTolerance >= 0 && separationTolerance.isFinite) {
             return "separation tolerance must be finite and ≥ 0, got \(separationTolerance)"
@@ -120,6 +153,8 @@ public struct BatchReport: Sendable, Equatable {
     public var separations: Int = 0
     /// The model version after the batch (its batch count).
     public var modelVersion: UInt64 = 0
+    /// What the drift test concluded after this batch.
+    public var drift = DriftDetector.Level.none
 
     public init() {}
 }
@@ -132,6 +167,19 @@ public struct CenterEvent: Sendable, Equatable {
         case reseeded
         /// A center coincided with another and both were nudged apart.
         case separated
+        /// The drift test's statistic passed half its threshold (``CenterEvent/value``,
+        /// ``CenterEvent/threshold``); the soft counts were halved. `center` is -1.
+        case driftWarning
+        /// The drift test's statistic passed its threshold; memory was shortened, the received
+        /// masses cut to one window (centers that now win nothing are re-seeded within one) and
+        /// the temperature raised (a ``reheated`` event follows when it changed). `center` is -1.
+        case drift
+        /// The temperature was raised from ``CenterEvent/value`` to ``CenterEvent/threshold``. `center` is -1.
+        case reheated
+        /// On drift, center `center` was re-seeded by k-means++ on the batch, because the new
+        /// seeding explains the batch better (``CenterEvent/threshold``, its error per vector)
+        /// than the current centers (``CenterEvent/value``).
+        case reseededOnDrift
     }
 
     /// The kind of event.
@@ -142,11 +190,17 @@ public struct CenterEvent: Sendable, Equatable {
     public var other: Int
     /// The center's soft count before the event.
     public var count: Double
+    /// For drift events, the test statistic; for ``Kind/reheated``, the temperature before.
+    public var value: Double = 0
+    /// For drift events, the threshold; for ``Kind/reheated``, the temperature after.
+    public var threshold: Double = 0
 
-    public init(kind: Kind, center: Int, other: Int, count: Double) {
+    public init(kind: Kind, center: Int, other: Int, count: Double, value: Double = 0, threshold: Double = 0) {
         self.kind = kind
         self.center = center
         self.other = other
         self.count = count
+        self.value = value
+        self.threshold = threshold
     }
 }

@@ -23,6 +23,10 @@ public struct CentersSnapshot: Sendable, Hashable {
     public var centers: [Float]
     /// `k` soft counts.
     public var counts: [Double]
+    /// `k` cluster spreads (mean squared distance to the center of the vectors it is nearest
+    /// to), or nil. Carried by the JSON form only (`"spreads"`, with `"shares"`, each count over
+    /// their total); the binary form's frames stay as they were.
+    public var spreads: [Double]?
 
     /// The binary header's length in bytes (`struct.calcsize("<4sIIQQQQd")`).
     public static let binaryHeaderBytes = 52
@@ -110,7 +114,26 @@ public struct CentersSnapshot: Sendable, Hashable {
                 if c > 0 { message.appendASCII(",") }
                 try message.appendJSONNumber(counts[c], "count \(c)")
             }
-            message.appendASCII("]}")
+            message.appendASCII("]")
+            if let spreads, spreads.count == k {
+                message.appendKey("spreads")
+                message.appendASCII("[")
+                for c in 0..<k {
+                    if c > 0 { message.appendASCII(",") }
+                    try message.appendJSONNumber(spreads[c], "spread \(c)")
+                }
+                message.appendASCII("]")
+                var total = 0.0
+                for c in 0..<k { total += counts[c] }
+                message.appendKey("shares")
+                message.appendASCII("[")
+                for c in 0..<k {
+                    if c > 0 { message.appendASCII(",") }
+                    try message.appendJSONNumber(total > 0 ? counts[c] / total : 0, "share \(c)")
+                }
+                message.appendASCII("]")
+            }
+            message.appendASCII("}")
             message.endFrame()
         } catch {
             message.truncate(bytes: bytes, frames: frames)
@@ -150,7 +173,7 @@ public struct CentersSnapshot: Sendable, Hashable {
             var o = try r.beginObject()
             var k: UInt64?, d: UInt64?, startEpoch: UInt64?, seq: UInt64?, modelEpoch: UInt64?, modelVersion: UInt64?
             var temperature: Double?
-            var centers: [Float]?, rows = 0, counts: [Double]?
+            var centers: [Float]?, rows = 0, counts: [Double]?, spreads: [Double]?
             while let key = try r.nextKey(&o) {
                 if r.key(key, is: "k") { k = try r.readUInt64("k") }
                 else if r.key(key, is: "d") { d = try r.readUInt64("d") }
@@ -178,6 +201,11 @@ public struct CentersSnapshot: Sendable, Hashable {
                     var a = try r.beginArray()
                     while try r.nextElement(&a) { values.append(try r.readDouble()) }
                     counts = values
+                } else if r.key(key, is: "spreads") {
+                    var values: [Double] = []
+                    var a = try r.beginArray()
+                    while try r.nextElement(&a) { values.append(try r.readDouble()) }
+                    spreads = values
                 } else { try r.skipValue() }
             }
             guard let k, let d, let startEpoch, let seq, let modelEpoch, let modelVersion, let temperature, let centers, let counts else {
@@ -186,9 +214,14 @@ public struct CentersSnapshot: Sendable, Hashable {
             guard k <= UInt64(UInt32.max), d <= UInt64(UInt32.max), rows == Int(k), centers.count == Int(k) * Int(d), counts.count == Int(k) else {
                 throw WireError(.countMismatch, "centers JSON sizes disagree with k=\(k) d=\(d)")
             }
-            return CentersSnapshot(
+            if let spreads, spreads.count != Int(k) {
+                throw WireError(.countMismatch, "centers JSON has \(spreads.count) spreads for k=\(k)")
+            }
+            var snapshot = CentersSnapshot(
                 k: Int(k), dimension: Int(d), startEpoch: startEpoch, sequence: seq, modelEpoch: modelEpoch,
                 modelVersion: modelVersion, temperature: temperature, centers: centers, counts: counts)
+            snapshot.spreads = spreads
+            return snapshot
         }
     }
 }

@@ -13,6 +13,9 @@ public struct VectorBatch: Sendable, Hashable {
     public private(set) var ids = VectorIDs()
     /// The dimension of the rows; nil while the batch is empty.
     public private(set) var dimension: Int?
+    /// Sample weights, one per row once any message carried them; empty means every row weighs
+    /// 1 (the common case costs nothing). Every stored weight is finite and > 0.
+    public private(set) var weights: [Float] = []
 
     /// An empty batch with room for `rows` rows of `dimension` values.
     public init(reservingRows rows: Int = 0, dimension: Int = 0) {
@@ -68,8 +71,26 @@ public struct VectorBatch: Sendable, Hashable {
     public mutating func removeAll() {
         values.removeAll(keepingCapacity: true)
         ids.removeAll()
+        weights.removeAll(keepingCapacity: true)
         dimension = nil
     }
+
+    /// Whether some row carries a weight other than the implicit 1.
+    public var isWeighted: Bool { !weights.isEmpty }
+
+    /// Sets row weights: `weights` must have one finite, positive value per row.
+    /// - Throws: ``WireError`` `.badWeights`; the batch is then unchanged.
+    public mutating func setWeights(_ weights: [Float]) throws(WireError) {
+        guard weights.count == count else { throw WireError(.badWeights, "\(weights.count) weights for \(count) rows") }
+        if let bad = weights.firstIndex(where: { !VectorBatch.acceptsWeight($0) }) {
+            throw WireError(.badWeights, "weight \(weights[bad]) of row \(bad); weights must be finite and > 0")
+        }
+        self.weights = weights
+    }
+
+    /// Whether `w` can be a sample weight: finite and > 0.
+    @inline(__always)
+    static func acceptsWeight(_ w: Float) -> Bool { w.isFinite && w > 0 }
 
     /// Reserves room for `rows` more rows of `dimension` values.
     public mutating func reserveCapacity(rows: Int, dimension: Int) {
@@ -84,17 +105,49 @@ public struct VectorBatch: Sendable, Hashable {
         var rows: Int
         var stringBytes: Int
         var dimension: Int?
+        var weights: Int
     }
 
     func mark() -> Mark {
-        Mark(values: values.count, rows: ids.count, stringBytes: ids.stringBytes.count, dimension: dimension)
+        Mark(values: values.count, rows: ids.count, stringBytes: ids.stringBytes.count, dimension: dimension,
+             weights: weights.count)
     }
 
     /// Undoes everything appended since `mark`: a rejected message leaves no partial rows.
     mutating func rollback(to m: Mark) {
         values.removeSubrange(m.values...)
         ids.truncate(rows: m.rows, stringBytes: m.stringBytes)
+        weights.removeSubrange(m.weights...)
         dimension = m.dimension
+    }
+
+    /// Before a message's first weight: rows already in the batch without one weigh 1.
+    mutating func beginWeights(firstRow: Int) {
+        if weights.count < firstRow { weights.append(contentsOf: repeatElement(1, count: firstRow - weights.count)) }
+    }
+
+    /// After a message without weights: if earlier rows carry weights, its rows weigh 1.
+    mutating func padWeights() {
+        if !weights.isEmpty, weights.count < count { weights.append(contentsOf: repeatElement(1, count: count - weights.count)) }
+    }
+
+    /// Appends one weight (after ``beginWeights(firstRow:)``); false if it is not finite and > 0.
+    mutating func appendWeight(_ w: Float) -> Bool {
+        guard VectorBatch.acceptsWeight(w) else { return false }
+        weights.append(w)
+        return true
+    }
+
+    /// Appends `n` little-endian float32 weights from a raw frame; returns the first refused
+    /// index and value (the caller rolls the message back), or nil.
+    mutating func appendLittleEndianWeights(_ frame: UnsafeRawBufferPointer, count n: Int) -> (index: Int, value: Float)? {
+        weights.reserveCapacity(weights.count + n)
+        for i in 0..<n {
+            let w = Float(bitPattern: frame.u32LE(i &* 4))
+            guard VectorBatch.acceptsWeight(w) else { return (i, w) }
+            weights.append(w)
+        }
+        return nil
     }
 
     /// The dimension a new message must have: the caller's, else the batch's own if it has rows.

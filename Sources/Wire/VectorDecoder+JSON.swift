@@ -19,6 +19,8 @@ extension VectorDecoder {
         var sawVector = false, sawVectors = false, sawID = false, sawIDs = false
         var idKind = 0  // 0 none yet, 1 int, 2 string
         var sequence: UInt64 = 0
+        var sawWeight = false, sawWeights = false
+        var weightCount = 0
 
         while let key = try r.nextKey(&object) {
             if r.key(key, is: "vector") {
@@ -55,6 +57,27 @@ extension VectorDecoder {
                         try readID(&r, kind: &idKind, into: &batch)
                     }
                 }
+            } else if r.key(key, is: "weight") {
+                if !r.readNull() {
+                    sawWeight = true
+                    batch.beginWeights(firstRow: first)
+                    try readWeight(&r, into: &batch)
+                    weightCount = 1
+                }
+            } else if r.key(key, is: "weights") {
+                if !r.readNull() {
+                    sawWeights = true
+                    guard r.peek() == UInt8(ascii: "[") else { throw WireError(.badWeights, "\"weights\" must be an array") }
+                    batch.beginWeights(firstRow: first)
+                    var array = try r.beginArray()
+                    while try r.nextElement(&array) {
+                        if weightCount == limits.maxVectorsPerMessage {
+                            throw WireError(.tooManyVectors, "more than \(limits.maxVectorsPerMessage) weights")
+                        }
+                        try readWeight(&r, into: &batch)
+                        weightCount += 1
+                    }
+                }
             } else if r.key(key, is: "seq") {
                 if !r.readNull() { sequence = try r.readUInt64("\"seq\"") }
             } else {
@@ -68,6 +91,9 @@ extension VectorDecoder {
         guard sawVector || sawVectors else { throw WireError(.badJSON, "neither \"vector\" nor \"vectors\"") }
         if sawVector && sawIDs { throw WireError(.badJSON, "\"ids\" goes with \"vectors\"; use \"id\" with \"vector\"") }
         if sawVectors && sawID { throw WireError(.badJSON, "\"id\" goes with \"vector\"; use \"ids\" with \"vectors\"") }
+        if sawVector && sawWeights { throw WireError(.badJSON, "\"weights\" goes with \"vectors\"; use \"weight\" with \"vector\"") }
+        if sawVectors && sawWeight { throw WireError(.badJSON, "\"weight\" goes with \"vector\"; use \"weights\" with \"vectors\"") }
+        if (sawWeight || sawWeights) && weightCount != rows { throw WireError(.badWeights, "\(weightCount) weights for \(rows) vectors") }
         let ids = batch.idCount - idsBefore
         if sawIDs && ids != rows { throw WireError(.badIDs, "\(ids) ids for \(rows) vectors") }
         if ids == 0 {
@@ -101,6 +127,23 @@ extension VectorDecoder {
             throw WireError(.dimensionMismatch, "vector of dimension \(n), expected \(dimension)")
         }
         return n
+    }
+
+    /// Reads one weight: a JSON number, finite and > 0 once rounded to float32.
+    private func readWeight(_ r: inout JSONReader, into batch: inout VectorBatch) throws(WireError) {
+        let c = r.peek()
+        guard c == UInt8(ascii: "-") || (c.map { $0 &- UInt8(ascii: "0") < 10 } ?? false) else {
+            throw WireError(.badWeights, "a weight must be a number")
+        }
+        let value: Float
+        do {
+            value = try r.readFloat()
+        } catch where error.reason == .nonFinite {
+            throw WireError(.badWeights, error.detail)
+        }
+        guard batch.appendWeight(value) else {
+            throw WireError(.badWeights, "weight \(value); weights must be finite and > 0")
+        }
     }
 
     /// Reads one id: all ids of a message are integers or all are strings.

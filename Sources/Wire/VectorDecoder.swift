@@ -2,7 +2,8 @@
 public enum VectorMessageFormat: String, Sendable, Hashable {
     /// `[topic, body]`: one vector, no id, no sequence number.
     case single
-    /// `[topic, header, body]` or `[topic, header, body, ids]`: a binary batch.
+    /// `[topic, header, body]`, `[topic, header, body, ids]`, and with a `VW1…` magic the same
+    /// followed by a weights frame: a binary batch.
     case batch
     /// `[topic, "json", text]`: JSON.
     case json
@@ -87,7 +88,7 @@ public struct VectorDecoder: Sendable {
     /// it up by bytes without building a `String` for every message.
     ///
     /// - Parameters:
-    ///   - frames: the message's frames (2, 3 or 4), as raw views valid for the call.
+    ///   - frames: the message's frames (2 to 5), as raw views valid for the call.
     ///   - batch: the sink; rows are appended after any already there.
     /// - Returns: where the rows landed, their count and dimension, and the sequence number.
     /// - Throws: ``WireError``; the batch is unchanged.
@@ -97,8 +98,8 @@ public struct VectorDecoder: Sendable {
         into batch: inout VectorBatch
     ) throws(WireError) -> VectorMessageInfo where Frames.Element == UnsafeRawBufferPointer {
         let n = frames.count
-        guard n >= 2 && n <= 4 else {
-            throw WireError(.frameCount, "\(n) frames; a vector message has 2, 3 or 4")
+        guard n >= 2 && n <= 5 else {
+            throw WireError(.frameCount, "\(n) frames; a vector message has 2 to 5")
         }
         var i = frames.startIndex
         let topic = frames[i]
@@ -108,8 +109,10 @@ public struct VectorDecoder: Sendable {
         let p1: UnsafeRawBufferPointer? = n > 2 ? frames[i] : nil
         if n > 2 { frames.formIndex(after: &i) }
         let p2: UnsafeRawBufferPointer? = n > 3 ? frames[i] : nil
+        if n > 3 { frames.formIndex(after: &i) }
+        let p3: UnsafeRawBufferPointer? = n > 4 ? frames[i] : nil
         try checkTopic(topic)
-        return try decodePayload(count: n - 1, p0, p1, p2, into: &batch)
+        return try decodePayload(count: n - 1, p0, p1, p2, p3, into: &batch)
     }
 
     /// Decodes one inbound vector message from byte arrays (a convenience; allocates).
@@ -144,8 +147,8 @@ public struct VectorDecoder: Sendable {
             let shown = String(decoding: name.prefix(32), as: UTF8.self)
             throw WireError(.unknownRequest, "unknown request \"\(shown)\"")
         }
-        guard n >= 3 && n <= 4 else {
-            throw WireError(.frameCount, "\(n) frames; predict has 3 or 4")
+        guard n >= 3 && n <= 5 else {
+            throw WireError(.frameCount, "\(n) frames; predict has 3 to 5")
         }
         frames.formIndex(after: &i)
         let p0 = frames[i]
@@ -153,8 +156,10 @@ public struct VectorDecoder: Sendable {
         let p1 = frames[i]
         frames.formIndex(after: &i)
         let p2: UnsafeRawBufferPointer? = n > 3 ? frames[i] : nil
+        if n > 3 { frames.formIndex(after: &i) }
+        let p3: UnsafeRawBufferPointer? = n > 4 ? frames[i] : nil
         try checkSize(name)
-        return .predict(try decodePayload(count: n - 1, p0, p1, p2, into: &batch))
+        return .predict(try decodePayload(count: n - 1, p0, p1, p2, p3, into: &batch))
     }
 
     /// Decodes a query request from byte arrays (a convenience; allocates).
@@ -197,11 +202,13 @@ public struct VectorDecoder: Sendable {
         _ p0: UnsafeRawBufferPointer,
         _ p1: UnsafeRawBufferPointer?,
         _ p2: UnsafeRawBufferPointer?,
+        _ p3: UnsafeRawBufferPointer?,
         into batch: inout VectorBatch
     ) throws(WireError) -> VectorMessageInfo {
         try checkSize(p0)
         if let p1 { try checkSize(p1) }
         if let p2 { try checkSize(p2) }
+        if let p3 { try checkSize(p3) }
         let mark = batch.mark()
         do throws(WireError) {
             let info: VectorMessageInfo
@@ -213,8 +220,10 @@ public struct VectorDecoder: Sendable {
             case _ where p0.equals("json"):
                 throw WireError(.frameCount, "a JSON message has exactly one text frame")
             default:
-                info = try decodeBinaryBatch(header: p0, body: p1!, ids: p2, into: &batch)
+                info = try decodeBinaryBatch(header: p0, body: p1!, rest: p2, p3, into: &batch)
             }
+            // Rows of a message without weights weigh 1 once any earlier row carries one.
+            batch.padWeights()
             if unitLength, let zero = batch.normalizeRows(from: info.firstRow, count: info.count, dimension: info.dimension) {
                 throw WireError(.zeroNorm, "vector \(zero - info.firstRow) has length zero; the cosine metric needs a direction")
             }
@@ -239,10 +248,12 @@ public struct VectorDecoder: Sendable {
         return VectorMessageInfo(format: .single, firstRow: first, count: 1, dimension: d, sequence: 0)
     }
 
+    /// `rest` holds the frames after the body: the ids frame if the magic has one, then the
+    /// weights frame if the magic is a `VW1…` one.
     func decodeBinaryBatch(
         header: UnsafeRawBufferPointer,
         body: UnsafeRawBufferPointer,
-        ids: UnsafeRawBufferPointer?,
+        rest r0: UnsafeRawBufferPointer?, _ r1: UnsafeRawBufferPointer?,
         into batch: inout VectorBatch
     ) throws(WireError) -> VectorMessageInfo {
         guard header.count == 16 else {
@@ -251,21 +262,31 @@ public struct VectorDecoder: Sendable {
             }
             throw WireError(.badHeader, "header of \(header.count) bytes; expected 16")
         }
+        // Bytes 0–1 say whether a weights frame follows ("VB" no, "VW" yes), byte 3 how ids
+        // are carried: 0 none, 1 int64, 2 strings.
         let magic = UnsafeRawBufferPointer(rebasing: header[0..<4])
-        // 0: no ids, 1: int64 ids, 2: string ids
-        let idKind: Int
-        if magic.equals("VB1N") {
-            idKind = 0
-        } else if magic.equals("VB1I") {
-            idKind = 1
-        } else if magic.equals("VB1S") {
-            idKind = 2
+        let weighted: Bool
+        if header[0] == UInt8(ascii: "V"), header[2] == UInt8(ascii: "1"),
+           header[1] == UInt8(ascii: "B") || header[1] == UInt8(ascii: "W") {
+            weighted = header[1] == UInt8(ascii: "W")
         } else {
             throw WireError(.unknownFormat, "unknown batch magic \(Array(magic))")
         }
-        if (idKind == 0) != (ids == nil) {
-            throw WireError(.frameCount, idKind == 0 ? "VB1N message with an ids frame" : "ids frame missing")
+        let idKind: Int
+        switch header[3] {
+        case UInt8(ascii: "N"): idKind = 0
+        case UInt8(ascii: "I"): idKind = 1
+        case UInt8(ascii: "S"): idKind = 2
+        default: throw WireError(.unknownFormat, "unknown batch magic \(Array(magic))")
         }
+        let expectedFrames = (idKind == 0 ? 0 : 1) + (weighted ? 1 : 0)
+        let presentFrames = (r0 == nil ? 0 : 1) + (r1 == nil ? 0 : 1)
+        if expectedFrames != presentFrames {
+            let name = String(decoding: magic, as: UTF8.self)
+            throw WireError(.frameCount, "\(name) message with \(presentFrames) frames after the body; it has \(expectedFrames)")
+        }
+        let ids: UnsafeRawBufferPointer? = idKind == 0 ? nil : r0
+        let weightFrame: UnsafeRawBufferPointer? = weighted ? (idKind == 0 ? r0 : r1) : nil
         let count = Int(header.u32LE(4))
         let sequence = header.u64LE(8)
         if count == 0 { throw WireError(.badHeader, "count is 0") }
@@ -296,6 +317,15 @@ public struct VectorDecoder: Sendable {
             for i in 0..<count { batch.appendIDInt(Int64(bitPattern: ids.u64LE(8 * i))) }
         default:
             try appendStringIDs(ids!, count: count, into: &batch)
+        }
+        if let weightFrame {
+            guard weightFrame.count == 4 * count else {
+                throw WireError(.badWeights, "weights frame of \(weightFrame.count) bytes; expected \(4 * count) for \(count) float32 weights")
+            }
+            batch.beginWeights(firstRow: first)
+            if let bad = batch.appendLittleEndianWeights(weightFrame, count: count) {
+                throw WireError(.badWeights, "weight \(bad.value) of vector \(bad.index); weights must be finite and > 0")
+            }
         }
         return VectorMessageInfo(format: .batch, firstRow: first, count: count, dimension: d, sequence: sequence)
     }

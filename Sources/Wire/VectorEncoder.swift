@@ -13,7 +13,9 @@ public enum VectorEncoder {
     /// Appends `[topic, header, body]` or `[topic, header, body, ids]` for a whole batch.
     ///
     /// The magic follows the batch's ids: `VB1N` when no row has an id, `VB1I` when every
-    /// row has an integer id, `VB1S` when every row has a string id.
+    /// row has an integer id, `VB1S` when every row has a string id; a weighted batch
+    /// (``VectorBatch/isWeighted``) uses `VW1N`, `VW1I` or `VW1S` and ends with a frame of
+    /// `count` float32 weights.
     /// - Parameters:
     ///   - topic: frame 0 (`"predict"` makes this a predict request).
     ///   - batch: a non-empty batch.
@@ -25,10 +27,11 @@ public enum VectorEncoder {
         let kind = batch.ids.kind
         if kind == .mixed { throw WireError(.badIDs, "a batch message's ids must be all integers or all strings") }
         message.appendFrame(topic)
+        message.appendASCII(batch.isWeighted ? "VW1" : "VB1")
         switch kind {
-        case .none: message.appendASCII("VB1N")
-        case .int: message.appendASCII("VB1I")
-        default: message.appendASCII("VB1S")
+        case .none: message.appendASCII("N")
+        case .int: message.appendASCII("I")
+        default: message.appendASCII("S")
         }
         message.appendU32(UInt32(batch.count))
         message.appendU64(sequence)
@@ -48,11 +51,15 @@ public enum VectorEncoder {
         default:
             break
         }
+        if batch.isWeighted {
+            message.appendLittleEndian(batch.weights)
+            message.endFrame()
+        }
     }
 
     /// Appends `[topic, "json", text]`: `{"vector":[…],"id":…,"seq":…}` for one row, else
-    /// `{"vectors":[[…],…],"ids":[…],"seq":…}`; `id`/`ids` only when rows have ids, `seq`
-    /// only when non-zero.
+    /// `{"vectors":[[…],…],"ids":[…],"seq":…}`; `id`/`ids` only when rows have ids,
+    /// `weight`/`weights` only when the batch is weighted, `seq` only when non-zero.
     /// - Throws: ``WireError`` `.badIDs` for mixed ids; `message` is then unchanged.
     public static func encodeJSON(topic: String, batch: VectorBatch, sequence: UInt64 = 0, into message: inout WireMessage) throws(WireError) {
         precondition(!batch.isEmpty, "VectorEncoder: empty batch")
@@ -103,6 +110,15 @@ public enum VectorEncoder {
                 }
                 message.appendASCII("]")
             }
+        }
+        if batch.isWeighted {
+            message.appendKey(batch.count == 1 ? "weight" : "weights")
+            if batch.count > 1 { message.appendASCII("[") }
+            for r in 0..<batch.count {
+                if r > 0 { message.appendASCII(",") }
+                message.appendJSONFiniteNumber(batch.weights[r])
+            }
+            if batch.count > 1 { message.appendASCII("]") }
         }
         if sequence != 0 {
             message.appendKey("seq")

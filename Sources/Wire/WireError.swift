@@ -39,6 +39,8 @@ public struct WireError: Error, Sendable, Hashable, CustomStringConvertible {
         case zeroNorm = "zero_norm"
         /// The ids frame (or JSON ids) is malformed: wrong size, wrong count, empty or mixed ids.
         case badIDs = "bad_ids"
+        /// A weights frame (or JSON weights) is malformed, or a weight is not finite and > 0.
+        case badWeights = "bad_weights"
         /// A string id is longer than ``VectorID/maxStringBytes`` bytes.
         case idTooLong = "id_too_long"
         /// Text that must be UTF-8 (topic, string id, JSON) is not valid UTF-8.

@@ -48,11 +48,51 @@ import Testing
         #expect(code([]) == .truncated)
         #expect(code(Array("PK\u{3}\u{4} this is a zip file, not a model at all, padded out to be long enough to pass the size check ....................................".utf8)) == .foreign)
         var future = bytes
-        future[8] = 2
+        future[8] = 3
         #expect(code(future) == .unsupportedVersion)
         var damaged = bytes
         damaged[200] ^= 4
         #expect(code(damaged) == .checksumMismatch)
+    }
+
+    /// Reseals bytes with a fresh CRC-32C, as a writer of another version would.
+    static func resealed(_ body: [UInt8]) -> [UInt8] {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in body {
+            c ^= UInt32(b)
+            for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+        }
+        return body + withUnsafeBytes(of: (c ^ 0xFFFF_FFFF).littleEndian) { Array($0) }
+    }
+
+    /// A version 1 file (no records) still loads; its added state starts where version 1 left it.
+    @Test func versionOneCheckpointsStillLoad() throws {
+        let state = Self.trainedState()
+        let v2 = state.encoded()
+        let base = 128 + 4 * state.k * state.dimension + 16 * state.k
+        var v1 = Array(v2[0..<base])
+        v1[8] = 1
+        let size = UInt64(base + 4)
+        for i in 0..<8 { v1[12 + i] = UInt8(truncatingIfNeeded: size >> (8 * UInt64(i))) }
+        let read = try ModelState(encoded: Self.resealed(v1))
+        #expect(read.centers == state.centers && read.counts == state.counts && read.batches == state.batches)
+        #expect(read.scheduleClock == Double(state.vectorsSeen))
+    }
+
+    /// Records with tags this build does not know are skipped, so later builds can add state.
+    @Test func unknownRecordsAreSkipped() throws {
+        var state = Self.trainedState()
+        state.scheduleClock += 0.5
+        let bytes = state.encoded()
+        var body = Array(bytes.dropLast(4))
+        body += [0xEF, 0xBE, 0, 0, 3, 0, 0, 0, 1, 2, 3]
+        let size = UInt64(body.count + 4)
+        for i in 0..<8 { body[12 + i] = UInt8(truncatingIfNeeded: size >> (8 * UInt64(i))) }
+        let read = try ModelState(encoded: Self.resealed(body))
+        #expect(read == state)
+        // A record that claims more bytes than remain is refused.
+        body[body.count - 7] = 200
+        #expect(throws: ModelStateError.self) { _ = try ModelState(encoded: Self.resealed(body)) }
     }
 
     /// Found by fuzzing: k and dimension are 32-bit fields whose product can overflow; a file

@@ -34,7 +34,9 @@ import Testing
                 }
                 return updater.update(&s, rows: rp, count: n, loop: loop)
             }
-            let gamma = halfLife.isFinite ? Double.exp2(-Double(n) / halfLife) : 1
+            // Forgetting goes by the batch's total weight (a weight-w vector is w copies).
+            let total = weights.map { $0.reduce(0.0) { $0 + Double($1) } } ?? Double(n)
+            let gamma = halfLife.isFinite ? Double.exp2(-total / halfLife) : 1
             let ref = Reference.update(
                 centers: before.centers, counts: before.counts, k: k, d: d, rows: rows,
                 weights: weights?.map(Double.init), temperature: temperature, mode: mode, gamma: gamma)

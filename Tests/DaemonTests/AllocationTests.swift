@@ -70,7 +70,7 @@ import Wire
         voronoid_allocations_start()
         let messages = run(20..<120)
         let allocations = voronoid_allocations_stop()
-        #expect(allocations == 0, "\(allocations) allocations in 100 steady-state batches (ids: \(ids))")
+        #expect(allocations == 0, "\(allocations) allocations in 100 steady-state batches (ids: \(ids)), events \(statistics.eventsByName)")
         #expect(messages == 100, "one assignments message per batch")
         #expect(statistics.vectorsAccepted.load(ordering: .relaxed) == 120 * UInt64(rows))
         #expect(recycled.count > 0, "batches go back to the ingest side")

@@ -24,7 +24,13 @@ private let small = WireLimits(maxFrameBytes: 64, maxVectorsPerMessage: 4, maxDi
 
 let badMessages: [BadMessage] = [
     BadMessage(name: "topic only", expected: .frameCount, frames: [bytes("v")]),
-    BadMessage(name: "five frames", expected: .frameCount, frames: [bytes("v"), batchHeader("VB1N", count: 1), f32([1]), [], []]),
+    BadMessage(name: "five frames for VB1N", expected: .frameCount, frames: [bytes("v"), batchHeader("VB1N", count: 1), f32([1]), [], []]),
+    BadMessage(name: "six frames", expected: .frameCount, frames: [bytes("v"), batchHeader("VW1I", count: 1), f32([1]), le64(1), f32([1]), []]),
+    BadMessage(name: "VW1N without weights frame", expected: .frameCount, frames: [bytes("v"), batchHeader("VW1N", count: 1), f32([1])]),
+    BadMessage(name: "zero weight", expected: .badWeights, frames: [bytes("v"), batchHeader("VW1N", count: 1), f32([1]), f32([0])]),
+    BadMessage(name: "NaN weight", expected: .badWeights, frames: [bytes("v"), batchHeader("VW1N", count: 1), f32([1]), f32([.nan])]),
+    BadMessage(name: "weights frame short", expected: .badWeights, frames: [bytes("v"), batchHeader("VW1N", count: 2), f32([1, 2]), f32([1])]),
+    BadMessage(name: "negative JSON weight", expected: .badWeights, frames: json(#"{"vector":[1],"weight":-2}"#)),
     BadMessage(name: "VB1N with ids frame", expected: .frameCount, frames: [bytes("v"), batchHeader("VB1N", count: 1), f32([1]), le64(1)]),
     BadMessage(name: "VB1I without ids frame", expected: .frameCount, frames: [bytes("v"), batchHeader("VB1I", count: 1), f32([1])]),
     BadMessage(name: "json with extra frame", expected: .frameCount, frames: [bytes("v"), bytes("json"), bytes("{}"), []]),

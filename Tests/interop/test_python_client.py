@@ -11,9 +11,11 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 
 import numpy as np
 import pytest
+import zmq
 
 from conftest import BINARY, ROOT, Daemon, blobs, decode_assignments, decode_centers, free_port, wait_for
 
@@ -159,8 +161,14 @@ def test_json_topics_decode_to_the_binary_values(ctx):
             assert common, (binary, text)
             for version in common:
                 a, b = by_topic[binary][version], by_topic[text][version]
-                # Each topic numbers its own messages; everything else must agree exactly.
-                assert type(a)(**{**a.__dict__, "topic": None, "seq": 0}) == type(b)(**{**b.__dict__, "topic": None, "seq": 0})
+                # Each topic numbers its own messages; everything else must agree exactly, except
+                # the cluster spreads that only the JSON form carries.
+                same = {"topic": None, "seq": 0}
+                if binary == "centers.bin":
+                    assert a.spreads is None and b.spreads is not None and len(b.spreads) == b.k
+                    assert np.isfinite(b.spreads).all() and (b.spreads >= 0).all()
+                    same["spreads"] = None
+                assert type(a)(**{**a.__dict__, **same}) == type(b)(**{**b.__dict__, **same})
 
 def test_late_subscriber_gets_centers_at_once_and_others_see_a_repeat(ctx):
     with Daemon("--k", "3", "--set", "output.centers_interval_ms=60000") as d:
@@ -280,3 +288,33 @@ def test_a_ten_line_program(ctx, tmp_path):
         with voronoid.Client(d.query, context=ctx) as client:
             assert wait_for(lambda: client.stats()["vectors_accepted"] == 4000)
 
+
+
+def test_sample_weights_reach_the_model_and_bad_weights_are_counted(ctx):
+    port = free_port()
+    with Daemon("--k", "3", "--set", f"metrics.address=127.0.0.1:{port}") as d:
+        X, labels, means = blobs(6000, d=4, k=3)
+        weights = np.where(labels == 0, 5.0, 1.0)
+        with voronoid.Producer(d.input, context=ctx) as producer:
+            for i in range(0, 6000, 200):
+                producer.send(X[i:i + 200], weights=weights[i:i + 200])
+            with pytest.raises(ValueError):
+                producer.send(X[:2], weights=[1.0, 0.0])
+        raw = ctx.socket(zmq.PUB)
+        raw.connect(d.input)
+        time.sleep(0.5)
+        for w in (0.0, -1.0, float("nan"), float("inf")):
+            raw.send_multipart([b"vectors", struct.pack("<4sIQ", b"VW1N", 1, 0), X[0].tobytes(),
+                                np.asarray([w], dtype="<f4").tobytes()])
+        raw.close(linger=1000)
+        with voronoid.Client(d.query, context=ctx) as client:
+            assert wait_for(lambda: client.stats().get("dropped_bad_weights") == 4 and
+                            client.stats()["vectors_accepted"] == 6000)
+            snapshot = client.snapshot()
+        heavy = int(np.argmin(((snapshot.centers - means[0]) ** 2).sum(axis=1)))
+        others = [j for j in range(3) if j != heavy]
+        # Equal numbers of vectors per blob; blob 0's weigh 5, so its center holds ~5× the mass.
+        ratio = snapshot.counts[heavy] / np.mean(snapshot.counts[others])
+        assert 3.5 < ratio < 7, (ratio, snapshot.counts)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert 'voronoid_dropped_total{reason="bad_weights"} 4' in text

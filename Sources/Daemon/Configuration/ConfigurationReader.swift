@@ -84,9 +84,11 @@ public enum ConfigurationReader {
     public static let keys: [String] = [
         "model.k", "model.dimension", "model.mode", "model.seed", "model.warmup", "model.count_half_life",
         "model.learning_rate", "model.metric", "model.dead_center_fraction", "model.dead_center_patience",
+        "model.dead_center_rule", "model.dead_center_window",
         "model.separation_interval", "model.threads", "model.initial_centers",
         "temperature.schedule", "temperature.initial", "temperature.floor", "temperature.half_life",
         "temperature.heat", "temperature.floor_ratio",
+        "drift.enabled", "drift.tolerance", "drift.threshold", "drift.reheat",
         "input.socket", "input.endpoints", "input.connect", "input.topics", "input.batch_size", "input.max_wait_ms",
         "input.max_frame_bytes", "input.max_vectors_per_message", "input.high_water_mark", "input.queue_batches",
         "input.max_producers",
@@ -123,6 +125,9 @@ public enum ConfigurationReader {
             guard f < 1 else { throw v.error("must be in [0, 1)") }
             c.model.deadCenterFraction = f
         case "model.dead_center_patience": c.model.deadCenterPatience = UInt64(try v.int(min: 0, max: Int.max))
+        case "model.dead_center_rule":
+            c.model.deadCenterRule = try v.choice(UpdateConfiguration.DeadCenterRule.init(rawValue:), UpdateConfiguration.DeadCenterRule.allCases.map(\.rawValue))
+        case "model.dead_center_window": c.model.deadCenterWindow = try v.double(above: 0, allowInfinity: false)
         case "model.separation_interval": c.model.separationInterval = try v.int(min: 0, max: Int(Int32.max))
         case "model.threads": c.model.threads = try v.int(min: 1, max: 64)
         case "model.initial_centers": c.model.initialCenters = try v.string()
@@ -132,6 +137,13 @@ public enum ConfigurationReader {
         case "temperature.floor": c.temperature.floor = try v.autoOrPositive()
         case "temperature.half_life": c.temperature.halfLife = try v.double(above: 0, allowInfinity: false)
         case "temperature.heat": c.temperature.heat = try v.double(above: 0, allowInfinity: false)
+        case "drift.enabled": c.drift.enabled = try v.bool()
+        case "drift.tolerance": c.drift.tolerance = try v.double(above: 0, allowInfinity: false)
+        case "drift.threshold": c.drift.threshold = try v.double(above: 0, allowInfinity: false)
+        case "drift.reheat":
+            let r = try v.double(above: 0, allowInfinity: false)
+            guard r >= 1 else { throw v.error("must be ≥ 1") }
+            c.drift.reheat = r
         case "temperature.floor_ratio":
             let r = try v.double(above: 0, allowInfinity: false)
             guard r <= 1 else { throw v.error("must be in (0, 1]") }

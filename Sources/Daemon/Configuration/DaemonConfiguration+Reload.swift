@@ -32,8 +32,11 @@ extension DaemonConfiguration {
         e.model.learningRate = new.model.learningRate
         e.model.deadCenterFraction = new.model.deadCenterFraction
         e.model.deadCenterPatience = new.model.deadCenterPatience
+        e.model.deadCenterRule = new.model.deadCenterRule
+        e.model.deadCenterWindow = new.model.deadCenterWindow
         e.model.separationInterval = new.model.separationInterval
         e.temperature = new.temperature
+        e.drift = new.drift
         e.output.centersIntervalMilliseconds = new.output.centersIntervalMilliseconds
         e.output.centersJSON = new.output.centersJSON
         e.output.assignments = new.output.assignments

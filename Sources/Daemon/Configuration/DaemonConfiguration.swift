@@ -23,7 +23,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var countHalfLife = 10_000.0
         /// `model.learning_rate`: nil for the per-center rate 1/N_k, else a fixed rate in (0, 1].
         public var learningRate: Double? = nil
-        /// `model.dead_center_fraction`: below this fraction of the largest count a center is dead.
+        /// `model.dead_center_rule`: how a dead center is recognised (`received` or `share`).
+        public var deadCenterRule = UpdateConfiguration.DeadCenterRule.received
+        /// `model.dead_center_window`: the received rule's window, in vectors per center.
+        public var deadCenterWindow = 100.0
+        /// `model.dead_center_fraction`: the share rule's threshold, a fraction of the largest
+        /// count; 0 turns re-seeding off under either rule.
         public var deadCenterFraction = 0.01
         /// `model.dead_center_patience`: vectors a (re-)seeded center gets before it can be dead.
         public var deadCenterPatience: UInt64 = 10_000
@@ -50,6 +55,18 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var heat = 1.0
         /// `temperature.floor_ratio`: the `auto` floor as a fraction of T₀.
         public var floorRatio = 1e-3
+    }
+
+    /// `[drift]`: the test for a change of the error's level, and the response to one.
+    public struct Drift: Sendable, Equatable {
+        /// `drift.enabled`: run the test.
+        public var enabled = true
+        /// `drift.tolerance`: the relative growth of the per-vector error tolerated (0.25: 25 %).
+        public var tolerance = 0.25
+        /// `drift.threshold`: the alarm threshold in units of the statistic's own noise.
+        public var threshold = 12.0
+        /// `drift.reheat`: on drift the temperature is multiplied by this (1: no reheating).
+        public var reheat = 1.0
     }
 
     /// Where inbound vectors come from.
@@ -197,17 +214,23 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var metrics = Metrics()
     public var security = Security()
     public var fault = Fault()
+    public var drift = Drift()
 
     /// The defaults of ARCHITECTURE.md.
     public init() {}
 
     /// The update configuration of the core.
     public var update: UpdateConfiguration {
-        UpdateConfiguration(
+        var u = UpdateConfiguration(
             mode: model.mode, countHalfLife: model.countHalfLife,
             learningRate: model.learningRate.map { .fixed($0) } ?? .perCenter,
             deadCenterFraction: model.deadCenterFraction, deadCenterPatience: model.deadCenterPatience,
             separationInterval: model.separationInterval)
+        u.deadCenterRule = model.deadCenterRule
+        u.deadCenterWindow = model.deadCenterWindow
+        u.drift = drift.enabled ? DriftParameters(tolerance: drift.tolerance, sigmas: drift.threshold) : nil
+        u.reheatFactor = drift.reheat
+        return u
     }
 
     /// The fixed schedule if both temperature ends are given, else nil (automatic from warm-up).

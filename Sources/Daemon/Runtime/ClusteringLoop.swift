@@ -31,6 +31,8 @@ final class ClusteringLoop: @unchecked Sendable {
     private var model: ModelState?
     private var warmup: [Float] = []
     private var warmupIDs = VectorIDs()
+    /// The warm-up's sample weights, one per vector once any arrived weighted; empty means all 1.
+    private var warmupWeights: [Float] = []
     private var dimension: Int?
     private let updater: MiniBatchUpdater
     private let dispatch: DispatchLoop
@@ -185,6 +187,15 @@ final class ClusteringLoop: @unchecked Sendable {
         }
         dimension = d
         if model == nil {
+            let before = warmup.count / d
+            if batch.isWeighted || !warmupWeights.isEmpty {
+                warmupWeights.append(contentsOf: repeatElement(1, count: before - warmupWeights.count))
+                if batch.isWeighted {
+                    warmupWeights.append(contentsOf: batch.weights)
+                } else {
+                    warmupWeights.append(contentsOf: repeatElement(1, count: batch.count))
+                }
+            }
             warmup.append(contentsOf: batch.values)
             warmupIDs.append(contentsOf: batch.ids)
             let collected = warmup.count / d
@@ -194,22 +205,29 @@ final class ClusteringLoop: @unchecked Sendable {
             // The warm-up vectors are data too: train on them in batches of the configured size.
             let rows = warmup
             let ids = warmupIDs
+            let weights = warmupWeights
             warmup = []
             warmupIDs = VectorIDs()
+            warmupWeights = []
             let size = configuration.input.batchSize
             var start = 0
             while start < collected {
                 let end = min(start + size, collected)
                 rows.withUnsafeBufferPointer { all in
                     let slice = UnsafeBufferPointer(rebasing: all[(start * d)..<(end * d)])
-                    train(rows: slice, count: end - start, ids: ids, firstID: start)
+                    weights.withUnsafeBufferPointer { w in
+                        let ws = w.isEmpty ? nil : UnsafeBufferPointer(rebasing: w[start..<end])
+                        train(rows: slice, count: end - start, weights: ws, ids: ids, firstID: start)
+                    }
                 }
                 start = end
             }
             return
         }
         batch.values.withUnsafeBufferPointer { rows in
-            train(rows: rows, count: batch.count, ids: batch.ids, firstID: 0)
+            batch.weights.withUnsafeBufferPointer { w in
+                train(rows: rows, count: batch.count, weights: w.isEmpty ? nil : w, ids: batch.ids, firstID: 0)
+            }
         }
     }
 
@@ -249,11 +267,11 @@ final class ClusteringLoop: @unchecked Sendable {
                              "temperature_floor": .double(state.schedule.floor)])
     }
 
-    private func train(rows: UnsafeBufferPointer<Float>, count: Int, ids: VectorIDs, firstID: Int) {
+    private func train(rows: UnsafeBufferPointer<Float>, count: Int, weights: UnsafeBufferPointer<Float>?, ids: VectorIDs, firstID: Int) {
         guard model != nil else { return }
         let started = Clock.monotonicNanoseconds()
         // Updated in place: a copy here would make the update copy the model's arrays.
-        let report = updater.update(&model!, rows: rows, count: count, loop: dispatch)
+        let report = updater.update(&model!, rows: rows, count: count, weights: weights, loop: dispatch)
         statistics.lastBatchMicroseconds.store((Clock.monotonicNanoseconds() - started) / 1000, ordering: .relaxed)
         let version = model!.batches
         shared.publish(model!, through: &spare)
@@ -262,12 +280,7 @@ final class ClusteringLoop: @unchecked Sendable {
         statistics.temperatureBits.store(report.temperature.bitPattern, ordering: .relaxed)
         statistics.modelVersion.store(version, ordering: .relaxed)
         statistics.observe(report)
-        for event in updater.events {
-            var fields: [String: WireScalar] = ["center": .int(Int64(event.center)), "count": .double(event.count),
-                                                "model_version": .int(Int64(version))]
-            if event.kind == .separated { fields["other"] = .int(Int64(event.other)) }
-            emitEvent(event.kind == .reseeded ? "reseed" : "separate", fields)
-        }
+        if !updater.events.isEmpty { publishEvents(version: version) }
         let output = configuration.output
         if output.assignments || output.assignmentsJSON {
             emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: version,
@@ -276,6 +289,58 @@ final class ClusteringLoop: @unchecked Sendable {
         if configuration.state.checkpointBatches > 0, version % UInt64(configuration.state.checkpointBatches) == 0 {
             checkpoint()
         }
+    }
+
+    /// Publishes what the last batch did to the clusters (Protocol.md, "events").
+    private func publishEvents(version: UInt64) {
+        guard let model else { return }
+        let v = WireScalar.int(Int64(version))
+        for event in updater.events {
+            let center = WireScalar.int(Int64(event.center))
+            switch event.kind {
+            case .reseeded:
+                emitEvent("reseed", ["center": center, "count": .double(event.count), "model_version": v])
+                // In lifecycle terms a re-seed is a death (the center won almost nothing over its
+                // window) and a birth where the model explains the data worst.
+                emitEvent("death", ["center": center, "count": .double(event.count), "model_version": v,
+                                    "statistic": .string("received_mass"), "threshold": .double(0.5)])
+                emitEvent("birth", ["center": center, "model_version": v, "location": .string(coordinates(model, event.center))])
+            case .separated:
+                let fields: [String: WireScalar] = ["center": center, "other": .int(Int64(event.other)),
+                                                    "count": .double(event.count), "model_version": v]
+                emitEvent("separate", fields)
+                // Two centers that coincide have merged; nudged apart they split again, as at a
+                // phase transition of deterministic annealing.
+                emitEvent("merge", fields.merging(["statistic": .string("squared_distance_over_error"),
+                                                   "threshold": .double(configuration.update.separationTolerance)]) { $1 })
+                emitEvent("split", fields)
+            case .driftWarning, .drift:
+                emitEvent(event.kind == .drift ? "drift" : "drift_warning",
+                          ["model_version": v, "statistic": .string("page_hinkley_log_error"),
+                           "value": .double(event.value), "threshold": .double(event.threshold),
+                           "error_per_vector": .double(statistics.currentQuality.inertiaPerVector)])
+            case .reseededOnDrift:
+                emitEvent("death", ["center": center, "count": .double(event.count), "model_version": v,
+                                    "statistic": .string("drift_reseed_error"), "value": .double(event.value),
+                                    "threshold": .double(event.threshold)])
+                emitEvent("birth", ["center": center, "model_version": v, "location": .string(coordinates(model, event.center))])
+            case .reheated:
+                emitEvent("reheat", ["model_version": v, "temperature_before": .double(event.value),
+                                     "temperature": .double(event.threshold)])
+            }
+        }
+    }
+
+    /// A center's coordinates as text, for events (the first 16 components).
+    private func coordinates(_ state: ModelState, _ j: Int) -> String {
+        let d = state.dimension
+        let shown = min(d, 16)
+        var text = "["
+        for t in 0..<shown {
+            if t > 0 { text += "," }
+            text += "\(state.centers[j * d + t])"
+        }
+        return text + (shown < d ? ",…]" : "]")
     }
 
     // MARK: - Timers

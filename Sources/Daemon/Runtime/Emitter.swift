@@ -131,10 +131,18 @@ final class Emitter {
     /// The model's centers, binary and (when `json`) JSON. Not recycled: the publish thread
     /// keeps the latest for new subscribers.
     func centers(_ state: ModelState, json: Bool) {
-        let snapshot = CentersSnapshot(
+        var snapshot = CentersSnapshot(
             k: state.k, dimension: state.dimension, startEpoch: startEpoch, sequence: sequences.next(\.centersBinary),
             modelEpoch: state.epoch, modelVersion: state.batches, temperature: state.temperature,
             centers: state.centers, counts: state.counts)
+        if json {
+            // The spread of each cluster travels in the JSON form only: the binary form's frames
+            // are fixed, and consumers that unpack four of them must keep working.
+            var spreads = [Double]()
+            spreads.reserveCapacity(state.k)
+            for j in 0..<state.k { spreads.append(state.spread(j)) }
+            snapshot.spreads = spreads
+        }
         var bin = WireMessage(reservingCapacity: 128 + state.centers.count * 4 + state.k * 8)
         snapshot.encodeBinary(into: &bin)
         send(bin, kind: .centers)
@@ -170,6 +178,7 @@ final class Emitter {
                               timeUnixMilliseconds: Clock.unixMilliseconds(), event: name, fields: fields)
         encode(WireTopic.events) { (m) throws(WireError) in try event.encodeJSON(into: &m) }
         statistics.recentEvents.record(name, fields)
+        statistics.countEvent(name)
         logger.info("event \(name) \(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
     }
 }

@@ -207,6 +207,7 @@ final class QueryLoop: Sendable {
         for (reason, n) in statistics.dropsByReason { out["dropped_" + reason] = .int(Int64(n)) }
         for (reason, n) in statistics.droppedVectorsByReason { out["dropped_vectors_" + reason] = .int(Int64(n)) }
         for (name, n) in statistics.vectorsByProducer { out["producer_vectors_" + name] = .int(Int64(n)) }
+        for (name, n) in statistics.eventsByName { out["events_" + name] = .int(Int64(n)) }
         out["authentications_allowed"] = .int(Int64(statistics.authenticationsAllowed.load(ordering: .relaxed)))
         out["authentications_denied"] = .int(Int64(statistics.authenticationsDenied.load(ordering: .relaxed)))
         out["handshake_failures"] = .int(Int64(statistics.handshakeFailures.load(ordering: .relaxed)))

@@ -62,6 +62,17 @@ public final class Statistics: Sendable {
     /// Unix milliseconds of the last checkpoint written (0: none yet).
     public let lastCheckpointUnixMilliseconds = Atomic<UInt64>(0)
 
+    /// Events published, by name (lifecycle and model events; rare, so a lock each is free).
+    private let eventCounts = Mutex<[String: UInt64]>([:])
+
+    /// Counts one published event.
+    public func countEvent(_ name: String) {
+        eventCounts.withLock { $0[name, default: 0] &+= 1 }
+    }
+
+    /// Events published so far, by name.
+    public var eventsByName: [String: UInt64] { eventCounts.withLock { $0 } }
+
     /// Per reason: messages dropped, and the vectors in them where they were decoded.
     private let drops = Mutex<[String: (messages: UInt64, vectors: UInt64)]>([:])
     private let quality = Mutex(Quality())

@@ -221,6 +221,9 @@ final class MetricsServer: DaemonService, StoppedByEventFD {
                    state.counts.enumerated().map { ("{center=\"\($0.offset)\"}", $0.element) })
             metric("reseeds_total", "counter", "Dead centers re-seeded.", [("", Double(state.reseeds))])
         }
+        let events = s.eventsByName.sorted { $0.key < $1.key }
+        metric("events_total", "counter", "Events published on the events topic, by event (drift, reheat, birth, death, split, merge, …).",
+               events.map { ("{event=\"\($0.key)\"}", Double($0.value)) })
         metric("warmup_vectors", "gauge", "Vectors gathered for seeding (until the model exists).", [("", Double(snap.warmupCollected))])
         let last = s.lastCheckpointUnixMilliseconds.load(ordering: .relaxed)
         metric("checkpoint_age_seconds", "gauge", "Seconds since the last checkpoint was written (-1: none yet).",

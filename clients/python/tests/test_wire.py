@@ -386,3 +386,31 @@ def test_values_the_daemon_calls_out_of_range_are_refused_before_sending():
     with pytest.raises(ValueError, match="out_of_range"):
         wire.as_vectors([[1.0, 2.0 ** 40]])
     assert wire.as_vectors([[1.0, np.nextafter(np.float32(2.0 ** 40), np.float32(0))]]).shape == (1, 2)
+
+
+@pytest.mark.parametrize("ids, magic", [(None, b"VW1N"), ([5, 6, 7], b"VW1I"), (["a", "b", "c"], b"VW1S")])
+def test_weighted_batches_round_trip(ids, magic):
+    X = np.arange(6, dtype="<f4").reshape(3, 2)
+    frames = wire.encode_batch(X, ids, 4, topic="vectors", weights=[0.5, 2, 3])
+    assert frames[1][:4] == magic and len(frames) == (4 if ids is None else 5)
+    assert frames[-1] == np.asarray([0.5, 2, 3], dtype="<f4").tobytes()
+    batch = wire.decode_vectors(frames)
+    assert np.array_equal(batch.vectors, X) and batch.seq == 4
+    assert batch.weights.tolist() == [0.5, 2, 3]
+    assert wire.decode_vectors(wire.encode_batch(X, ids, topic="vectors")).weights is None
+
+
+@pytest.mark.parametrize("weights", [[1, 0, 1], [1, -2, 1], [1, float("nan"), 1], [1, float("inf"), 1], [1, 1e39, 1], [1, 2]])
+def test_bad_weights_are_refused_before_sending(weights):
+    with pytest.raises(ValueError):
+        wire.encode_batch(np.zeros((3, 2)), weights=weights)
+
+
+def test_bad_weights_frame_is_a_protocol_error():
+    frames = wire.encode_batch(np.zeros((2, 2)), topic="vectors", weights=[1, 1])
+    with pytest.raises(ProtocolError) as e:
+        wire.decode_vectors(frames[:-1] + [np.asarray([1, 0], dtype="<f4").tobytes()])
+    assert e.value.reason == "bad_weights"
+    with pytest.raises(ProtocolError) as e:
+        wire.decode_vectors(frames[:-1])
+    assert e.value.reason == "frame_count"

@@ -86,6 +86,7 @@ class CentersSnapshot(_ArrayEquality):
         centers: ``(k, d)`` float32, row-major.
         counts: ``(k,)`` float64 soft counts.
         topic: ``"centers.bin"``, ``"centers.json"``, or ``None`` for a query reply.
+        spreads: ``(k,)`` float64 cluster spreads (``centers.json`` only), else ``None``.
     """
 
     k: int
@@ -98,6 +99,7 @@ class CentersSnapshot(_ArrayEquality):
     centers: NDArray[np.float32]
     counts: NDArray[np.float64]
     topic: Optional[str] = None
+    spreads: Optional[NDArray[np.float64]] = None
 
     @property
     def version(self) -> int:
@@ -278,12 +280,14 @@ class VectorBatch(_ArrayEquality):
         vectors: ``(n, d)`` float32.
         ids: ``None``, an int64 array, or a list of strings.
         seq: the producer's sequence number; 0 for unsequenced messages and form 1.
+        weights: ``None`` (every vector weighs 1), or ``(n,)`` float32 sample weights (``VW1…``).
     """
 
     topic: str
     vectors: NDArray[np.float32]
     ids: Optional[IdColumn]
     seq: int
+    weights: Optional[NDArray[np.float32]] = None
 
     def __repr__(self) -> str:
         return f"VectorBatch(topic={self.topic!r}, shape={self.vectors.shape}, seq={self.seq})"

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from ._sockets import milliseconds, open_socket
 from .errors import VoronoidTimeout
 from .security import CurveKeys
-from .wire import IdsLike, as_vectors, encode_batch
+from .wire import IdsLike, as_vectors, as_weights, encode_batch
 
 __all__ = ["Producer"]
 
@@ -127,7 +127,7 @@ class Producer:
         """The sequence number the next message will carry (0 when unsequenced)."""
         return self._next_seq if self.sequenced else 0
 
-    def send(self, X: ArrayLike, ids: IdsLike = None) -> List[int]:
+    def send(self, X: ArrayLike, ids: IdsLike = None, weights: Optional[ArrayLike] = None) -> List[int]:
         """Sends one vector (1-D) or a batch ``(n, d)``.
 
         Args:
@@ -135,6 +135,9 @@ class Producer:
             ids: ``None``, integer ids (``VB1I``: a list or an integer array, one per vector),
                 or string ids (``VB1S``: 1–64 UTF-8 bytes each, no line feed); a single int or
                 str for a single vector. The daemon echoes them in ``assignments.bin``.
+            weights: ``None``, or one sample weight per vector (finite, > 0; a scalar for a
+                single vector), sent as a ``VW1…`` batch: a vector of weight w moves the model
+                as w copies of it would.
 
         Returns:
             The sequence number of each message sent (one unless the batch was split; zeros
@@ -150,12 +153,15 @@ class Producer:
         n, d = vectors.shape
         per_message = max(1, min(self._max_vectors, self._max_frame_bytes // (4 * d)))
         id_column = self._id_column(ids, n)
+        weight_column = None if weights is None else as_weights(weights, n)
         sent: List[int] = []
         for start in range(0, n, per_message):
             stop = min(n, start + per_message)
             chunk_ids = None if id_column is None else id_column[start:stop]
+            chunk_weights = None if weight_column is None else weight_column[start:stop]
             seq = self._next_seq if self.sequenced else 0
-            frames = encode_batch(vectors[start:stop], chunk_ids, seq, topic=self._topic_bytes)
+            frames = encode_batch(vectors[start:stop], chunk_ids, seq, topic=self._topic_bytes,
+                                  weights=chunk_weights)
             self._send(frames)
             if self.sequenced:
                 self._next_seq += 1

@@ -167,8 +167,24 @@ def _encode_ids(ids: IdsLike, n: int) -> Tuple[bytes, Optional[bytes]]:
     raise ValueError("ids must be all integers or all strings (the protocol has no mixed inbound ids)")
 
 
-def encode_batch(X: ArrayLike, ids: IdsLike = None, seq: int = 0, topic: Union[str, bytes, None] = None) -> List[bytes]:
-    """The frames of a form 2 (binary batch) message: ``[topic?, header, body, ids?]``.
+def as_weights(weights: ArrayLike, n: int) -> NDArray[np.float32]:
+    """``weights`` as ``n`` little-endian float32 values, each finite and > 0.
+
+    Raises:
+        ValueError: another count, or a weight the daemon would reject as ``bad_weights``.
+    """
+    with np.errstate(over="ignore"):  # too large for float32 becomes inf, refused below
+        w = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).reshape(-1).astype("<f4"))
+    if w.shape != (n,):
+        raise ValueError(f"{w.size} weights for {n} vectors")
+    if not (np.isfinite(w).all() and (w > 0).all()):
+        raise ValueError("weights must be finite and > 0 (after rounding to float32)")
+    return w
+
+
+def encode_batch(X: ArrayLike, ids: IdsLike = None, seq: int = 0, topic: Union[str, bytes, None] = None,
+                 weights: Optional[ArrayLike] = None) -> List[bytes]:
+    """The frames of a form 2 (binary batch) message: ``[topic?, header, body, ids?, weights?]``.
 
     Args:
         X: one vector (1-D) or a batch ``(n, d)``; converted to little-endian float32.
@@ -177,9 +193,12 @@ def encode_batch(X: ArrayLike, ids: IdsLike = None, seq: int = 0, topic: Union[s
             str is accepted for a single vector.
         seq: the producer sequence number; 0 means unsequenced.
         topic: frame 0 (``vectors`` or ``vectors/<producer>``); ``None`` leaves it out.
+        weights: ``None`` (every vector weighs 1), or one sample weight per vector, finite and
+            > 0: the magic becomes ``VW1N``/``VW1I``/``VW1S`` and a float32 weights frame ends
+            the message. A vector of weight w acts on the model as w copies of it.
 
     Raises:
-        ValueError: bad vectors, ids, sequence number or topic.
+        ValueError: bad vectors, ids, weights, sequence number or topic.
     """
     vectors = as_vectors(X)
     n = vectors.shape[0]
@@ -188,12 +207,18 @@ def encode_batch(X: ArrayLike, ids: IdsLike = None, seq: int = 0, topic: Union[s
     if not 0 <= seq <= _U64_MAX:
         raise ValueError(f"sequence number {seq} is not a u64")
     magic, id_frame = _encode_ids(ids, n)
+    weight_frame = None
+    if weights is not None:
+        weight_frame = as_weights(weights, n).tobytes()
+        magic = b"VW1" + magic[3:]
     frames: List[bytes] = []
     if topic is not None:
         frames.append(_topic_bytes(topic))
     frames += [BATCH_HEADER.pack(magic, n, seq), vectors.tobytes()]
     if id_frame is not None:
         frames.append(id_frame)
+    if weight_frame is not None:
+        frames.append(weight_frame)
     return frames
 
 
@@ -456,10 +481,18 @@ def decode_centers_json(frames: Frames, has_topic: bool = True) -> CentersSnapsh
     counts_array = np.asarray(counts, dtype=np.float64)
     if not (np.isfinite(centers).all() and np.isfinite(counts_array).all()):
         raise ProtocolError("non_finite", "a center component too large for float32")
+    spreads = obj.get("spreads")
+    spreads_array = None
+    if spreads is not None:
+        if (not isinstance(spreads, list) or len(spreads) != k
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in spreads)):
+            raise ProtocolError("count_mismatch", f"centers JSON spreads disagree with k={k}")
+        spreads_array = np.asarray(spreads, dtype=np.float64)
     return CentersSnapshot(
         k=k, d=d, start_epoch=_int_field(obj, "start_epoch", "centers"), seq=_int_field(obj, "seq", "centers"),
         model_epoch=_int_field(obj, "model_epoch", "centers"), model_version=_int_field(obj, "model_version", "centers"),
-        temperature=_float_field(obj, "temperature", "centers"), centers=centers, counts=counts_array, topic=topic)
+        temperature=_float_field(obj, "temperature", "centers"), centers=centers, counts=counts_array, topic=topic,
+        spreads=spreads_array)
 
 
 def _check_assignments(n: int, k: int, best: NDArray[Any], dist: NDArray[Any], offsets: NDArray[Any],
@@ -673,16 +706,19 @@ def raise_for_error(frames: Frames) -> None:
 
 def decode_vectors(frames: Frames) -> VectorBatch:
     """Decodes an inbound vector message in form 1 ``[topic, body]`` or form 2 ``[topic,
-    header, body, ids?]``, the way the daemon reads it (without its dimension and size limits).
+    header, body, ids?, weights?]``, the way the daemon reads it (without its dimension and
+    size limits).
 
     Raises:
         ProtocolError: under the protocol's rejection reasons (``frame_count``,
             ``unknown_format``, ``bad_header``, ``bad_body_length``, ``count_mismatch``,
-            ``non_finite``, ``bad_ids``, ``id_too_long``, ``invalid_utf8``, ``bad_topic``).
+            ``non_finite``, ``bad_ids``, ``bad_weights``, ``id_too_long``, ``invalid_utf8``,
+            ``bad_topic``).
     """
     f = _frames(frames)
-    if len(f) < 2 or len(f) > 4:
-        raise ProtocolError("frame_count", f"{len(f)} frames; a vector message has 2 to 4")
+    if len(f) < 2 or len(f) > 5:
+        raise ProtocolError("frame_count", f"{len(f)} frames; a vector message has 2 to 5")
+    weight_frame: Optional[bytes] = None
     if not 1 <= len(f[0]) <= _MAX_TOPIC_BYTES:
         raise ProtocolError("bad_topic", f"topic of {len(f[0])} bytes")
     topic = _utf8(f[0], "topic")
@@ -694,13 +730,18 @@ def decode_vectors(frames: Frames) -> VectorBatch:
         if len(f[1]) != BATCH_HEADER.size:
             raise ProtocolError("bad_header", f"header of {len(f[1])} bytes; expected {BATCH_HEADER.size}")
         magic, count, seq = BATCH_HEADER.unpack(f[1])
-        if magic not in (b"VB1N", b"VB1I", b"VB1S"):
+        if magic[:3] not in (b"VB1", b"VW1") or magic[3:] not in (b"N", b"I", b"S"):
             raise ProtocolError("unknown_format", f"batch magic {magic!r}")
-        if (magic == b"VB1N") != (len(f) == 3):
+        weighted = magic[:3] == b"VW1"
+        after_body = (0 if magic[3:] == b"N" else 1) + (1 if weighted else 0)
+        if len(f) != 3 + after_body:
             raise ProtocolError("frame_count", f"{len(f)} frames do not match magic {magic.decode()}")
         if count == 0:
             raise ProtocolError("bad_header", "count is 0")
-        body, id_frame = f[2], (f[3] if len(f) == 4 else None)
+        body = f[2]
+        id_frame = f[3] if magic[3:] != b"N" else None
+        weight_frame = f[-1] if weighted else None
+        magic = b"VB1" + magic[3:]
     if not body or len(body) % 4:
         raise ProtocolError("bad_body_length", f"body of {len(body)} bytes")
     if (len(body) // 4) % count:
@@ -713,4 +754,11 @@ def decode_vectors(frames: Frames) -> VectorBatch:
         ids = _int_ids(id_frame or b"", count)
     elif magic == b"VB1S":
         ids = _string_ids(id_frame or b"", count)
-    return VectorBatch(topic=topic, vectors=vectors, ids=ids, seq=seq)
+    weights: Optional[NDArray[np.float32]] = None
+    if weight_frame is not None:
+        if len(weight_frame) != 4 * count:
+            raise ProtocolError("bad_weights", f"weights frame of {len(weight_frame)} bytes for {count} vectors")
+        weights = _array(weight_frame, "<f4")
+        if not (np.isfinite(weights).all() and (weights > 0).all()):
+            raise ProtocolError("bad_weights", "a weight that is not finite and > 0")
+    return VectorBatch(topic=topic, vectors=vectors, ids=ids, seq=seq, weights=weights)
