@@ -27,6 +27,8 @@ let package = Package(
         // The hottest loops in C, for the baseline and for AVX2 + FMA chosen at run time, and a
         // vector comparison read as a bit mask, which Swift cannot express (see the header).
         .target(name: "CKernelShims"),
+        // Corrects OpenBLAS's kernel choice on processors newer than the library (see the C file).
+        .target(name: "CBLASSelect", dependencies: ["COpenBLAS"], linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CZeroMQ"),
         // Signal handlers that only record and wake the supervisor (see the header).
         .target(name: "CSignalShims"),
@@ -35,7 +37,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Clustering", "Transport", "Wire", "CSignalShims",
+                "Clustering", "Transport", "Wire", "CSignalShims", "CBLASSelect",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]

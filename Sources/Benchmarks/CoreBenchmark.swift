@@ -20,6 +20,9 @@ public struct CoreBenchmark {
         public var perSecond: Double
         public var unit: String
         public var meanSupport: Double
+        /// A plain sgemm of the shape's distance product, in rows per second, timed in rounds
+        /// alternating with this case's (so a busy machine slows both alike); nil where not measured.
+        public var productPerSecond: Double? = nil
     }
 
     public var seconds: Double
@@ -64,7 +67,8 @@ public struct CoreBenchmark {
             report(measureProduct(d: shape.d, k: shape.k, batch: shape.batch))
             for mode in [ResponsibilityMode.entmax15, .hard] {
                 for threads in threadCounts {
-                    report(measureUpdate(d: shape.d, k: shape.k, batch: shape.batch, mode: mode, threads: threads))
+                    report(measureUpdate(d: shape.d, k: shape.k, batch: shape.batch, mode: mode, threads: threads,
+                                         besideProduct: true))
                 }
             }
         }
@@ -117,31 +121,49 @@ public struct CoreBenchmark {
     /// in rows per second: what the update's distance work would cost at the library's full
     /// speed, measured in the same run.
     public func measureProduct(d: Int, k: Int, batch: Int) -> Result {
-        let a = syntheticRows(k: 8, dimension: d, count: batch, seed: 3)
-        let b = syntheticRows(k: 8, dimension: d, count: k, seed: 4)
-        var out = [Float](repeating: 0, count: batch * k)
-        openblas_set_num_threads(1)
-        let rate = a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-                out.withUnsafeMutableBufferPointer { op in
-                    timeBest {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(k), Int32(d),
-                                    1, ap.baseAddress, Int32(d), bp.baseAddress, Int32(d), 0, op.baseAddress, Int32(k))
-                        return batch
-                    }
-                }
-            }
-        }
+        let product = ProductCase(d: d, k: k, batch: batch)
+        let rate = timeBest { product.run() }
         return Result(bench: "sgemm", mode: .hard, d: d, k: k, batch: batch, threads: 1,
                       perSecond: rate, unit: "rows_per_second", meanSupport: 0)
     }
 
+    /// One single-threaded sgemm of a `batch × d` by `d × k` shape, on buffers of its own.
+    final class ProductCase {
+        let d: Int, k: Int, batch: Int
+        let a: UnsafeMutableBufferPointer<Float>, b: UnsafeMutableBufferPointer<Float>, out: UnsafeMutablePointer<Float>
+
+        init(d: Int, k: Int, batch: Int) {
+            (self.d, self.k, self.batch) = (d, k, batch)
+            a = .allocate(capacity: batch * d)
+            _ = a.initialize(from: syntheticRows(k: 8, dimension: d, count: batch, seed: 3))
+            b = .allocate(capacity: k * d)
+            _ = b.initialize(from: syntheticRows(k: 8, dimension: d, count: k, seed: 4))
+            out = .allocate(capacity: batch * k)
+            openblas_set_num_threads(1)
+        }
+
+        deinit { a.deallocate(); b.deallocate(); out.deallocate() }
+
+        /// Rows multiplied.
+        func run() -> Int {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(k), Int32(d),
+                        1, a.baseAddress, Int32(d), b.baseAddress, Int32(d), 0, out, Int32(k))
+            return batch
+        }
+    }
+
     /// The update step (responsibilities + center update) at the shape's natural temperature:
-    /// the automatic starting temperature, where entmax is soft for about half the rows.
-    public func measureUpdate(d: Int, k: Int, batch: Int, mode: ResponsibilityMode, threads: Int) -> Result {
-        let data = (rows: syntheticRows(k: k, dimension: d, count: batch * 8, seed: 7), count: batch * 8)
+    /// the automatic starting temperature, where entmax is soft for about half the rows, after
+    /// the daemon's own seeding (k-means++ on its default warm-up of `max(4k, batch)` rows).
+    /// With `besideProduct`, a plain sgemm of the shape is timed in alternating rounds and
+    /// reported with the result.
+    public func measureUpdate(
+        d: Int, k: Int, batch: Int, mode: ResponsibilityMode, threads: Int, besideProduct: Bool = false
+    ) -> Result {
+        let count = max(batch * 8, 4 * k)
+        let data = (rows: syntheticRows(k: k, dimension: d, count: count, seed: 7), count: count)
         var state = data.rows.withUnsafeBufferPointer {
-            ModelState.seeded(warmup: $0, count: max(batch, k), dimension: d, k: k, seed: 11, heat: 1)
+            ModelState.seeded(warmup: $0, count: max(4 * k, batch), dimension: d, k: k, seed: 11, heat: 1)
         }
         // Keep the temperature where the warm-up put it: a decayed one would flatter entmax.
         state.schedule = .constant(state.schedule.initial)
@@ -152,8 +174,9 @@ public struct CoreBenchmark {
         var offset = 0
         var supportSum = 0.0
         var batches = 0
-        let rate = data.rows.withUnsafeBufferPointer { rows in
-            timeBest {
+        let product = besideProduct ? ProductCase(d: d, k: k, batch: batch) : nil
+        let (rate, productRate) = data.rows.withUnsafeBufferPointer { rows in
+            let step = {
                 let slice = UnsafeBufferPointer(rebasing: rows[(offset * d)..<((offset + batch) * d)])
                 let r = updater.update(&state, rows: slice, count: batch, loop: loop)
                 supportSum += r.meanSupportSize
@@ -161,9 +184,15 @@ public struct CoreBenchmark {
                 offset = (offset + batch) % (data.count - batch + 1)
                 return batch
             }
+            if let product {
+                let (a, b) = timeBest(step, { product.run() })
+                return (a, Optional(b))
+            }
+            return (timeBest(step), nil)
         }
         return Result(bench: "update", mode: mode, d: d, k: k, batch: batch, threads: threads,
-                      perSecond: rate, unit: "vectors_per_second", meanSupport: supportSum / Double(max(batches, 1)))
+                      perSecond: rate, unit: "vectors_per_second", meanSupport: supportSum / Double(max(batches, 1)),
+                      productPerSecond: productRate)
     }
 
     /// Greedy k-means++ on the daemon's default warm-up (4k rows), in warm-up rows per second:

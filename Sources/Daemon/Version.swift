@@ -1,3 +1,4 @@
+import CBLASSelect
 import Clustering
 
 /// What this build is: its release version and the versions of the formats it speaks.
@@ -14,6 +15,18 @@ public enum VoronoidVersion {
 
     /// The checkpoint file format this build writes and reads.
     public static let checkpointFormat = Int(ModelState.formatVersion)
+
+    /// The OpenBLAS kernel family the matrix products run on, and, when the process corrected
+    /// OpenBLAS's own choice (a processor newer than the library), what it had picked.
+    public static var blas: (core: String, detected: String) {
+        (String(cString: voronoid_blas_core()), String(cString: voronoid_blas_core_detected()))
+    }
+
+    /// ``blas`` as one phrase for logs: `SkylakeX (OpenBLAS picked Prescott)`.
+    public static var blasDescription: String {
+        let b = blas
+        return b.core == b.detected ? b.core : "\(b.core) (OpenBLAS picked \(b.detected))"
+    }
 
     /// The text `voronoid --version` prints.
     public static var description: String {

@@ -177,7 +177,7 @@ public final class DaemonRunner: Sendable {
         let metricsNote = (c.metrics.address.isEmpty ? "" : ", metrics http://\(c.metrics.address)/metrics")
             + (security.map { ", CURVE on \($0.sockets.sorted().joined(separator: "/")) for \($0.allowed.count) allowed keys (server key \($0.keyPair.z85PublicKey))" } ?? "")
         let endpoints = "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)") + metricsNote
-        logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue), kernels = \(Kernels.level)")
+        logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue), kernels = \(Kernels.level), blas = \(VoronoidVersion.blasDescription)")
         ready.store(true, ordering: .relaxed)
         notifier.notify("READY=1\nSTATUS=ready: \(endpoints)")
         onReady?()

@@ -24,6 +24,7 @@ struct Bench: ParsableCommand {
             var bench = CoreBenchmark(seconds: seconds, threadCounts: counts, only: only)
             bench.distances = method
             if !json {
+                print("OpenBLAS kernels: \(VoronoidVersion.blasDescription)")
                 print(pad("bench", 12) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
                       + pad("per second", 16) + "mean support")
             }
@@ -36,7 +37,9 @@ struct Bench: ParsableCommand {
                 if r.bench == "sgemm" { product["\(r.d)x\(r.k)"] = r.perSecond }
                 // Distance-product work per vector, for GFLOP/s and the share of sgemm's rate.
                 let gflops = r.perSecond * 2 * Double(r.k) * Double(r.d) / 1e9
-                let ofProduct = r.bench == "update" ? product["\(r.d)x\(r.k)"].map { r.perSecond / $0 } : nil
+                // Against the sgemm timed in alternating rounds with this case where there is one.
+                let ofProduct = r.bench == "update"
+                    ? (r.productPerSecond ?? product["\(r.d)x\(r.k)"]).map { r.perSecond / $0 } : nil
                 let speedup = (r.bench == "update" && r.d == 64 && r.k == 64 && r.mode == .entmax15) ? reference.map { r.perSecond / $0 } : nil
                 let overOneRow = r.bench == "entmax" ? oneRow.map { r.perSecond / $0 } : nil
                 let sgemmNote = ofProduct.map { ", \(Int(($0 * 100).rounded())) % of sgemm, \(format3(gflops)) GFLOP/s" }
