@@ -25,12 +25,11 @@ public enum DistanceKernel {
 
     /// Whether distances at this shape are better computed through the matrix product (the
     /// expansion, screened where exactness matters) than by the direct form. Measured
-    /// (`voronoid bench core --distances`): the direct kernel keeps up with single-threaded
-    /// OpenBLAS while the centers fit in cache (d 384, k 256: direct 1.1× screened), and falls
-    /// to half its rate once they do not (d 768, k 1024, hard: screened 2.0× direct); so the
-    /// product takes over where `k` centers of `dimension` floats outgrow 2 MiB.
+    /// (`voronoid bench core --distances direct|screened`, OpenBLAS's AVX-512 kernels, one
+    /// thread): the product wins from d 128 (d 128, k 256, hard: 2.5×; d 784, k 10: 1.6×;
+    /// d 768, k 1024: 6×) and loses below (d 64, k 64: direct 1.3×).
     public static func prefersMatrixProduct(k: Int, dimension d: Int) -> Bool {
-        d >= 128 && k * d >= 1 << 19
+        d >= 128
     }
 
     /// `‖a − b‖²` for two `dimension`-wide vectors.
