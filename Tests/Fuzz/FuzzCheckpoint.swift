@@ -5,7 +5,8 @@
 // CRC-32C of everything before the last 4 bytes into them, so mutations reach the field checks
 // behind the checksum. With bit 0 clear the bytes are decoded as they are.
 //
-// Invariants: a decoded state re-encodes to exactly the input (the format is canonical), has
+// Invariants: a decoded state re-encodes, in the current format, to bytes that decode to an equal
+// state and re-encode to themselves (older formats and unknown records are read, not kept), has
 // only finite centers, finite non-negative counts, a valid schedule and a non-zero random
 // state; decoding its encoding again gives an equal state. A repaired file is never rejected
 // for its checksum.
@@ -34,10 +35,15 @@ public func fuzzCheckpoint(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         invariant(state.seededAt.count == state.k, "seededAt count disagrees with k")
         invariant(state.schedule.validationError == nil, "an invalid schedule was accepted: \(state.schedule)")
         invariant(state.random.state != (0, 0, 0, 0), "the all-zero random state was accepted")
+        // An older format, or records of tags this build does not know, re-encode in the
+        // current format without them: the encoding is canonical from the first re-encoding on.
         let again = state.encoded()
-        invariant(again == bytes, "accepted bytes do not re-encode to themselves (\(again.count) vs \(bytes.count) bytes)")
         let reread = Result { () throws(ModelStateError) -> ModelState in try ModelState(encoded: again) }
         invariant(reread == .success(state), "the re-encoded state does not decode to itself")
+        if case .success(let second) = reread {
+            invariant(second.encoded() == again, "a re-encoded state does not re-encode to itself")
+        }
+
     case .failure(let error):
         invariant(!error.detail.isEmpty, "an error without detail")
         if repair {
