@@ -50,7 +50,11 @@ public final class MiniBatchUpdater {
     private var lastRows = 0
     private var lastK = 0
 
-    /// Events of the last ``update(_:rows:count:weights:loop:)``; reused between batches.
+    /// The last batch's statistics, reused between batches.
+    private var batchStatistics = SufficientStatistics(uncheckedK: 0, dimension: 0, baseVersion: 0)
+
+    /// Events of the last ``update(_:rows:count:weights:loop:)`` or ``apply(_:to:)``; reused
+    /// between batches.
     public private(set) var events: [CenterEvent] = []
 
     struct PartStats {
@@ -274,6 +278,9 @@ public final class MiniBatchUpdater {
 
     /// Applies one batch: responsibilities, center step, dead-center and coincidence checks.
     ///
+    /// It is ``computeStatistics(_:rows:count:weights:loop:into:)`` followed by applying those
+    /// statistics, with the batch's rows at hand for the cluster spreads and for re-seeding.
+    ///
     /// - Parameters:
     ///   - state: the model; must have the rows' dimension.
     ///   - rows: `count` vectors, row-major; all finite (the caller validates input).
@@ -286,24 +293,53 @@ public final class MiniBatchUpdater {
         _ state: inout ModelState, rows: UnsafeBufferPointer<Float>, count: Int,
         weights: UnsafeBufferPointer<Float>? = nil, loop: some ParallelLoop = SerialLoop()
     ) -> BatchReport {
+        events.removeAll(keepingCapacity: true)
+        guard count > 0, let x = rows.baseAddress else {
+            precondition(rows.count >= count * state.dimension, "update: \(rows.count) floats cannot hold \(count) rows of \(state.dimension)")
+            lastRows = 0
+            var report = BatchReport()
+            report.temperature = state.temperature
+            report.modelVersion = state.batches
+            return report
+        }
+        computeStatistics(state, rows: rows, count: count, weights: weights, loop: loop, into: &batchStatistics)
+        return applyStatistics(batchStatistics, to: &state, batch: (x, weights?.baseAddress))
+    }
+
+    /// Computes a batch's responsibilities against `state` and sums them into `statistics`,
+    /// leaving the model unchanged: a worker's half of ``update(_:rows:count:weights:loop:)``.
+    ///
+    /// `statistics` is reset to the model's shape and version first. The rows' assignments can
+    /// be read afterwards through ``bestCenter(_:)``, ``squaredDistance(_:)`` and
+    /// ``support(_:)``, as after an update.
+    /// - Parameters:
+    ///   - rows: `count` vectors, row-major; all finite.
+    ///   - weights: optional sample weights, finite and ≥ 0; `nil` means 1 each.
+    /// - Complexity: O(|B|·k·d); allocates only when `statistics` has another shape.
+    public func computeStatistics(
+        _ state: ModelState, rows: UnsafeBufferPointer<Float>, count: Int,
+        weights: UnsafeBufferPointer<Float>? = nil, loop: some ParallelLoop = SerialLoop(),
+        into statistics: inout SufficientStatistics
+    ) {
         let k = state.k
         let d = state.dimension
         precondition(rows.count >= count * d, "update: \(rows.count) floats cannot hold \(count) rows of \(d)")
         precondition(weights == nil || weights!.count >= count, "update: fewer weights than rows")
-        events.removeAll(keepingCapacity: true)
-        var report = BatchReport()
-        report.temperature = state.temperature
+        if statistics.k != k || statistics.dimension != d {
+            statistics = SufficientStatistics(k: k, dimension: d, baseVersion: state.batches)
+        } else {
+            statistics.reset(baseVersion: state.batches)
+        }
         guard count > 0, let x = rows.baseAddress else {
             lastRows = 0
-            report.modelVersion = state.batches
-            return report
+            return
         }
         let parts = max(1, min(loop.width, count / 64))
         reserve(rows: count, k: k, dimension: d, parts: parts)
         lastRows = count
         lastK = k
         let mode = configuration.mode
-        let temperature = report.temperature
+        let temperature = state.temperature
         let w = weights?.baseAddress
 
         let screened = screens(k: k, dimension: d)
@@ -322,7 +358,7 @@ public final class MiniBatchUpdater {
 
         lastExactDistances = 0
         if screened { for p in 0..<parts { lastExactDistances += exactDistances[p] } }
-        // Reduce the parts into part 0.
+        // Reduce the parts, in part order, into the statistics.
         var stats = partStats[0]
         for p in 1..<parts {
             let s = partStats[p]
@@ -330,11 +366,97 @@ public final class MiniBatchUpdater {
             stats.weight += s.weight
             stats.support += s.support
             stats.oneHot += s.oneHot
-            let mass = partMass + p * k
-            for j in 0..<k { partMass[j] += mass[j] }
-            let delta = partDelta + p * k * d
-            for t in 0..<(k * d) { partDelta[t] += delta[t] }
         }
+        statistics.vectors = count
+        statistics.weight = stats.weight
+        statistics.inertia = stats.inertia
+        statistics.supportTotal = stats.support
+        statistics.oneHotRows = stats.oneHot
+        statistics.mass.withUnsafeMutableBufferPointer { m in
+            var j = 0
+            while j < k { m[j] = partMass[j]; j += 1 }
+            for p in 1..<parts {
+                let mass = partMass + p * k
+                j = 0
+                while j < k { m[j] += mass[j]; j += 1 }
+            }
+        }
+        statistics.delta.withUnsafeMutableBufferPointer { out in
+            let n = k * d
+            var t = 0
+            if parts == 1 {
+                while t < n { out[t] = partDelta[t]; t += 1 }
+            } else {
+                // The first pass reads parts 0 and 1 at once, so several parts cost no copy.
+                let second = partDelta + k * d
+                while t < n { out[t] = partDelta[t] + second[t]; t += 1 }
+                for p in 2..<max(2, parts) {
+                    let delta = partDelta + p * k * d
+                    t = 0
+                    while t < n { out[t] += delta[t]; t += 1 }
+                }
+            }
+        }
+        // The nearest-center sums, for applying without the rows at hand.
+        var squares = 0.0
+        statistics.nearestError.withUnsafeMutableBufferPointer { sums in
+            statistics.nearestWeight.withUnsafeMutableBufferPointer { mass in
+                var i = 0
+                while i < count {
+                    let wi = Double(w?[i] ?? 1)
+                    let b = Int(bestIndex[i])
+                    let e = Double(minDistance[i])
+                    sums[b] += wi * e
+                    mass[b] += wi
+                    squares += wi * e * e
+                    i += 1
+                }
+            }
+        }
+        statistics.squaredErrors = squares
+    }
+
+    /// Applies statistics merged from any number of batches or workers as one step: the
+    /// coordinator's half of ``update(_:rows:count:weights:loop:)``.
+    ///
+    /// Forgetting (`γ = 2^(−weight/h)`), the received masses and the schedule's clock advance
+    /// once, by the merged weight; the version advances by one. Without the rows, the cluster
+    /// spreads are updated from the statistics' nearest-center sums, and dead centers are not
+    /// re-seeded and a drift alarm does not re-seed (both draw rows of the batch); the rest of
+    /// the drift response and the separation of coinciding centers apply as after an update.
+    /// - Precondition: `statistics` has the model's shape and is relative to its current
+    ///   version (``SufficientStatistics/rebase(to:from:onto:)`` first otherwise).
+    /// - Returns: the step's report; ``events`` lists what happened to centers.
+    /// - Complexity: O(k·d).
+    @discardableResult
+    public func apply(_ statistics: SufficientStatistics, to state: inout ModelState) -> BatchReport {
+        events.removeAll(keepingCapacity: true)
+        guard !statistics.isEmpty else {
+            var report = BatchReport()
+            report.temperature = state.temperature
+            report.modelVersion = state.batches
+            return report
+        }
+        // Separation draws its random direction into the step's scratch: make sure it exists.
+        reserve(rows: 0, k: state.k, dimension: state.dimension, parts: 1)
+        return applyStatistics(statistics, to: &state, batch: nil)
+    }
+
+    /// The step, and what follows it, from `st`; `batch` is present when `st` are this
+    /// updater's own last batch, whose rows and assignment buffers are still at hand.
+    private func applyStatistics(
+        _ st: SufficientStatistics, to state: inout ModelState,
+        batch: (rows: UnsafePointer<Float>, weights: UnsafePointer<Float>?)?
+    ) -> BatchReport {
+        let k = state.k
+        let d = state.dimension
+        precondition(st.k == k && st.dimension == d, "apply: statistics are \(st.k)×\(st.dimension), the model \(k)×\(d)")
+        precondition(st.baseVersion == state.batches, "apply: statistics are relative to version \(st.baseVersion), the model is at \(state.batches)")
+        let count = st.vectors
+        var report = BatchReport()
+        report.temperature = state.temperature
+        let temperature = report.temperature
+        let stats = PartStats(inertia: st.inertia, weight: st.weight, support: st.supportTotal, oneHot: st.oneHotRows)
         report.vectors = count
         report.weight = stats.weight
         report.inertia = stats.inertia
@@ -347,23 +469,27 @@ public final class MiniBatchUpdater {
         var moved = 0
         // Received mass for the dead-center rule: its own, longer memory in vectors per center.
         let receivedGamma = _exp2(-stats.weight / (configuration.deadCenterWindow * Double(k)))
-        state.received.withUnsafeMutableBufferPointer { r in
-            for j in 0..<k { r[j] = receivedGamma * r[j] + partMass[j] }
-        }
-        state.counts.withUnsafeMutableBufferPointer { n in
-            state.centers.withUnsafeMutableBufferPointer { cBuf in
-                let c = cBuf.baseAddress!
-                for j in 0..<k {
-                    let mass = partMass[j]
-                    n[j] = gamma * n[j] + mass
-                    guard mass > 0 else { continue }
-                    let rate: Float
-                    switch configuration.learningRate {
-                    case .perCenter: rate = Float(1 / n[j])
-                    case .fixed(let eta): rate = Float(eta / mass)
+        st.mass.withUnsafeBufferPointer { mass in
+            state.received.withUnsafeMutableBufferPointer { r in
+                for j in 0..<k { r[j] = receivedGamma * r[j] + mass[j] }
+            }
+            st.delta.withUnsafeBufferPointer { delta in
+                state.counts.withUnsafeMutableBufferPointer { n in
+                    state.centers.withUnsafeMutableBufferPointer { cBuf in
+                        let c = cBuf.baseAddress!
+                        for j in 0..<k {
+                            let mass = mass[j]
+                            n[j] = gamma * n[j] + mass
+                            guard mass > 0 else { continue }
+                            let rate: Float
+                            switch configuration.learningRate {
+                            case .perCenter: rate = Float(1 / n[j])
+                            case .fixed(let eta): rate = Float(eta / mass)
+                            }
+                            voronoid_add_scaled(c + j * d, delta.baseAddress! + j * d, rate, d)
+                            moved += 1
+                        }
                     }
-                    voronoid_add_scaled(c + j * d, partDelta + j * d, rate, d)
-                    moved += 1
                 }
             }
         }
@@ -372,10 +498,16 @@ public final class MiniBatchUpdater {
         state.scheduleClock += stats.weight
         state.batches &+= 1
 
-        observeClusters(&state, count: count, weights: w, gamma: gamma)
+        if let batch {
+            observeClusters(&state, count: count, weights: batch.weights, gamma: gamma)
+        } else {
+            observeClusters(&state, statistics: st, gamma: gamma)
+        }
         report.drift = respondToDrift(&state, stats: stats, count: count)
-        if report.drift == .drift { reseedOnDrift(&state, rows: x, count: count) }
-        report.reseeds = reseedDeadCenters(&state, rows: x, count: count, weights: w)
+        if let batch {
+            if report.drift == .drift { reseedOnDrift(&state, rows: batch.rows, count: count) }
+            report.reseeds = reseedDeadCenters(&state, rows: batch.rows, count: count, weights: batch.weights)
+        }
         if configuration.separationInterval > 0, state.batches % UInt64(configuration.separationInterval) == 0 {
             let scale = stats.weight > 0 ? stats.inertia / stats.weight : 0
             report.separations = separateCoincidingCenters(&state, scale: scale, temperature: temperature)
@@ -447,6 +579,22 @@ public final class MiniBatchUpdater {
                 }
             }
         }
+    }
+
+    /// The same from merged statistics: forgotten sums plus the statistics' nearest-center sums.
+    private func observeClusters(_ state: inout ModelState, statistics st: SufficientStatistics, gamma: Double) {
+        let k = state.k
+        state.spreadSums.withUnsafeMutableBufferPointer { sums in
+            state.spreadMass.withUnsafeMutableBufferPointer { mass in
+                st.nearestError.withUnsafeBufferPointer { e in
+                    st.nearestWeight.withUnsafeBufferPointer { w in
+                        var j = 0
+                        while j < k { sums[j] = gamma * sums[j] + e[j]; mass[j] = gamma * mass[j] + w[j]; j += 1 }
+                    }
+                }
+            }
+        }
+        batchSquares = st.squaredErrors
     }
 
     /// The drift test observes a batch only if its mean support size is at most this.

@@ -1,0 +1,173 @@
+import Clustering
+
+/// The coordinator's model owner without its sockets: admits workers' epochs, drops what must
+/// not be merged, and applies what arrived as one step.
+///
+/// An epoch is dropped, and counted, when its frame is malformed or impossible
+/// (``StatisticsMessage/DecodeError``), when it belongs to another model epoch, when the
+/// ``EpochLedger`` has merged it (or a later one) already, or when its base version is more
+/// than ``maxStaleness`` versions behind the model (its responsibilities are too old to
+/// trust). Everything else is rebased onto the current centers when it arrives; ``applyPending()``
+/// merges the pending epochs in (worker, incarnation, sequence) order, so the result does not
+/// depend on the order they arrived in, and applies them as one step: forgetting and the
+/// schedule advance once, by the merged weight.
+///
+/// Not thread-safe: the coordinator's model-owner thread alone calls it.
+final class StatisticsMerger {
+    /// What happened to one received frame.
+    enum Outcome: Equatable {
+        case pending
+        case duplicate
+        case superseded
+        case stale(versionsBehind: UInt64)
+        case foreignEpoch
+        case refused(StatisticsMessage.DecodeError.Reason)
+    }
+
+    /// Counters for `stats` and `/metrics`.
+    struct Counters: Equatable {
+        var epochsMerged: UInt64 = 0
+        var duplicatesDropped: UInt64 = 0
+        var supersededDropped: UInt64 = 0
+        var staleDropped: UInt64 = 0
+        var foreignEpochDropped: UInt64 = 0
+        var refused: [StatisticsMessage.DecodeError.Reason: UInt64] = [:]
+        /// Epochs a worker numbered but the coordinator never received.
+        var epochsMissed: UInt64 = 0
+        var stepsApplied: UInt64 = 0
+    }
+
+    /// One worker as the coordinator last heard of it.
+    struct WorkerView: Equatable {
+        var incarnation: UInt64
+        var lastSequence: UInt64
+        /// The model version its last epoch was computed against.
+        var lastBaseVersion: UInt64
+        /// How many versions behind the model that was when it arrived.
+        var staleness: UInt64
+    }
+
+    private(set) var model: ModelState
+    let updater: MiniBatchUpdater
+    /// Epochs whose base version is further behind than this are dropped.
+    let maxStaleness: Int
+    private(set) var ledger: EpochLedger
+    private(set) var counters = Counters()
+    private(set) var workers: [UInt64: WorkerView] = [:]
+
+    /// Centers of the last `maxStaleness + 1` versions, to rebase stale epochs from.
+    private var history: [(version: UInt64, centers: [Float])]
+    private var decoded: SufficientStatistics
+    /// A pool of epoch buffers; the first `pendingCount` hold pending epochs.
+    private var pool: [(key: (UInt64, UInt64, UInt64), statistics: SufficientStatistics)] = []
+    private var pendingCount = 0
+    private var merged: SufficientStatistics
+
+    /// - Parameter maxStaleness: versions an epoch's base may lag the model (0: only epochs
+    ///   computed against the current version are merged, the synchronous mode).
+    init(model: ModelState, updater: MiniBatchUpdater, maxStaleness: Int, ledger: EpochLedger = EpochLedger()) {
+        precondition(maxStaleness >= 0, "maxStaleness must be ≥ 0")
+        self.model = model
+        self.updater = updater
+        self.maxStaleness = maxStaleness
+        self.ledger = ledger
+        history = [(model.batches, model.centers)]
+        decoded = SufficientStatistics(k: model.k, dimension: model.dimension)
+        merged = SufficientStatistics(k: model.k, dimension: model.dimension)
+    }
+
+    /// Epochs waiting for ``applyPending()``.
+    var pendingEpochs: Int { pendingCount }
+
+    /// Distinct workers among the pending epochs (the synchronous mode applies once every
+    /// expected worker has contributed).
+    var pendingWorkers: Int {
+        var n = 0
+        for i in 0..<pendingCount where !(0..<i).contains(where: { pool[$0].key.0 == pool[i].key.0 }) { n += 1 }
+        return n
+    }
+
+    /// Decodes, checks and queues one frame from a worker.
+    func receive(_ frame: UnsafeRawBufferPointer) -> Outcome {
+        let origin: StatisticsMessage.Origin
+        do {
+            origin = try StatisticsMessage.decode(frame, into: &decoded)
+        } catch {
+            counters.refused[error.reason, default: 0] += 1
+            return .refused(error.reason)
+        }
+        guard origin.modelEpoch == model.epoch else {
+            counters.foreignEpochDropped += 1
+            return .foreignEpoch
+        }
+        let current = model.batches
+        let base = decoded.baseVersion
+        guard base <= current, let baseCenters = history.first(where: { $0.version == base })?.centers,
+              current - base <= UInt64(maxStaleness) else {
+            counters.staleDropped += 1
+            return .stale(versionsBehind: base <= current ? current - base : 0)
+        }
+        switch ledger.admit(worker: origin.worker, incarnation: origin.incarnation, sequence: origin.sequence) {
+        case .duplicate:
+            counters.duplicatesDropped += 1
+            return .duplicate
+        case .superseded:
+            counters.supersededDropped += 1
+            return .superseded
+        case .fresh(let missed):
+            counters.epochsMissed += missed
+        }
+        workers[origin.worker] = WorkerView(incarnation: origin.incarnation, lastSequence: origin.sequence,
+                                            lastBaseVersion: base, staleness: current - base)
+        if base != current {
+            baseCenters.withUnsafeBufferPointer { b in
+                model.centers.withUnsafeBufferPointer { decoded.rebase(to: current, from: b, onto: $0) }
+            }
+        }
+        if pendingCount == pool.count {
+            pool.append(((0, 0, 0), SufficientStatistics(k: model.k, dimension: model.dimension)))
+        }
+        pool[pendingCount].key = (origin.worker, origin.incarnation, origin.sequence)
+        swap(&pool[pendingCount].statistics, &decoded)
+        pendingCount += 1
+        return .pending
+    }
+
+    /// Merges the pending epochs in (worker, incarnation, sequence) order and applies them as
+    /// one step; nil when none is pending.
+    func applyPending() -> BatchReport? {
+        guard pendingCount > 0 else { return nil }
+        // Insertion sort: a handful of epochs, and no allocation.
+        for i in 1..<max(1, pendingCount) {
+            var j = i
+            while j > 0 && pool[j - 1].key > pool[j].key {
+                pool.swapAt(j - 1, j)
+                j -= 1
+            }
+        }
+        merged.reset(baseVersion: model.batches)
+        for i in 0..<pendingCount { merged.merge(pool[i].statistics) }
+        counters.epochsMerged += UInt64(pendingCount)
+        pendingCount = 0
+        let report = updater.apply(merged, to: &model)
+        counters.stepsApplied += 1
+        remember()
+        return report
+    }
+
+    /// Keeps the new version's centers for rebasing, overwriting the oldest beyond the bound.
+    private func remember() {
+        if history.count <= maxStaleness {
+            history.append((model.batches, model.centers))
+            // Its own storage, so the next step's write does not copy.
+            history[history.count - 1].centers.withUnsafeMutableBufferPointer { _ in }
+            return
+        }
+        var oldest = 0
+        for i in history.indices where history[i].version < history[oldest].version { oldest = i }
+        history[oldest].version = model.batches
+        history[oldest].centers.withUnsafeMutableBufferPointer { dst in
+            model.centers.withUnsafeBufferPointer { _ = dst.update(fromContentsOf: $0) }
+        }
+    }
+}

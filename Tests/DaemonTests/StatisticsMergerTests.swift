@@ -1,0 +1,152 @@
+import Clustering
+@testable import Daemon
+import Testing
+
+/// The coordinator's merge: workers' epochs, in any arrival order, with duplicates and bad
+/// frames mixed in, give the model one daemon would have built from the same batches.
+@Suite struct StatisticsMergerTests {
+    static let k = 5, d = 4
+
+    static func data(n: Int, seed: UInt64) -> [Float] {
+        var random = RandomSource(seed: seed)
+        let means = (0..<(k * d)).map { _ in Float(random.nextGaussian() * 8) }
+        return (0..<n).flatMap { i in (0..<d).map { t in means[(i % k) * d + t] + Float(random.nextGaussian()) } }
+    }
+
+    static func start(_ rows: [Float]) -> (ModelState, UpdateConfiguration) {
+        let state = rows.withUnsafeBufferPointer {
+            ModelState.seeded(warmup: $0, count: 40, dimension: d, k: k, seed: 2,
+                              schedule: TemperatureSchedule(kind: .exponential, initial: 3, floor: 0.01, halfLife: 1500))
+        }
+        var u = UpdateConfiguration(countHalfLife: 1000, deadCenterFraction: 0, separationInterval: 4)
+        u.drift = nil
+        return (state, u)
+    }
+
+    /// One worker's epoch: statistics of `rows` against `model`, encoded.
+    static func epoch(_ updater: MiniBatchUpdater, _ model: ModelState, _ rows: ArraySlice<Float>,
+                      worker: UInt64, sequence: UInt64) -> [UInt8] {
+        var s = SufficientStatistics(k: k, dimension: d)
+        rows.withUnsafeBufferPointer { updater.computeStatistics(model, rows: $0, count: $0.count / d, into: &s) }
+        var bytes: [UInt8] = []
+        StatisticsMessage.encode(s, origin: .init(worker: worker, incarnation: 1, sequence: sequence, modelEpoch: model.epoch), into: &bytes)
+        return bytes
+    }
+
+    static func run(order seed: UInt64, rows: [Float], start: ModelState, configuration: UpdateConfiguration)
+        -> (StatisticsMerger, refusedFrames: Int)
+    {
+        let merger = StatisticsMerger(model: start, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: 0)
+        let workers = (0..<2).map { _ in MiniBatchUpdater(configuration: configuration) }
+        var random = RandomSource(seed: seed)
+        var refused = 0
+        let batch = 100  // per worker; one step merges 2 × 100 vectors
+        for round in 0..<(rows.count / d / (2 * batch)) {
+            var frames = (0..<2).map { w in
+                let lo = (round * 2 + w) * batch * d
+                return epoch(workers[w], merger.model, rows[lo..<(lo + batch * d)], worker: UInt64(w + 1), sequence: UInt64(round + 1))
+            }
+            // A re-sent copy and a damaged frame travel with them.
+            frames.append(frames[0])
+            var damaged = frames[1]
+            damaged[StatisticsMessage.headerSize + 3] = 0xFF  // a mass turns negative or NaN
+            damaged[StatisticsMessage.headerSize + 7] = 0xFF
+            frames.append(damaged)
+            frames.shuffle(using: &random)
+            for f in frames {
+                let outcome = f.withUnsafeBytes { merger.receive($0) }
+                if case .refused = outcome { refused += 1 }
+            }
+            #expect(merger.pendingWorkers == 2)
+            _ = merger.applyPending()
+        }
+        return (merger, refused)
+    }
+
+    @Test func mergedEpochsEqualOneDaemonOnTheSameBatches() {
+        let rows = Self.data(n: 2000, seed: 7)
+        let (start, configuration) = Self.start(rows)
+        let (a, refusedA) = Self.run(order: 1, rows: rows, start: start, configuration: configuration)
+        let (b, _) = Self.run(order: 2, rows: rows, start: start, configuration: configuration)
+        // Arrival order does not matter at all: epochs are merged in (worker, sequence) order.
+        #expect(a.model == b.model)
+        // One daemon, batches of 200 = the two workers' 100 each.
+        var single = start
+        let updater = MiniBatchUpdater(configuration: configuration)
+        rows.withUnsafeBufferPointer { r in
+            for s in 0..<10 {
+                updater.update(&single, rows: UnsafeBufferPointer(rebasing: r[(s * 200 * Self.d)..<((s + 1) * 200 * Self.d)]), count: 200)
+            }
+        }
+        #expect(a.model.batches == single.batches && a.model.vectorsSeen == single.vectorsSeen)
+        #expect(zip(a.model.centers, single.centers).allSatisfy { abs($0 - $1) <= 1e-4 * (1 + abs($1)) })
+        #expect(zip(a.model.counts, single.counts).allSatisfy { abs($0 - $1) <= 1e-4 * (1 + abs($1)) })
+        #expect(a.counters.epochsMerged == 20 && a.counters.duplicatesDropped == 10)
+        #expect(refusedA == 10 && a.counters.refused[.invalid] == 10)
+        #expect(a.counters.stepsApplied == 10 && a.counters.epochsMissed == 0)
+    }
+
+    /// Within the staleness bound an older epoch is rebased and merged; beyond it, dropped.
+    @Test(arguments: [0, 1, 3])
+    func staleEpochsAreRebasedWithinTheBoundAndDroppedBeyond(bound: Int) {
+        let rows = Self.data(n: 1200, seed: 3)
+        let (start, configuration) = Self.start(rows)
+        let merger = StatisticsMerger(model: start, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: bound)
+        let worker = MiniBatchUpdater(configuration: configuration)
+        // Worker 2 computes against version 0, then worker 1 moves the model on twice.
+        let late = Self.epoch(worker, merger.model, rows[0..<(100 * Self.d)], worker: 2, sequence: 1)
+        for s in 0..<2 {
+            let lo = (1 + s) * 100 * Self.d
+            let f = Self.epoch(worker, merger.model, rows[lo..<(lo + 100 * Self.d)], worker: 1, sequence: UInt64(s + 1))
+            #expect(f.withUnsafeBytes { merger.receive($0) } == .pending)
+            _ = merger.applyPending()
+        }
+        let outcome = late.withUnsafeBytes { merger.receive($0) }
+        if bound >= 2 {
+            #expect(outcome == .pending)
+            #expect(merger.workers[2]?.staleness == 2)
+            let before = merger.model.vectorsSeen
+            _ = merger.applyPending()
+            #expect(merger.model.vectorsSeen == before + 100)
+        } else {
+            #expect(outcome == .stale(versionsBehind: 2))
+            #expect(merger.counters.staleDropped == 1 && merger.pendingEpochs == 0)
+        }
+        let finite = merger.model.centers.allSatisfy { $0.isFinite }
+        #expect(finite)
+    }
+
+    @Test func malformedAndForeignFramesLeaveTheModelAlone() {
+        let rows = Self.data(n: 400, seed: 5)
+        let (start, configuration) = Self.start(rows)
+        let merger = StatisticsMerger(model: start, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: 2)
+        let good = Self.epoch(MiniBatchUpdater(configuration: configuration), start, rows[0..<(100 * Self.d)], worker: 1, sequence: 1)
+        var cases: [([UInt8], StatisticsMerger.Outcome)] = [
+            ([], .refused(.malformed)),
+            (Array(good.prefix(50)), .refused(.malformed)),
+            (Array(good.dropLast()), .refused(.malformed)),
+            (good + [0], .refused(.malformed)),
+        ]
+        var wrongMagic = good; wrongMagic[0] = UInt8(ascii: "X")
+        cases.append((wrongMagic, .refused(.malformed)))
+        var wrongK = good; wrongK[44] = 6
+        cases.append((wrongK, .refused(.shape)))
+        var nanDelta = good
+        nanDelta.replaceSubrange((nanDelta.count - 4)..<nanDelta.count, with: [0x00, 0x00, 0xC0, 0x7F])
+        cases.append((nanDelta, .refused(.invalid)))
+        var foreign = good; foreign[28] ^= 1
+        cases.append((foreign, .foreignEpoch))
+        for (frame, expected) in cases {
+            #expect(frame.withUnsafeBytes { merger.receive($0) } == expected)
+        }
+        let nothing = merger.applyPending()
+        #expect(merger.pendingEpochs == 0 && nothing == nil)
+        #expect(merger.model == start)
+        #expect(good.withUnsafeBytes { merger.receive($0) } == .pending)
+        // Sequence 1 again, and a lower incarnation: both dropped.
+        #expect(good.withUnsafeBytes { merger.receive($0) } == .duplicate)
+        var older = good; older[12] = 0
+        #expect(older.withUnsafeBytes { merger.receive($0) } == .superseded)
+        #expect(merger.pendingEpochs == 1)
+    }
+}
