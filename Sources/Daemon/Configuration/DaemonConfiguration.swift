@@ -75,8 +75,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public struct Drift: Sendable, Equatable {
         /// `drift.enabled`: run the test.
         public var enabled = true
-        /// `drift.tolerance`: the relative growth of the per-vector error tolerated (0.25: 25 %).
-        public var tolerance = 0.25
+        /// `drift.tolerance`: the relative growth of the per-vector error tolerated (0.1: 10 %).
+        public var tolerance = 0.1
         /// `drift.threshold`: the alarm threshold in units of the statistic's own noise.
         public var threshold = 12.0
         /// `drift.reheat`: on drift the temperature is multiplied by this (1: no reheating).
