@@ -465,7 +465,8 @@ public final class MiniBatchUpdater {
 
         // The step. Forgetting and the schedule's clock go by the batch's total weight, so a
         // vector of weight w acts exactly as w copies of it.
-        let gamma = configuration.countHalfLife.isFinite ? _exp2(-stats.weight / configuration.countHalfLife) : 1
+        let halfLife = countHalfLife(state)
+        let gamma = halfLife.isFinite ? _exp2(-stats.weight / halfLife) : 1
         var moved = 0
         // Received mass for the dead-center rule: its own, longer memory in vectors per center.
         let receivedGamma = _exp2(-stats.weight / (configuration.deadCenterWindow * Double(k)))
@@ -515,6 +516,20 @@ public final class MiniBatchUpdater {
         if state.metric == .cosine { Self.projectOntoSphere(&state) }
         report.modelVersion = state.batches
         return report
+    }
+
+    /// The soft counts' half-life for the next batch (``Pacing``), from the counts before it.
+    private func countHalfLife(_ state: ModelState) -> Double {
+        let pacing = configuration.pacing
+        guard pacing.kind == .model else { return configuration.countHalfLife }
+        let k = state.k
+        let total = state.counts.withUnsafeBufferPointer { n in
+            var sum = 0.0
+            var j = 0
+            while j < k { sum += n[j]; j += 1 }
+            return sum
+        }
+        return pacing.countHalfLife(totalCount: total, k: k, fixed: configuration.countHalfLife)
     }
 
     /// Spherical k-means: after the step, re-seeding and separation, every center goes back to

@@ -11,9 +11,13 @@ public struct UpdateConfiguration: Sendable, Equatable {
 
     /// How responsibilities are computed.
     public var mode: ResponsibilityMode
-    /// Half-life of the soft counts, in vectors: `γ = 2^(−|B| / h)` per batch. `.infinity`
-    /// keeps counts forever (scikit-learn's rule), which under annealing freezes centers early.
+    /// Half-life of the soft counts, in vectors: `γ = 2^(−|B| / h)` per batch, used while
+    /// ``pacing`` is fixed. `.infinity` keeps counts forever (scikit-learn's rule), which under
+    /// annealing freezes centers early.
     public var countHalfLife: Double
+    /// How the count half-life is chosen each batch. The core's default is ``Pacing/fixed``
+    /// (``countHalfLife`` as given); the daemon's is ``Pacing/Kind/model``.
+    public var pacing = Pacing.fixed
     /// The step size.
     public var learningRate: LearningRate
     /// How a dead center is recognised; see ``DeadCenterRule``.
@@ -91,6 +95,7 @@ public struct UpdateConfiguration: Sendable, Equatable {
     /// Why the configuration cannot be used, or `nil`.
     public var validationError: String? {
         if !(countHalfLife > 0) { return "count half-life must be > 0 (or infinite), got \(countHalfLife)" }
+        if let why = pacing.validationError { return why }
         if case .fixed(let eta) = learningRate, !(eta > 0 && eta <= 1) {
             return "fixed learning rate must be in (0, 1], got \(eta)"
         }

@@ -34,7 +34,7 @@ import Testing
 
     /// Streams `total` vectors in batches of 500, jumping after `jumpAt`; returns the vectors
     /// seen at each drift event, and the model's error / true error over the last 5 000.
-    static func run(jump: Bool, total: Int, jumpAt: Int = 40_000, reheat: Double = 1) -> (drifts: [Int], reheats: Int, warnings: Int, finalRatio: Double, reseeds: Int) {
+    static func run(jump: Bool, total: Int, jumpAt: Int = 40_000, reheat: Double = 1, pacing: Pacing = .fixed) -> (drifts: [Int], reheats: Int, warnings: Int, finalRatio: Double, reseeds: Int) {
         var stream = JumpStream(jump: jump)
         let (warm, _) = stream.rows(400, jumped: false)
         var s = warm.withUnsafeBufferPointer {
@@ -42,6 +42,7 @@ import Testing
         }
         var configuration = UpdateConfiguration()
         configuration.reheatFactor = reheat
+        configuration.pacing = pacing
         let updater = MiniBatchUpdater(configuration: configuration)
         var drifts: [Int] = [], reheats = 0, warnings = 0, reseeds = 0
         var lateModel = 0.0, lateTrue = 0.0
@@ -71,8 +72,10 @@ import Testing
         return (drifts, reheats, warnings, lateModel / lateTrue, reseeds)
     }
 
-    @Test func aJumpIsAnnouncedQuicklyAndTheModelRecovers() {
-        let r = Self.run(jump: true, total: 60_000)
+    /// Both pacings: the daemon's default is the model's, the core's the fixed one.
+    @Test(arguments: [Pacing.fixed, Pacing()])
+    func aJumpIsAnnouncedQuicklyAndTheModelRecovers(pacing: Pacing) {
+        let r = Self.run(jump: true, total: 60_000, pacing: pacing)
         #expect(r.drifts.count >= 1)
         let first = r.drifts.first ?? .max
         #expect(first > 40_000 && first <= 45_000, "drift announced within 5 000 vectors of the jump, at \(first)")
@@ -87,8 +90,9 @@ import Testing
         #expect(r.reheats == r.drifts.count)
     }
 
-    @Test func aStationaryStreamRaisesNoDrift() {
-        let r = Self.run(jump: false, total: 200_000)
+    @Test(arguments: [Pacing.fixed, Pacing()])
+    func aStationaryStreamRaisesNoDrift(pacing: Pacing) {
+        let r = Self.run(jump: false, total: 200_000, pacing: pacing)
         #expect(r.drifts.isEmpty)
         #expect(r.reheats == 0)
         #expect(r.finalRatio <= 1.05)

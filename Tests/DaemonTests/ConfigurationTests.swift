@@ -33,6 +33,11 @@ import Testing
         ("temperature.initial=-1", "temperature.initial", "got -1"),
         ("input.endpoints=localhost:5555", "input.endpoints", "localhost:5555"),
         ("model.count_half_life=0", "model.count_half_life", "got 0"),
+        ("model.pacing=adaptive", "model.pacing", "got \"adaptive\""),
+        ("model.memory_fraction=0", "model.memory_fraction", "got 0"),
+        ("model.memory_fraction=inf", "model.memory_fraction", "got inf"),
+        ("model.memory_floor=-1", "model.memory_floor", "got -1"),
+        ("temperature.cooling_per_center=0", "temperature.cooling_per_center", "got 0"),
         ("nonsense.key=1", "nonsense.key", "unknown key"),
         ("model.k", "--set", "expected key=value"),
         ("input.connect=maybe", "input.connect", "true or false"),
@@ -140,7 +145,12 @@ import Testing
         #expect(c.model.k == 12 && c.model.mode == .hard && c.input.socket == .pull)
         #expect(c.input.topics == ["a", "b"])
         #expect(c.model.countHalfLife == .infinity)
-        #expect(c.fixedSchedule == TemperatureSchedule(kind: .exponential, initial: 2.5, floor: 0.0025, halfLife: 20_000))
+        // Model pacing (the default): the half-life is cooling_per_center × k.
+        #expect(c.fixedSchedule == TemperatureSchedule(kind: .exponential, initial: 2.5, floor: 0.0025, halfLife: 1200))
         #expect(c.update.learningRate == .fixed(0.3))
+        #expect(c.update.pacing.kind == .model)
+        let fixed = try DaemonConfiguration.load(file: nil, set: ["model.k=12", "temperature.initial=2.5", "model.pacing=fixed"])
+        #expect(fixed.fixedSchedule == TemperatureSchedule(kind: .exponential, initial: 2.5, floor: 0.0025, halfLife: 20_000))
+        #expect(fixed.update.pacing.kind == .fixed)
     }
 }

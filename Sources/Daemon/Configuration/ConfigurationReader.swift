@@ -84,10 +84,10 @@ public enum ConfigurationReader {
     public static let keys: [String] = [
         "model.k", "model.dimension", "model.mode", "model.seed", "model.warmup", "model.count_half_life",
         "model.learning_rate", "model.metric", "model.dead_center_fraction", "model.dead_center_patience",
-        "model.dead_center_rule", "model.dead_center_window",
+        "model.dead_center_rule", "model.dead_center_window", "model.pacing", "model.memory_fraction", "model.memory_floor",
         "model.separation_interval", "model.threads", "model.initial_centers",
         "temperature.schedule", "temperature.initial", "temperature.floor", "temperature.half_life",
-        "temperature.heat", "temperature.floor_ratio",
+        "temperature.heat", "temperature.floor_ratio", "temperature.cooling_per_center",
         "drift.enabled", "drift.tolerance", "drift.threshold", "drift.reheat",
         "input.socket", "input.endpoints", "input.connect", "input.topics", "input.batch_size", "input.max_wait_ms",
         "input.max_frame_bytes", "input.max_vectors_per_message", "input.high_water_mark", "input.queue_batches",
@@ -114,6 +114,10 @@ public enum ConfigurationReader {
         case "model.seed": c.model.seed = UInt64(try v.int(min: 0, max: Int.max))
         case "model.warmup": c.model.warmup = try v.int(min: 0, max: 1 << 24)
         case "model.count_half_life": c.model.countHalfLife = try v.double(above: 0, allowInfinity: true)
+        case "model.pacing": c.model.pacing = try v.choice(Pacing.Kind.init(rawValue:), Pacing.Kind.allCases.map(\.rawValue))
+        case "model.memory_fraction": c.model.memoryFraction = try v.double(above: 0, allowInfinity: false)
+        case "model.memory_floor": c.model.memoryFloor = try v.double(above: 0, allowInfinity: false)
+        case "temperature.cooling_per_center": c.temperature.coolingPerCenter = try v.double(above: 0, allowInfinity: false)
         case "model.learning_rate":
             if case .string("per_center") = value { c.model.learningRate = nil } else {
                 let r = try v.double(above: 0, allowInfinity: false)

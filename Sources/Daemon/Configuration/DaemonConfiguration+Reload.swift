@@ -29,6 +29,9 @@ extension DaemonConfiguration {
         e.model.mode = new.model.mode
         e.model.warmup = new.model.warmup
         e.model.countHalfLife = new.model.countHalfLife
+        e.model.pacing = new.model.pacing
+        e.model.memoryFraction = new.model.memoryFraction
+        e.model.memoryFloor = new.model.memoryFloor
         e.model.learningRate = new.model.learningRate
         e.model.deadCenterFraction = new.model.deadCenterFraction
         e.model.deadCenterPatience = new.model.deadCenterPatience

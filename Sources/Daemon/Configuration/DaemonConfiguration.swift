@@ -19,8 +19,18 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var seed: UInt64 = 1
         /// `model.warmup`: vectors gathered for k-means++ seeding; 0 means max(4k, one batch).
         public var warmup = 0
-        /// `model.count_half_life`: soft-count half-life in vectors; infinity keeps all history.
+        /// `model.count_half_life`: soft-count half-life in vectors under `pacing = "fixed"`;
+        /// infinity keeps all history.
         public var countHalfLife = 10_000.0
+        /// `model.pacing`: `model` (half-lives from the model's own counts and k, see
+        /// ``Pacing``) or `fixed` (`count_half_life` and `temperature.half_life` in vectors).
+        public var pacing = Pacing.Kind.model
+        /// `model.memory_fraction`: under `pacing = "model"`, the count half-life as a fraction
+        /// of the vectors seen since the counts were last cut (by seeding or drift).
+        public var memoryFraction = Pacing().memoryFraction
+        /// `model.memory_floor`: under `pacing = "model"`, the least count half-life in vectors
+        /// per center.
+        public var memoryFloor = Pacing().memoryFloor
         /// `model.learning_rate`: nil for the per-center rate 1/N_k, else a fixed rate in (0, 1].
         public var learningRate: Double? = nil
         /// `model.dead_center_rule`: how a dead center is recognised (`received` or `share`).
@@ -49,8 +59,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var initial: Double? = nil
         /// `temperature.floor`: T_min; nil for `auto` (initial × floor_ratio).
         public var floor: Double? = nil
-        /// `temperature.half_life`: vectors for the temperature to halve (or, inverse time, double its denominator).
+        /// `temperature.half_life`: under `model.pacing = "fixed"`, vectors for the temperature
+        /// to halve (or, inverse time, double its denominator).
         public var halfLife = 20_000.0
+        /// `temperature.cooling_per_center`: under `model.pacing = "model"`, the half-life in
+        /// vectors per center.
+        public var coolingPerCenter = Pacing().coolingPerCenter
         /// `temperature.heat`: multiplier of the median-gap rule for `auto`.
         public var heat = 1.0
         /// `temperature.floor_ratio`: the `auto` floor as a fraction of T₀.
@@ -61,8 +75,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public struct Drift: Sendable, Equatable {
         /// `drift.enabled`: run the test.
         public var enabled = true
-        /// `drift.tolerance`: the relative growth of the per-vector error tolerated (0.25: 25 %).
-        public var tolerance = 0.25
+        /// `drift.tolerance`: the relative growth of the per-vector error tolerated (0.1: 10 %).
+        public var tolerance = 0.1
         /// `drift.threshold`: the alarm threshold in units of the statistic's own noise.
         public var threshold = 12.0
         /// `drift.reheat`: on drift the temperature is multiplied by this (1: no reheating).
@@ -226,6 +240,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             learningRate: model.learningRate.map { .fixed($0) } ?? .perCenter,
             deadCenterFraction: model.deadCenterFraction, deadCenterPatience: model.deadCenterPatience,
             separationInterval: model.separationInterval)
+        u.pacing = pacing
         u.deadCenterRule = model.deadCenterRule
         u.deadCenterWindow = model.deadCenterWindow
         u.drift = drift.enabled ? DriftParameters(tolerance: drift.tolerance, sigmas: drift.threshold) : nil
@@ -237,11 +252,25 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var fixedSchedule: TemperatureSchedule? {
         guard let initial = temperature.initial else { return nil }
         let floor = temperature.floor ?? initial * temperature.floorRatio
-        return TemperatureSchedule(kind: temperature.schedule, initial: initial, floor: min(floor, initial), halfLife: temperature.halfLife)
+        return TemperatureSchedule(kind: temperature.schedule, initial: initial, floor: min(floor, initial), halfLife: temperatureHalfLife)
     }
 
-    /// Vectors gathered before seeding.
+    /// The pacing rule of ``update``.
+    public var pacing: Pacing {
+        Pacing(kind: model.pacing, memoryFraction: model.memoryFraction, memoryFloor: model.memoryFloor,
+               coolingPerCenter: temperature.coolingPerCenter)
+    }
+
+    /// The temperature's half-life in vectors, under either pacing.
+    public var temperatureHalfLife: Double {
+        pacing.temperatureHalfLife(k: model.k, fixed: temperature.halfLife)
+    }
+
+    /// Vectors gathered before seeding: 16k (up to the 8 192 rows the Gram-matrix seeding
+    /// draws from), at least 4k and one batch. With 4k, k-means++ at k 256 missed clusters that
+    /// nothing later repairs (docs/SCHEDULES.md: blobs (384, 256) 1.05× scikit-learn's inertia,
+    /// 0.70× with 16k).
     public var warmupVectors: Int {
-        model.warmup > 0 ? model.warmup : max(4 * model.k, input.batchSize)
+        model.warmup > 0 ? model.warmup : max(4 * model.k, min(16 * model.k, Seeding.gramRows), input.batchSize)
     }
 }

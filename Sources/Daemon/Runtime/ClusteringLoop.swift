@@ -136,7 +136,7 @@ final class ClusteringLoop: @unchecked Sendable {
         guard var state = model else { return }
         var schedule = state.schedule
         schedule.kind = next.temperature.schedule
-        schedule.halfLife = next.temperature.halfLife
+        schedule.halfLife = next.temperatureHalfLife
         if let fixed = next.fixedSchedule {
             schedule.initial = fixed.initial
             schedule.floor = fixed.floor
@@ -245,7 +245,7 @@ final class ClusteringLoop: @unchecked Sendable {
             // The operator's centers; the warm-up only calibrates the automatic temperature.
             let schedule = c.fixedSchedule ?? warmup.withUnsafeBufferPointer { rows in
                 let t0 = Seeding.automaticTemperature(rows: rows, count: n, dimension: d, centers: given, k: c.model.k, heat: c.temperature.heat)
-                return TemperatureSchedule(kind: c.temperature.schedule, initial: t0, floor: Seeding.floor(t0, ratio: c.temperature.floorRatio), halfLife: c.temperature.halfLife)
+                return TemperatureSchedule(kind: c.temperature.schedule, initial: t0, floor: Seeding.floor(t0, ratio: c.temperature.floorRatio), halfLife: c.temperatureHalfLife)
             }
             let state = ModelState(centers: given, k: c.model.k, dimension: d, schedule: schedule,
                                    random: RandomSource(seed: c.model.seed), epoch: UInt64(Clock.unixMilliseconds()),
@@ -259,7 +259,7 @@ final class ClusteringLoop: @unchecked Sendable {
             ModelState.seeded(
                 warmup: rows, count: n, dimension: d, k: c.model.k, seed: c.model.seed, schedule: c.fixedSchedule,
                 heat: c.temperature.heat, floorRatio: c.temperature.floorRatio, autoKind: c.temperature.schedule,
-                autoHalfLife: c.temperature.halfLife, epoch: UInt64(Clock.unixMilliseconds()), metric: c.model.metric)
+                autoHalfLife: c.temperatureHalfLife, epoch: UInt64(Clock.unixMilliseconds()), metric: c.model.metric)
         }
         model = state
         logger.notice("model seeded by k-means++ from \(n) warm-up vectors: k = \(c.model.k), dimension = \(d), T₀ = \(state.schedule.initial), floor = \(state.schedule.floor)")
