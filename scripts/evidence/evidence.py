@@ -166,7 +166,7 @@ def make_drift(n, d, k, seed, side=30.0, travel=20.0, std=1.0):
 def stream_settings(n_stream, batch, seed):
     """voronoid's non-default settings for a stream of n_stream vectors (MATH.md's prototype:
     temperature half-life 10 % of the stream, count half-life 5 %)."""
-    return {"input.batch_size": batch, "model.seed": seed,
+    return {"input.batch_size": batch, "model.seed": seed, "model.pacing": '"fixed"',
             "temperature.half_life": max(1, round(0.10 * n_stream)),
             "model.count_half_life": max(1, round(0.05 * n_stream))}
 
@@ -288,7 +288,7 @@ def agreement_check(binary, cfg):
     X, _, _ = make_blobs(n, 16, 16, 3.0, seed=11)
     rows = []
     for mode in ["entmax15", "softmax", "hard"]:
-        settings = {**stream_settings(n, BATCH, 5), "model.mode": mode,
+        settings = {**stream_settings(n, BATCH, 5), "model.mode": mode, "drift.enabled": "false",
                     "model.dead_center_fraction": 0, "model.separation_interval": 0}
         with Voronoid(binary, 16, settings) as v:
             v.stream(X, BATCH)
