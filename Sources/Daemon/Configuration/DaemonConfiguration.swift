@@ -266,11 +266,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         pacing.temperatureHalfLife(k: model.k, fixed: temperature.halfLife)
     }
 
-    /// Vectors gathered before seeding: 16k (up to the 8 192 rows the Gram-matrix seeding
-    /// draws from), at least 4k and one batch. With 4k, k-means++ at k 256 missed clusters that
-    /// nothing later repairs (docs/SCHEDULES.md: blobs (384, 256) 1.05× scikit-learn's inertia,
-    /// 0.70× with 16k).
+    /// Vectors gathered before seeding: 32k up to 4 096, at least 4k and one batch. k-means++
+    /// on the old 4k missed well-separated clusters that nothing later repairs (docs/SCHEDULES.md:
+    /// blobs (64, 64) 1.29× and blobs (384, 256) 1.05× the full-batch limit on some seeds); 2 048
+    /// to 4 096 rows found them, 8 192 did worse on both.
     public var warmupVectors: Int {
-        model.warmup > 0 ? model.warmup : max(4 * model.k, min(16 * model.k, Seeding.gramRows), input.batchSize)
+        model.warmup > 0 ? model.warmup : max(4 * model.k, min(32 * model.k, 4096), input.batchSize)
     }
 }
