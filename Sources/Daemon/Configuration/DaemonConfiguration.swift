@@ -83,6 +83,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var reheat = 1.0
     }
 
+    /// `[changes]`: per-cluster change events (``ClusterMonitor``).
+    public struct Changes: Sendable, Equatable {
+        /// `changes.enabled`: publish `change` events.
+        public var enabled = true
+        /// `changes.size_factor`: a cluster's share that grew or shrank by this factor.
+        public var sizeFactor = ClusterMonitor().sizeFactor
+        /// `changes.spread_factor`: a cluster's spread that grew or shrank by this factor.
+        public var spreadFactor = ClusterMonitor().spreadFactor
+        /// `changes.location_fraction`: a center that moved by this fraction of its cluster's
+        /// spread (squared distance).
+        public var locationFraction = ClusterMonitor().locationFraction
+
+        /// The monitor these settings describe.
+        public var monitor: ClusterMonitor {
+            ClusterMonitor(sizeFactor: sizeFactor, spreadFactor: spreadFactor, locationFraction: locationFraction)
+        }
+    }
+
     /// Where inbound vectors come from.
     public enum InputSocket: String, Sendable, Equatable {
         /// Best effort: producers publish; a full queue drops and counts.
@@ -229,6 +247,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var security = Security()
     public var fault = Fault()
     public var drift = Drift()
+    public var changes = Changes()
 
     /// The defaults of ARCHITECTURE.md.
     public init() {}
