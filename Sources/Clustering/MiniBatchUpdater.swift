@@ -613,7 +613,7 @@ public final class MiniBatchUpdater {
     }
 
     /// The drift test observes a batch only if its mean support size is at most this.
-    static let driftSupportLimit = 1.5
+    public static let driftSupportLimit = 1.5
 
     /// `Σ w·e²` of the last batch's nearest squared distances `e` (from ``observeClusters``).
     private var batchSquares = 0.0

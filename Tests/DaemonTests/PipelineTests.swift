@@ -111,7 +111,7 @@ import Wire
             _ = try pub.send([Array("vectors".utf8), Array("json".utf8), Array("{\"vector\": [1, NaN]}".utf8)])
             _ = try pub.send([Array("vectors".utf8), [0, 0, 0x80, 0x7F, 0, 0, 0, 0]])  // +inf
         }
-        // A model exists after the warm-up (max(4k, min(16k, 8192), batch) = 200 vectors): assignments arrive
+        // A model exists after the warm-up (max(4k, min(32k, 4096), batch) = 200 vectors): assignments arrive
         // with the producers' ids.
         var seen = Set<Int64>()
         let complete = try Self.receive(sub, seconds: 15) { frames in

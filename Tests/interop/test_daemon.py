@@ -124,6 +124,8 @@ def test_bad_configuration_names_key_and_value_and_exits_78(tmp_path):
         (["--set", "input.batch_size=0"], "input.batch_size", "got 0"),
         (["--k", "0"], "model.k", "got 0"),
         (["--set", "model.mode=fuzzy"], "model.mode", "fuzzy"),
+        (["--set", "model.pacing=adaptive"], "model.pacing", "adaptive"),
+        (["--set", "changes.size_factor=1"], "changes.size_factor", "got 1"),
         (["--set", "no.such_key=1"], "no.such_key", "unknown key"),
     ]
     for args, key, fragment in cases:

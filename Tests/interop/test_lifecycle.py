@@ -78,6 +78,7 @@ def test_a_stationary_stream_raises_no_drift(ctx):
     events, final = run(ctx, 8, 4, [s.rows(200_000)])
     assert final["vectors_accepted"] == 200_000
     assert not of(events, "drift"), of(events, "drift")
+    assert not of(events, "change"), of(events, "change")
     assert any(e["event"] == "seeded" for e in events), "events were being received"
 
 
@@ -93,3 +94,18 @@ def test_a_cluster_that_disappears_loses_its_center_which_is_born_elsewhere(ctx)
     assert death["statistic"] == "received_mass" and death["threshold"] == 0.5
     assert any(b["fields"]["center"] == death["center"] for b in births), (deaths, births)
     assert not of(events, "drift"), "a cluster leaving does not raise the error"
+
+
+def test_a_cluster_that_grows_is_told_as_a_size_change(ctx):
+    s = Stream(seed=10, k=4, d=4)
+    # Equal shares, then cluster 0 takes seven tenths of the stream: its share more than doubles
+    # and the others' more than halve.
+    steady = s.rows(30_000)
+    y = s.rng.choice(4, 30_000, p=[0.7, 0.1, 0.1, 0.1])
+    grown = (s.means[y] + s.rng.normal(size=(30_000, 4))).astype("<f4")
+    events, _ = run(ctx, 4, 4, [steady, grown])
+    changes = [e["fields"] for e in of(events, "change")]
+    sizes = [c for c in changes if c["kind"] == "size"]
+    assert any(c["value"] >= 2 * c["before"] for c in sizes), changes
+    assert sum(1 for c in sizes if c["value"] * 2 <= c["before"]) >= 3, changes
+    assert all(c["model_version"] * BATCH > 30_000 for c in changes), f"a change told before the stream changed: {changes}"

@@ -6,7 +6,8 @@ defaults but k and the batch size:
 - a jump stream (k 8, d 4, std 1, every mean moves once after 40 000 vectors): the first `drift`
   event within 5 000 vectors of the jump, and 20 000 vectors after it the model's error on fresh
   vectors <= 1.2x the true error;
-- a long stationary stream of the same kind (10 M vectors by default): no `drift` event.
+- a long stationary stream of the same kind (10 M vectors by default): no `drift` event (and the
+  per-cluster `change` events counted, none expected).
 
     python3 scripts/evidence/drift.py [--only moving,jump,stationary] [--seeds N] [--stationary N]
                                       [--set key=value ...] [--json OUT]
@@ -117,7 +118,7 @@ def moving(seed, extra):
     true_error = float(np.mean(np.sum((W - truth[w0:]) ** 2, axis=1)))
     ratio = inertia(W, C) / true_error
     return {"test": "moving", "seed": seed, "window_ratio": ratio, "drift_events": len(ev.of("drift")),
-            "warnings": len(ev.of("drift_warning"))}
+            "warnings": len(ev.of("drift_warning")), "changes": len(ev.of("change"))}
 
 
 def jump(seed, extra, before=40_000, after=20_000, batch=500):
@@ -154,7 +155,7 @@ def stationary(seed, extra, total, batch=1000, chunk=200_000):
     fresh, true_error = s.rows(20_000)
     return {"test": "stationary", "seed": seed, "vectors": total, "seconds": time.time() - started,
             "drift_events": len(ev.of("drift")), "warnings": len(ev.of("drift_warning")),
-            "vectors_accepted": stats["vectors_accepted"], "final_ratio": inertia(fresh, C) / true_error}
+            "changes": len(ev.of("change")), "vectors_accepted": stats["vectors_accepted"], "final_ratio": inertia(fresh, C) / true_error}
 
 
 def main():

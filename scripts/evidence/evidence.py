@@ -165,7 +165,7 @@ def make_drift(n, d, k, seed, side=30.0, travel=20.0, std=1.0):
 
 def stream_settings(n_stream, batch, seed):
     """voronoid's non-default settings for a stream of n_stream vectors (MATH.md's prototype:
-    temperature half-life 10 % of the stream, count half-life 5 %)."""
+    temperature half-life 10 % of the stream, count half-life 5 %, as fixed half-lives)."""
     return {"input.batch_size": batch, "model.seed": seed, "model.pacing": '"fixed"',
             "temperature.half_life": max(1, round(0.10 * n_stream)),
             "model.count_half_life": max(1, round(0.05 * n_stream))}

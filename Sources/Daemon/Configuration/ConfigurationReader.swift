@@ -89,6 +89,7 @@ public enum ConfigurationReader {
         "temperature.schedule", "temperature.initial", "temperature.floor", "temperature.half_life",
         "temperature.heat", "temperature.floor_ratio", "temperature.cooling_per_center",
         "drift.enabled", "drift.tolerance", "drift.threshold", "drift.reheat",
+        "changes.enabled", "changes.size_factor", "changes.spread_factor", "changes.location_fraction",
         "input.socket", "input.endpoints", "input.connect", "input.topics", "input.batch_size", "input.max_wait_ms",
         "input.max_frame_bytes", "input.max_vectors_per_message", "input.high_water_mark", "input.queue_batches",
         "input.max_producers",
@@ -144,6 +145,10 @@ public enum ConfigurationReader {
         case "drift.enabled": c.drift.enabled = try v.bool()
         case "drift.tolerance": c.drift.tolerance = try v.double(above: 0, allowInfinity: false)
         case "drift.threshold": c.drift.threshold = try v.double(above: 0, allowInfinity: false)
+        case "changes.enabled": c.changes.enabled = try v.bool()
+        case "changes.size_factor": c.changes.sizeFactor = try v.double(above: 1, allowInfinity: false)
+        case "changes.spread_factor": c.changes.spreadFactor = try v.double(above: 1, allowInfinity: false)
+        case "changes.location_fraction": c.changes.locationFraction = try v.double(above: 0, allowInfinity: false)
         case "drift.reheat":
             let r = try v.double(above: 0, allowInfinity: false)
             guard r >= 1 else { throw v.error("must be ≥ 1") }
@@ -205,7 +210,7 @@ public enum ConfigurationReader {
         case "fault.query_send_failures": c.fault.querySendFailures = try v.int(min: 0, max: 1_000_000)
         case "fault.checkpoint_delay_ms": c.fault.checkpointDelayMilliseconds = try v.int(min: 0, max: 3_600_000)
         default:
-            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, input, output, query, state, log, metrics, security, fault)")
+            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, drift, changes, input, output, query, state, log, metrics, security, fault)")
         }
     }
 

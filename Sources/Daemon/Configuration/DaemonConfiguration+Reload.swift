@@ -40,6 +40,7 @@ extension DaemonConfiguration {
         e.model.separationInterval = new.model.separationInterval
         e.temperature = new.temperature
         e.drift = new.drift
+        e.changes = new.changes
         e.output.centersIntervalMilliseconds = new.output.centersIntervalMilliseconds
         e.output.centersJSON = new.output.centersJSON
         e.output.assignments = new.output.assignments

@@ -83,6 +83,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var reheat = 1.0
     }
 
+    /// `[changes]`: per-cluster change events (``ClusterMonitor``).
+    public struct Changes: Sendable, Equatable {
+        /// `changes.enabled`: publish `change` events.
+        public var enabled = true
+        /// `changes.size_factor`: a cluster's share that grew or shrank by this factor.
+        public var sizeFactor = ClusterMonitor().sizeFactor
+        /// `changes.spread_factor`: a cluster's spread that grew or shrank by this factor.
+        public var spreadFactor = ClusterMonitor().spreadFactor
+        /// `changes.location_fraction`: a center that moved by this fraction of its cluster's
+        /// spread (squared distance).
+        public var locationFraction = ClusterMonitor().locationFraction
+
+        /// The monitor these settings describe.
+        public var monitor: ClusterMonitor {
+            ClusterMonitor(sizeFactor: sizeFactor, spreadFactor: spreadFactor, locationFraction: locationFraction)
+        }
+    }
+
     /// Where inbound vectors come from.
     public enum InputSocket: String, Sendable, Equatable {
         /// Best effort: producers publish; a full queue drops and counts.
@@ -229,6 +247,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var security = Security()
     public var fault = Fault()
     public var drift = Drift()
+    public var changes = Changes()
 
     /// The defaults of ARCHITECTURE.md.
     public init() {}
@@ -266,11 +285,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         pacing.temperatureHalfLife(k: model.k, fixed: temperature.halfLife)
     }
 
-    /// Vectors gathered before seeding: 16k (up to the 8 192 rows the Gram-matrix seeding
-    /// draws from), at least 4k and one batch. With 4k, k-means++ at k 256 missed clusters that
-    /// nothing later repairs (docs/SCHEDULES.md: blobs (384, 256) 1.05× scikit-learn's inertia,
-    /// 0.70× with 16k).
+    /// Vectors gathered before seeding: 32k up to 4 096, at least 4k and one batch. k-means++
+    /// on the old 4k missed well-separated clusters that nothing later repairs (docs/SCHEDULES.md:
+    /// blobs (64, 64) 1.29× and blobs (384, 256) 1.05× the full-batch limit on some seeds); 2 048
+    /// to 4 096 rows found them, 8 192 did worse on both.
     public var warmupVectors: Int {
-        model.warmup > 0 ? model.warmup : max(4 * model.k, min(16 * model.k, Seeding.gramRows), input.batchSize)
+        model.warmup > 0 ? model.warmup : max(4 * model.k, min(32 * model.k, 4096), input.batchSize)
     }
 }

@@ -35,6 +35,9 @@ final class ClusteringLoop: @unchecked Sendable {
     private var warmupWeights: [Float] = []
     private var dimension: Int?
     private let updater: MiniBatchUpdater
+    /// Per-cluster changes worth telling; its references live here, not in the checkpoint (after
+    /// a restart they are taken afresh).
+    private var monitor: ClusterMonitor
     private let dispatch: DispatchLoop
     let emitter: Emitter
     /// The owner's half of the shared model's double buffer.
@@ -65,6 +68,7 @@ final class ClusteringLoop: @unchecked Sendable {
         self.model = restored
         self.dimension = restored?.dimension ?? initialCenters?.dimension ?? (configuration.model.dimension > 0 ? configuration.model.dimension : nil)
         self.updater = MiniBatchUpdater(configuration: configuration.update)
+        self.monitor = configuration.changes.monitor
         self.dispatch = DispatchLoop(width: configuration.model.threads)
         self.encodeLimiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "outbound message not encoded")
         self.emitter = Emitter(startEpoch: startEpoch, k: configuration.model.k, statistics: statistics,
@@ -130,6 +134,10 @@ final class ClusteringLoop: @unchecked Sendable {
     /// Applies what may change under a running model: the update rule and the schedule.
     private func apply(_ next: DaemonConfiguration) {
         configuration = next
+        // New factors apply to the references already taken.
+        monitor.sizeFactor = next.changes.sizeFactor
+        monitor.spreadFactor = next.changes.spreadFactor
+        monitor.locationFraction = next.changes.locationFraction
         updater.configuration = next.update
         shared.setUpdate(next.update)
         encodeLimiter.setInterval(seconds: next.log.dropIntervalSeconds)
@@ -281,6 +289,7 @@ final class ClusteringLoop: @unchecked Sendable {
         statistics.modelVersion.store(version, ordering: .relaxed)
         statistics.observe(report)
         if !updater.events.isEmpty { publishEvents(version: version) }
+        if configuration.changes.enabled { publishChanges(version: version, meanSupport: report.meanSupportSize) }
         let output = configuration.output
         if output.assignments || output.assignmentsJSON {
             emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: version,
@@ -328,6 +337,28 @@ final class ClusteringLoop: @unchecked Sendable {
                 emitEvent("reheat", ["model_version": v, "temperature_before": .double(event.value),
                                      "temperature": .double(event.threshold)])
             }
+        }
+    }
+
+    /// Publishes per-cluster changes (Protocol.md, "change"). A center is judged once it has seen
+    /// 16 dead-center windows since it was seeded, so its own convergence is not news (after 4,
+    /// spreads were still falling 1.5× from the errors of the first batches), and only
+    /// while assignments are nearly hard (as for the drift test): while vectors are shared the
+    /// centers move with the temperature, so references are taken afresh once it has cooled.
+    private func publishChanges(version: UInt64, meanSupport: Double) {
+        guard let model else { return }
+        guard meanSupport <= MiniBatchUpdater.driftSupportLimit else {
+            monitor.forget()
+            return
+        }
+        let settle = UInt64(16 * configuration.model.deadCenterWindow * Double(model.k))
+        monitor.check(model, settle: settle)
+        guard !monitor.changes.isEmpty else { return }
+        let v = WireScalar.int(Int64(version))
+        for change in monitor.changes {
+            emitEvent("change", ["center": .int(Int64(change.center)), "kind": .string(change.kind.rawValue),
+                                 "before": .double(change.before), "value": .double(change.after),
+                                 "threshold": .double(change.threshold), "model_version": v])
         }
     }
 
