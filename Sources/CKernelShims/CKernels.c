@@ -81,37 +81,52 @@ static inline __attribute__((always_inline)) float direct_body(const float *a, c
     return s;
 }
 
+// One row of the screen: inner products into expanded distances, and the least upper bound of
+// the row's nearest distance. With `bounded`, each distance's upper bound (expansion + error).
+static inline __attribute__((always_inline)) float expand_body(
+    float nx, const float *center_norms, const float *center_roots, long k, float gamma, float *di, float *bounded) {
+    const float sx = __builtin_sqrtf(nx);
+    float upper = __builtin_inff();
+    for (long j = 0; j < k; j++) {
+        float r = sx + center_roots[j];
+        float e = gamma * r * r;
+        float approx = nx + center_norms[j] - 2 * di[j];
+        di[j] = approx;
+        float high = approx + e;
+        if (bounded) bounded[j] = high;
+        upper = high < upper ? high : upper;
+    }
+    return upper;
+}
+
+// The direct form for every center of one row whose distance may be at most `limit`.
+static inline __attribute__((always_inline)) long exact_body(
+    const float *xi, const float *c, long k, long d, float nx, const float *center_roots, float gamma, float limit,
+    float *di) {
+    const float sx = __builtin_sqrtf(nx);
+    long exact = 0;
+    for (long j = 0; j < k; j++) {
+        float r = sx + center_roots[j];
+        float e = gamma * r * r;
+        if (di[j] - e <= limit) {
+            di[j] = direct_body(xi, c + j * d, d);
+            exact++;
+        }
+    }
+    return exact;
+}
+
 static inline __attribute__((always_inline)) long screen_body(
     const float *x, const float *c, long rows, long k, long d, const float *row_norms,
     const float *center_norms, const float *center_roots, float gamma, float window, float *dist) {
     long exact = 0;
     for (long i = 0; i < rows; i++) {
         float *di = dist + i * k;
-        const float nx = row_norms[i];
-        const float sx = __builtin_sqrtf(nx);
-        float upper = __builtin_inff();
-        // Expanded distances and, for each, the largest it can be: the smallest such bound is
-        // at least the nearest center's true distance.
-        for (long j = 0; j < k; j++) {
-            float r = sx + center_roots[j];
-            float e = gamma * r * r;
-            float approx = nx + center_norms[j] - 2 * di[j];
-            di[j] = approx;
-            float high = approx + e;
-            upper = high < upper ? high : upper;
-        }
-        const float limit = upper + window;
-        const float *xi = x + i * d;
-        for (long j = 0; j < k; j++) {
-            float r = sx + center_roots[j];
-            float e = gamma * r * r;
-            // A center whose distance may be within the window of the nearest gets its exact
-            // (direct-form) distance; the others keep a value certainly beyond the window.
-            if (di[j] - e <= limit) {
-                di[j] = direct_body(xi, c + j * d, d);
-                exact++;
-            }
-        }
+        // The smallest upper bound is at least the nearest center's true distance; a center
+        // whose distance may be within the window of it gets its exact distance, the others
+        // keep a value certainly beyond the window.
+        float upper = expand_body(row_norms[i], center_norms, center_roots, k, gamma, di, 0);
+        exact += exact_body(x + i * d, c, k, d, row_norms[i], center_roots, gamma, upper + window, di);
     }
     return exact;
 }
@@ -127,6 +142,14 @@ static VORONOID_V3 void axpy_difference_v3(float *delta, const float *x, const f
 static VORONOID_V3 void axpy_v3(float *y, const float *x, float a, long d) { axpy_body(y, x, a, d); }
 static VORONOID_V3 void center_rows_v3(const float *x, long rows, long d, const float *mean, float *out, float *norms) {
     center_rows_body(x, rows, d, mean, out, norms);
+}
+static VORONOID_V3 float expand_v3(float nx, const float *cn, const float *cr, long k, float gamma, float *di,
+                                   float *bounded) {
+    return expand_body(nx, cn, cr, k, gamma, di, bounded);
+}
+static VORONOID_V3 long exact_v3(const float *xi, const float *c, long k, long d, float nx, const float *cr, float gamma,
+                                 float limit, float *di) {
+    return exact_body(xi, c, k, d, nx, cr, gamma, limit, di);
 }
 static VORONOID_V3 long screen_v3(const float *x, const float *c, long rows, long k, long d, const float *rn,
                                   const float *cn, const float *cr, float gamma, float window, float *dist) {
@@ -184,5 +207,21 @@ long voronoid_screen_distances(const float *x, const float *c, long rows, long k
     VORONOID_DISPATCH(
         exact = screen_v3(x, c, rows, k, d, row_norms, center_norms, center_roots, gamma, window, dist),
         exact = screen_body(x, c, rows, k, d, row_norms, center_norms, center_roots, gamma, window, dist));
+    return exact;
+}
+
+float voronoid_screen_expand(float row_norm, const float *center_norms, const float *center_roots, long k, float gamma,
+                             float *dist, float *bounded) {
+    float upper = 0;
+    VORONOID_DISPATCH(upper = expand_v3(row_norm, center_norms, center_roots, k, gamma, dist, bounded),
+                      upper = expand_body(row_norm, center_norms, center_roots, k, gamma, dist, bounded));
+    return upper;
+}
+
+long voronoid_screen_exact(const float *x, const float *c, long k, long d, float row_norm, const float *center_roots,
+                           float gamma, float limit, float *dist) {
+    long exact = 0;
+    VORONOID_DISPATCH(exact = exact_v3(x, c, k, d, row_norm, center_roots, gamma, limit, dist),
+                      exact = exact_body(x, c, k, d, row_norm, center_roots, gamma, limit, dist));
     return exact;
 }

@@ -43,6 +43,8 @@ public final class MiniBatchUpdater {
     private var centerNorms = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var centerRoots = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var centerMean = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// Per part, one row of upper bounds of screened distances (`k` floats).
+    private var partBounded = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var screenCapacity = (rows: 0, k: 0, d: 0)
     /// Direct-form distances computed by the last batch's screening (0 when not screened).
     public private(set) var lastExactDistances = 0
@@ -79,7 +81,8 @@ public final class MiniBatchUpdater {
                   UnsafeMutableRawPointer(partMass), UnsafeMutableRawPointer(partDelta), UnsafeMutableRawPointer(partScratch),
                   UnsafeMutableRawPointer(centeredRows), UnsafeMutableRawPointer(rowNorms),
                   UnsafeMutableRawPointer(centeredCenters), UnsafeMutableRawPointer(centerNorms),
-                  UnsafeMutableRawPointer(centerRoots), UnsafeMutableRawPointer(centerMean)] {
+                  UnsafeMutableRawPointer(centerRoots), UnsafeMutableRawPointer(centerMean),
+                  UnsafeMutableRawPointer(partBounded)] {
             p.deallocate()
         }
     }
@@ -101,6 +104,7 @@ public final class MiniBatchUpdater {
             partMass.deallocate(); partMass = .allocate(capacity: p * k)
             partDelta.deallocate(); partDelta = .allocate(capacity: p * k * d)
             partScratch.deallocate(); partScratch = .allocate(capacity: p * 2 * k)
+            partBounded.deallocate(); partBounded = .allocate(capacity: p * k)
             partCapacity = p
             partStats = Array(repeating: PartStats(), count: p)
             exactDistances = Array(repeating: 0, count: p)
@@ -148,7 +152,8 @@ public final class MiniBatchUpdater {
     /// wherever they can matter within `window` of each row's nearest center.
     private func screenedDistances(
         rows x: UnsafePointer<Float>, range lo: Int, _ hi: Int, centers c: UnsafePointer<Float>,
-        k: Int, dimension d: Int, window: Float, part p: Int
+        k: Int, dimension d: Int, window: Float, entmaxTemperature: Double?, scratch: UnsafeMutablePointer<Double>,
+        part p: Int
     ) {
         let n = hi - lo
         let xc = centeredRows + lo * d
@@ -160,8 +165,29 @@ public final class MiniBatchUpdater {
         // times (‖x‖ + ‖c‖)² (centering's own rounding included); four times that also covers
         // the direct form's rounding of the distances it is compared with.
         let gamma = 4 * Float(d + 6) * 0x1p-24
-        exactDistances[p] = voronoid_screen_distances(
-            x + lo * d, c, n, k, d, rowNorms + lo, centerNorms, centerRoots, gamma, window, g)
+        guard let temperature = entmaxTemperature, temperature > 0 else {
+            exactDistances[p] = voronoid_screen_distances(
+                x + lo * d, c, n, k, d, rowNorms + lo, centerNorms, centerRoots, gamma, window, g)
+            return
+        }
+        // Entmax: the support ends at the threshold τ, which rises with every logit −d/2T. Taken
+        // over every distance's upper bound, it is a lower bound of the true threshold, so only
+        // the centers that may lie below that bound's distance need the direct form — on a hot
+        // row, the support and its margin rather than everything within 2T.
+        let bounded = partBounded + p * k
+        var exact = 0
+        for i in 0..<n {
+            let row = g + i * k
+            let norm = rowNorms[lo + i]
+            let upper = voronoid_screen_expand(norm, centerNorms, centerRoots, k, gamma, row, bounded)
+            let tau = ResponsibilityKernel.entmax15Threshold(
+                bounded, count: k, dMin: upper, temperature: temperature, scratch: scratch)
+            // Outward by a few units in the last place of the limit and of the window, for the
+            // threshold's own rounding.
+            let limit = Float(Double(upper) - 2 * temperature * tau * (1 + 0x1p-20)).nextUp.nextUp
+            exact += voronoid_screen_exact(x + (lo + i) * d, c, k, d, norm, centerRoots, gamma, Swift.min(limit, upper + window), row)
+        }
+        exactDistances[p] = exact
     }
 
     // MARK: - Responsibilities
@@ -181,7 +207,8 @@ public final class MiniBatchUpdater {
             case .softmax: Float(30 * temperature)
             case .hard: 0
             }
-            screenedDistances(rows: x, range: lo, hi, centers: centers, k: k, dimension: d, window: window, part: part)
+            screenedDistances(rows: x, range: lo, hi, centers: centers, k: k, dimension: d, window: window,
+                              entmaxTemperature: mode == .entmax15 ? temperature : nil, scratch: scratch, part: part)
         } else {
             DistanceKernel.squaredDistances(
                 rows: x + lo * d, count: hi - lo, centers: centers, k: k, dimension: d, into: distances + lo * k)

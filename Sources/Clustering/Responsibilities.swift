@@ -142,7 +142,13 @@ public enum ResponsibilityKernel {
             sortDescending(u, idx, count: s)
             (support, tau) = threshold(u, count: s)
         } else {
-            (support, tau) = heapThreshold(u, idx, count: s)
+            let kept = narrow(u, idx, count: s)
+            if kept <= sortLimit {
+                sortDescending(u, idx, count: kept)
+                (support, tau) = threshold(u, count: kept)
+            } else {
+                (support, tau) = heapThreshold(u, idx, count: kept)
+            }
         }
         var total = 0.0
         var written = 0
@@ -278,6 +284,89 @@ public enum ResponsibilityKernel {
             r &+= 1
         }
         return (support, tau)
+    }
+
+    /// The entmax-1.5 threshold `τ ∈ [−1, 0)` of a row, relative to its largest halved logit
+    /// (the same `u` scale as ``entmax15(_:count:best:dMin:temperature:indices:weights:scratch:)``):
+    /// centers with `(d_j − dMin) / 2T < −τ` form the support. `dMin` must be the row's minimum.
+    /// Writes nothing but `scratch` (room for `2k` doubles).
+    public static func entmax15Threshold(
+        _ d: UnsafePointer<Float>, count k: Int, dMin: Float, temperature: Double, scratch: UnsafeMutablePointer<Double>
+    ) -> Double {
+        let twoT = 2 * temperature
+        let floorD = Double(dMin)
+        guard floorD.isFinite, twoT > 0, twoT.isFinite else { return -1 }
+        let u = scratch
+        let idx = UnsafeMutableRawPointer(scratch + k).assumingMemoryBound(to: Int.self)
+        let limit = Float(floorD + twoT).nextUp
+        var s = 0
+        var block = 0
+        while block < k {
+            let end = Swift.min(block &+ 64, k)
+            var mask = candidateMask(d + block, count: end &- block, limit: limit)
+            while mask != 0 {
+                let c = block &+ mask.trailingZeroBitCount
+                mask &= mask &- 1
+                let delta = Double(d[c]) - floorD
+                if delta < twoT {
+                    u[s] = -delta / twoT
+                    idx[s] = c
+                    s &+= 1
+                }
+            }
+            block = end
+        }
+        if s <= 1 { return -1 }
+        if s <= sortLimit {
+            sortDescending(u, idx, count: s)
+            return threshold(u, count: s).tau
+        }
+        let kept = narrow(u, idx, count: s)
+        if kept <= sortLimit {
+            sortDescending(u, idx, count: kept)
+            return threshold(u, count: kept).tau
+        }
+        return heapThreshold(u, idx, count: kept).tau
+    }
+
+    /// Drops candidates that certainly lie below the threshold, keeping the rest in index order;
+    /// returns how many remain. `τ` solves `f(τ) = Σ (u − τ)₊² − 1 = 0` with `f` convex and
+    /// decreasing, and `f(−1) ≥ 0` (the top candidate alone gives 1), so Newton steps from −1 rise
+    /// towards `τ` without passing it: every candidate at or below an iterate is outside the
+    /// support, and the sort that follows sees only the support and a few more. Dropping them
+    /// changes neither `τ` nor the support (the prefix scan would stop before them).
+    static func narrow(_ u: UnsafeMutablePointer<Double>, _ idx: UnsafeMutablePointer<Int>, count s: Int) -> Int {
+        var tau = -1.0
+        var step = 0
+        while step < 4 {
+            var sum = 0.0
+            var squares = 0.0
+            var r = 0
+            while r < s {
+                let e = Swift.max(0, u[r] - tau)
+                sum += e
+                squares += e * e
+                r &+= 1
+            }
+            let f = squares - 1
+            guard f > 0, sum > 0 else { break }
+            // A hair short of the full step, so rounding never carries an iterate past τ.
+            let next = tau + f / (2 * sum) * (1 - 0x1p-20)
+            guard next > tau else { break }
+            tau = next
+            step &+= 1
+        }
+        var kept = 0
+        var r = 0
+        while r < s {
+            if u[r] > tau {
+                u[kept] = u[r]
+                idx[kept] = idx[r]
+                kept &+= 1
+            }
+            r &+= 1
+        }
+        return kept
     }
 
     /// Max-shifted softmax over `−d / T`: `r_j ∝ exp(−(d_j − d_min) / T)`.

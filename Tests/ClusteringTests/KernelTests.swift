@@ -118,6 +118,29 @@ import Testing
         }
     }
 
+    /// The threshold alone (what the screen narrows its window with) solves Σ (u − τ)₊² = 1, for
+    /// few candidates (sorted) and many (narrowed by Newton steps, then a heap).
+    @Test func entmaxThresholdSolvesItsEquation() {
+        var random = RandomSource(seed: 21)
+        for trial in 0..<300 {
+            let k = [5, 40, 300, 1100][trial % 4]
+            let distances = (0..<k).map { _ in Float(random.nextUnit() * 100) }
+            let temperature = [1.0, 20, 200][trial % 3]
+            var scratch = [Double](repeating: 0, count: 2 * k)
+            let dMin = distances.min()!
+            let tau = distances.withUnsafeBufferPointer {
+                ResponsibilityKernel.entmax15Threshold($0.baseAddress!, count: k, dMin: dMin, temperature: temperature,
+                                                       scratch: &scratch)
+            }
+            #expect(tau >= -1 && tau < 0)
+            let total = distances.reduce(0.0) { sum, d in
+                let u = -(Double(d) - Double(dMin)) / (2 * temperature)
+                return sum + max(0, u - tau) * max(0, u - tau)
+            }
+            #expect(abs(total - 1) < 1e-9, "trial \(trial) k \(k) T \(temperature): Σ = \(total)")
+        }
+    }
+
     @Test(arguments: [1e-320, 1e-30, 1e-20, 1e-10, 1, 1e10, 1e30])
     func entmaxStaysFiniteAtExtremes(temperature: Double) {
         var random = RandomSource(seed: 9)

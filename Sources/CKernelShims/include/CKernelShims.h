@@ -4,6 +4,16 @@
 #include <stdint.h>
 #if defined(__AVX__) || defined(__SSE2__)
 #include <immintrin.h>
+/// One row of `voronoid_screen_distances` in two steps, so a caller can narrow the window between
+/// them: the expansion of `k` inner products into distances (and, into `bounded` when it is not
+/// NULL, each distance's upper bound), returning the least upper bound of the nearest distance;
+/// then the direct form for every center whose distance may be at most `limit`, returning how
+/// many were computed.
+float voronoid_screen_expand(float row_norm, const float *center_norms, const float *center_roots, long k, float gamma,
+                             float *dist, float *bounded);
+long voronoid_screen_exact(const float *x, const float *c, long k, long d, float row_norm, const float *center_roots,
+                           float gamma, float limit, float *dist);
+
 #endif
 
 /// Bit `j` of the result is set where `d[j] <= limit`, for the eight floats at `d`; a NaN never
@@ -25,6 +35,16 @@ static inline __attribute__((always_inline)) uint32_t voronoid_mask_at_most8(con
     uint32_t m = 0;
     for (int j = 0; j < 8; j++) m |= (uint32_t)(d[j] <= limit) << j;
     return m;
+/// One row of `voronoid_screen_distances` in two steps, so a caller can narrow the window between
+/// them: the expansion of `k` inner products into distances (and, into `bounded` when it is not
+/// NULL, each distance's upper bound), returning the least upper bound of the nearest distance;
+/// then the direct form for every center whose distance may be at most `limit`, returning how
+/// many were computed.
+float voronoid_screen_expand(float row_norm, const float *center_norms, const float *center_roots, long k, float gamma,
+                             float *dist, float *bounded);
+long voronoid_screen_exact(const float *x, const float *c, long k, long d, float row_norm, const float *center_roots,
+                           float gamma, float limit, float *dist);
+
 #endif
 }
 
@@ -60,5 +80,15 @@ void voronoid_center_rows(const float *x, long rows, long d, const float *mean, 
 long voronoid_screen_distances(const float *x, const float *c, long rows, long k, long d, const float *row_norms,
                                const float *center_norms, const float *center_roots, float gamma, float window,
                                float *dist);
+
+/// One row of `voronoid_screen_distances` in two steps, so a caller can narrow the window between
+/// them: the expansion of `k` inner products into distances (and, into `bounded` when it is not
+/// NULL, each distance's upper bound), returning the least upper bound of the nearest distance;
+/// then the direct form for every center whose distance may be at most `limit`, returning how
+/// many were computed.
+float voronoid_screen_expand(float row_norm, const float *center_norms, const float *center_roots, long k, float gamma,
+                             float *dist, float *bounded);
+long voronoid_screen_exact(const float *x, const float *c, long k, long d, float row_norm, const float *center_roots,
+                           float gamma, float limit, float *dist);
 
 #endif
