@@ -180,6 +180,25 @@ import Testing
         #expect(abs(s.centers[4]) < 30 && abs(s.centers[5]) < 30, "the dead center moved onto the data")
     }
 
+    /// Among many centers, exactly the coinciding pairs are found (the check looks only at
+    /// centers whose projections are close), wherever they sit in the list.
+    @Test func coincidingPairsAmongManyCentersAreAllFound() {
+        let k = 300, d = 40
+        var random = RandomSource(seed: 12)
+        var centers = (0..<(k * d)).map { _ in Float(random.nextGaussian() * 5) }
+        let pairs = [(3, 250), (17, 18), (120, 299)]
+        for (a, b) in pairs { for t in 0..<d { centers[b * d + t] = centers[a * d + t] } }
+        var s = ModelState(centers: centers, k: k, dimension: d, schedule: .constant(1), random: RandomSource(seed: 2))
+        let rows = (0..<(64 * d)).map { _ in Float(random.nextGaussian() * 5) }
+        // Hard assignments: two centers sharing one row's weight would both land on it.
+        let updater = MiniBatchUpdater(configuration: UpdateConfiguration(mode: .hard, countHalfLife: .infinity,
+                                                                          deadCenterFraction: 0, separationInterval: 1))
+        let r = rows.withUnsafeBufferPointer { updater.update(&s, rows: $0, count: 64) }
+        #expect(r.separations == pairs.count)
+        let found = Set(updater.events.filter { $0.kind == .separated }.map { [$0.other, $0.center] })
+        #expect(found == Set(pairs.map { [$0.0, $0.1] }))
+    }
+
     @Test func coincidingCentersAreSeparated() {
         let blobs = TestBlobs(k: 2, d: 3, perCluster: 100, spread: 1, side: 20, seed: 6)
         let c = Array(blobs.means[0..<3])
