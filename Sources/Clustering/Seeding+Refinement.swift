@@ -13,6 +13,35 @@ extension Seeding {
         public var steps: Int
     }
 
+    /// Multiply-adds the extra seedings and the Lloyd steps of a new model may cost together:
+    /// two tenths of a second through OpenBLAS, about a second by the direct form.
+    public static let refinementBudget = Double(1 << 31)
+
+    /// The seedings and Lloyd steps actually run for a warm-up of this shape: those asked for
+    /// when their work fits ``refinementBudget``, else fewer seedings first (down to one),
+    /// then fewer steps (down to none).
+    ///
+    /// A Lloyd step costs `count · k · d` multiply-adds, as much as one pass of the updater over
+    /// the warm-up, and a k-means++ seeding `count² · d / 2` through the Gram matrix (d ≥ 128)
+    /// or `(2 + ln k) · k · count · d` directly. At embedding shapes (d 768, k 1024, 4 096
+    /// warm-up rows: 3.2 · 10⁹ per step) nothing fits and the seeding is k-means++ alone, as
+    /// cheap as before; on the quality sets (d ≤ 64, k ≤ 64) everything asked for fits.
+    public static func refinementPlan(
+        count: Int, dimension d: Int, k: Int, iterations: Int, seedings: Int, budget: Double = refinementBudget
+    ) -> (iterations: Int, seedings: Int) {
+        let step = Double(count) * Double(k) * Double(d)
+        let seeding = DistanceKernel.prefersMatrixProduct(k: k, dimension: d) && 2 * k <= gramRows
+            ? Double(min(count, gramRows)) * Double(min(count, gramRows)) * Double(d) / 2
+            : (2 + _log(Double(k))) * step
+        // The first seeding is paid anyway; each further one brings its own steps.
+        func cost(_ i: Int, _ s: Int) -> Double { Double(s) * Double(i) * step + Double(s - 1) * seeding }
+        var s = max(1, seedings)
+        var i = max(0, iterations)
+        while s > 1 && cost(i, s) > budget { s -= 1 }
+        while i > 0 && cost(i, s) > budget { i -= 1 }
+        return (i, s)
+    }
+
     /// Lloyd's iterations of `centers` over the warm-up rows (Lloyd 1982): each row goes to its
     /// nearest center, each center to the mean of its rows; a center that wins no row stays.
     ///

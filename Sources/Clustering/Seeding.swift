@@ -276,7 +276,8 @@ extension ModelState {
     ///     (``Seeding/refine(centers:rows:count:dimension:k:iterations:metric:distances:)``);
     ///     0 keeps the k-means++ centers.
     ///   - seedings: k-means++ seedings drawn, each refined; the one with the lowest refined
-    ///     warm-up inertia is kept (the first on ties).
+    ///     warm-up inertia is kept (the first on ties). Both are cut to what fits
+    ///     ``Seeding/refinementBudget`` (``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)``).
     public static func seeded(
         warmup rows: UnsafeBufferPointer<Float>, count: Int, dimension: Int, k: Int, seed: UInt64,
         schedule: TemperatureSchedule? = nil, heat: Double = 1, floorRatio: Double = 1e-3,
@@ -284,6 +285,8 @@ extension ModelState {
         metric: Metric = .euclidean, iterations: Int = 0, seedings: Int = 1
     ) -> ModelState {
         precondition(iterations >= 0 && seedings >= 1, "seeded: iterations must be ≥ 0 and seedings ≥ 1")
+        let (iterations, seedings) = Seeding.refinementPlan(count: count, dimension: dimension, k: k,
+                                                             iterations: iterations, seedings: seedings)
         var random = RandomSource(seed: seed)
         var centers: [Float] = []
         var lowest = Double.infinity

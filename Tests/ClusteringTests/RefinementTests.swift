@@ -129,3 +129,21 @@ struct RefinementTests {
         #expect(strictlyBetter > 0, "on overlapping blobs some seed has a better candidate than its first")
     }
 }
+
+/// What the refinement may cost (`Seeding.refinementPlan`).
+struct RefinementPlanTests {
+    /// Small shapes run everything asked for; embedding shapes fall back to k-means++ alone;
+    /// in between, seedings go before steps, and the plan never exceeds what was asked.
+    @Test func workIsCutToTheBudgetSeedingsFirst() {
+        #expect(Seeding.refinementPlan(count: 320, dimension: 64, k: 10, iterations: 10, seedings: 5) == (10, 5))
+        #expect(Seeding.refinementPlan(count: 4096, dimension: 64, k: 64, iterations: 10, seedings: 5) == (10, 5))
+        #expect(Seeding.refinementPlan(count: 4096, dimension: 768, k: 1024, iterations: 10, seedings: 5) == (0, 1))
+        #expect(Seeding.refinementPlan(count: 4096, dimension: 1536, k: 4096, iterations: 10, seedings: 5) == (0, 1))
+        let middle = Seeding.refinementPlan(count: 4096, dimension: 384, k: 256, iterations: 10, seedings: 5)
+        #expect(middle.seedings == 1 && middle.iterations >= 1 && middle.iterations < 10)
+        let step = 4096.0 * 256 * 384
+        #expect(Double(middle.iterations) * step <= Seeding.refinementBudget)
+        #expect(Double(middle.iterations + 1) * step > Seeding.refinementBudget)
+        #expect(Seeding.refinementPlan(count: 100, dimension: 2, k: 3, iterations: 0, seedings: 1) == (0, 1))
+    }
+}
