@@ -197,16 +197,27 @@ public struct CoreBenchmark {
 
     /// Greedy k-means++ on the daemon's default warm-up (4k rows), in warm-up rows per second:
     /// `seed-direct` one direct distance at a time, `seed-gemm` each step's trials as one
-    /// matrix product. The automatic starting temperature's pass is included, as in the daemon.
+    /// matrix product. The automatic starting temperature's pass is included, as in the daemon,
+    /// and so are the daemon's default extra seedings and Lloyd steps (10 steps, 5 seedings) as
+    /// far as ``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)`` lets
+    /// them run at the shape.
     public func measureSeeding(d: Int, k: Int, distances: UpdateConfiguration.DistanceMethod) -> Result {
         let count = 4 * k
         let rows = syntheticRows(k: k, dimension: d, count: count, seed: 7)
+        let plan = Seeding.refinementPlan(count: count, dimension: d, k: k, iterations: 10, seedings: 5)
         let clock = ContinuousClock()
         let start = clock.now
         rows.withUnsafeBufferPointer { x in
             var random = RandomSource(seed: 11)
-            let centers = Seeding.kMeansPlusPlus(rows: x, count: count, dimension: d, k: k, random: &random,
+            var centers: [Float] = []
+            for _ in 0..<plan.seedings {
+                centers = Seeding.kMeansPlusPlus(rows: x, count: count, dimension: d, k: k, random: &random,
                                                  distances: distances)
+                if plan.iterations > 0 {
+                    Seeding.refine(centers: &centers, rows: x, count: count, dimension: d, k: k,
+                                   iterations: plan.iterations, distances: distances)
+                }
+            }
             _ = Seeding.automaticTemperature(rows: x, count: count, dimension: d, centers: centers, k: k, heat: 1,
                                              distances: distances)
         }

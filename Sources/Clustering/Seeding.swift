@@ -272,14 +272,37 @@ extension ModelState {
     ///   - heat: multiplier of the median-gap rule for the automatic starting temperature.
     ///   - floorRatio: the automatic floor as a fraction of the automatic start.
     ///   - autoKind, autoHalfLife: the automatic schedule's shape and half-life in vectors.
+    ///   - iterations: Lloyd steps of the seeded centers over the warm-up
+    ///     (``Seeding/refine(centers:rows:count:dimension:k:iterations:metric:distances:)``);
+    ///     0 keeps the k-means++ centers.
+    ///   - seedings: k-means++ seedings drawn, each refined; the one with the lowest refined
+    ///     warm-up inertia is kept (the first on ties). Both are cut to what fits
+    ///     ``Seeding/refinementBudget`` (``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)``).
     public static func seeded(
         warmup rows: UnsafeBufferPointer<Float>, count: Int, dimension: Int, k: Int, seed: UInt64,
         schedule: TemperatureSchedule? = nil, heat: Double = 1, floorRatio: Double = 1e-3,
         autoKind: TemperatureSchedule.Kind = .exponential, autoHalfLife: Double = 20_000, epoch: UInt64 = 1,
-        metric: Metric = .euclidean
+        metric: Metric = .euclidean, iterations: Int = 0, seedings: Int = 1
     ) -> ModelState {
+        precondition(iterations >= 0 && seedings >= 1, "seeded: iterations must be ≥ 0 and seedings ≥ 1")
+        let (iterations, seedings) = Seeding.refinementPlan(count: count, dimension: dimension, k: k,
+                                                             iterations: iterations, seedings: seedings)
         var random = RandomSource(seed: seed)
-        let centers = Seeding.kMeansPlusPlus(rows: rows, count: count, dimension: dimension, k: k, random: &random)
+        var centers: [Float] = []
+        var lowest = Double.infinity
+        for _ in 0..<seedings {
+            var candidate = Seeding.kMeansPlusPlus(rows: rows, count: count, dimension: dimension, k: k, random: &random)
+            if iterations == 0 && seedings == 1 {
+                centers = candidate
+                break
+            }
+            let refined = Seeding.refine(centers: &candidate, rows: rows, count: count, dimension: dimension, k: k,
+                                         iterations: iterations, metric: metric)
+            if refined.after < lowest {
+                lowest = refined.after
+                centers = candidate
+            }
+        }
         let chosen: TemperatureSchedule
         if let schedule {
             chosen = schedule

@@ -82,7 +82,8 @@ public enum ConfigurationReader {
 
     /// The keys this build knows, for error messages and documentation checks.
     public static let keys: [String] = [
-        "model.k", "model.dimension", "model.mode", "model.seed", "model.warmup", "model.count_half_life",
+        "model.k", "model.dimension", "model.mode", "model.seed", "model.warmup", "model.warmup_iterations",
+        "model.warmup_seedings", "model.count_half_life",
         "model.learning_rate", "model.metric", "model.dead_center_fraction", "model.dead_center_patience",
         "model.dead_center_rule", "model.dead_center_window", "model.pacing", "model.memory_fraction", "model.memory_floor",
         "model.separation_interval", "model.threads", "model.initial_centers",
@@ -114,6 +115,8 @@ public enum ConfigurationReader {
         case "model.metric": c.model.metric = try v.choice(Metric.init(rawValue:), Metric.allCases.map(\.rawValue))
         case "model.seed": c.model.seed = UInt64(try v.int(min: 0, max: Int.max))
         case "model.warmup": c.model.warmup = try v.int(min: 0, max: 1 << 24)
+        case "model.warmup_iterations": c.model.warmupIterations = try v.int(min: 0, max: 1000)
+        case "model.warmup_seedings": c.model.warmupSeedings = try v.int(min: 1, max: 64)
         case "model.count_half_life": c.model.countHalfLife = try v.double(above: 0, allowInfinity: true)
         case "model.pacing": c.model.pacing = try v.choice(Pacing.Kind.init(rawValue:), Pacing.Kind.allCases.map(\.rawValue))
         case "model.memory_fraction": c.model.memoryFraction = try v.double(above: 0, allowInfinity: false)

@@ -28,6 +28,8 @@ extension DaemonConfiguration {
         keep("security", security, new.security)
         e.model.mode = new.model.mode
         e.model.warmup = new.model.warmup
+        e.model.warmupIterations = new.model.warmupIterations
+        e.model.warmupSeedings = new.model.warmupSeedings
         e.model.countHalfLife = new.model.countHalfLife
         e.model.pacing = new.model.pacing
         e.model.memoryFraction = new.model.memoryFraction

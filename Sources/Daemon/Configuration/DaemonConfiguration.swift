@@ -19,6 +19,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var seed: UInt64 = 1
         /// `model.warmup`: vectors gathered for k-means++ seeding; 0 means max(4k, one batch).
         public var warmup = 0
+        /// `model.warmup_iterations`: Lloyd steps of the k-means++ centers over the warm-up
+        /// before the stream is trained on; 0 keeps the k-means++ centers.
+        public var warmupIterations = 10
+        /// `model.warmup_seedings`: k-means++ seedings drawn (each refined); the one with the
+        /// lowest warm-up inertia after refinement is kept.
+        public var warmupSeedings = 5
         /// `model.count_half_life`: soft-count half-life in vectors under `pacing = "fixed"`;
         /// infinity keeps all history.
         public var countHalfLife = 10_000.0

@@ -267,7 +267,8 @@ final class ClusteringLoop: @unchecked Sendable {
             ModelState.seeded(
                 warmup: rows, count: n, dimension: d, k: c.model.k, seed: c.model.seed, schedule: c.fixedSchedule,
                 heat: c.temperature.heat, floorRatio: c.temperature.floorRatio, autoKind: c.temperature.schedule,
-                autoHalfLife: c.temperatureHalfLife, epoch: UInt64(Clock.unixMilliseconds()), metric: c.model.metric)
+                autoHalfLife: c.temperatureHalfLife, epoch: UInt64(Clock.unixMilliseconds()), metric: c.model.metric,
+                iterations: c.model.warmupIterations, seedings: c.model.warmupSeedings)
         }
         model = state
         logger.notice("model seeded by k-means++ from \(n) warm-up vectors: k = \(c.model.k), dimension = \(d), T₀ = \(state.schedule.initial), floor = \(state.schedule.floor)")

@@ -1,0 +1,193 @@
+import CKernelShims
+import COpenBLAS
+
+extension Seeding {
+    /// What a refinement did: the warm-up's inertia (sum of squared distances to the nearest
+    /// center) before and after, and the Lloyd steps taken.
+    public struct Refinement: Sendable, Equatable {
+        /// Inertia of the centers given.
+        public var before: Double
+        /// Inertia of the centers returned; never above ``before``.
+        public var after: Double
+        /// Lloyd steps whose centers were evaluated.
+        public var steps: Int
+    }
+
+    /// Multiply-adds the extra seedings and the Lloyd steps of a new model may cost together:
+    /// two tenths of a second through OpenBLAS, about a second by the direct form.
+    public static let refinementBudget = Double(1 << 31)
+
+    /// The seedings and Lloyd steps actually run for a warm-up of this shape: those asked for
+    /// when their work fits ``refinementBudget``, else fewer seedings first (down to one),
+    /// then fewer steps (down to none).
+    ///
+    /// A Lloyd step costs `count · k · d` multiply-adds, as much as one pass of the updater over
+    /// the warm-up, and a k-means++ seeding `count² · d / 2` through the Gram matrix (d ≥ 128)
+    /// or `(2 + ln k) · k · count · d` directly. At embedding shapes (d 768, k 1024, 4 096
+    /// warm-up rows: 3.2 · 10⁹ per step) nothing fits and the seeding is k-means++ alone, as
+    /// cheap as before; on the quality sets (d ≤ 64, k ≤ 64) everything asked for fits.
+    public static func refinementPlan(
+        count: Int, dimension d: Int, k: Int, iterations: Int, seedings: Int, budget: Double = refinementBudget
+    ) -> (iterations: Int, seedings: Int) {
+        let step = Double(count) * Double(k) * Double(d)
+        let seeding = DistanceKernel.prefersMatrixProduct(k: k, dimension: d) && 2 * k <= gramRows
+            ? Double(min(count, gramRows)) * Double(min(count, gramRows)) * Double(d) / 2
+            : (2 + _log(Double(k))) * step
+        // The first seeding is paid anyway; each further one brings its own steps.
+        func cost(_ i: Int, _ s: Int) -> Double { Double(s) * Double(i) * step + Double(s - 1) * seeding }
+        var s = max(1, seedings)
+        var i = max(0, iterations)
+        while s > 1 && cost(i, s) > budget { s -= 1 }
+        while i > 0 && cost(i, s) > budget { i -= 1 }
+        return (i, s)
+    }
+
+    /// Lloyd's iterations of `centers` over the warm-up rows (Lloyd 1982): each row goes to its
+    /// nearest center, each center to the mean of its rows; a center that wins no row stays.
+    ///
+    /// k-means++ only picks rows; a streaming pass then moves each center with a step of
+    /// `1/N_k`, and on overlapping data it stays in the basin the seeding chose. A few full
+    /// steps on the warm-up put the starting centers at a local minimum of the warm-up before
+    /// the stream begins, which is what a batch k-means would start its pass from.
+    ///
+    /// The centers returned are the best ones evaluated (by the warm-up's inertia), so the
+    /// refinement never makes the warm-up's inertia worse, even when the matrix-product
+    /// distances round a near tie the other way. It stops early once a step gains less than
+    /// a relative `1e-4`.
+    ///
+    /// - Parameters:
+    ///   - centers: `k · dimension` floats; replaced by the refined centers.
+    ///   - rows: `count` warm-up rows, row-major, finite.
+    ///   - iterations: Lloyd steps at most (0 only measures the inertia).
+    ///   - metric: under ``Metric/cosine`` each mean is scaled back to unit length (spherical
+    ///     k-means), the rows being unit vectors already.
+    ///   - distances: `.automatic` uses the matrix product from d 128 (as the updater does).
+    /// - Complexity: O(iterations · count · k · dimension), as many passes of the updater
+    ///   over the warm-up; allocates its scratch once.
+    @discardableResult
+    public static func refine(
+        centers: inout [Float], rows: UnsafeBufferPointer<Float>, count: Int, dimension d: Int, k: Int,
+        iterations: Int, metric: Metric = .euclidean, distances: UpdateConfiguration.DistanceMethod = .automatic
+    ) -> Refinement {
+        precondition(count >= 1 && k >= 1 && d >= 1 && iterations >= 0, "refine: bad shape or iteration count")
+        precondition(centers.count == k * d && rows.count >= count * d, "refine: shapes disagree")
+        let products = switch distances {
+        case .automatic: DistanceKernel.prefersMatrixProduct(k: k, dimension: d)
+        case .direct: false
+        case .screened: true
+        }
+        var nearest = NearestCenters(count: count, dimension: d, k: k, products: products)
+        var labels = [Int32](repeating: 0, count: count)
+        var sums = [Double](repeating: 0, count: k * d)
+        var sizes = [Int](repeating: 0, count: k)
+        var best = centers
+        var bestInertia = nearest.assign(rows: rows.baseAddress!, centers: centers, labels: &labels)
+        let initial = bestInertia
+        var steps = 0
+        var current = centers
+        while steps < iterations {
+            // The mean of each center's rows (in doubles: thousands of rows per center).
+            for t in sums.indices { sums[t] = 0 }
+            for j in 0..<k { sizes[j] = 0 }
+            let x = rows.baseAddress!
+            for i in 0..<count {
+                let j = Int(labels[i])
+                sizes[j] += 1
+                for t in 0..<d { sums[j * d + t] += Double(x[i * d + t]) }
+            }
+            for j in 0..<k where sizes[j] > 0 {
+                for t in 0..<d { current[j * d + t] = Float(sums[j * d + t] / Double(sizes[j])) }
+                if metric == .cosine {
+                    // A mean of unit vectors that cancels to zero keeps its old direction.
+                    if current.withUnsafeMutableBufferPointer({ Metric.normalize(rows: $0.baseAddress! + j * d, count: 1, dimension: d) }) != nil {
+                        for t in 0..<d { current[j * d + t] = best[j * d + t] }
+                    }
+                }
+            }
+            steps += 1
+            let inertia = nearest.assign(rows: x, centers: current, labels: &labels)
+            guard inertia < bestInertia else { break }
+            let gain = bestInertia - inertia
+            best = current
+            bestInertia = inertia
+            if gain <= 1e-4 * inertia { break }
+        }
+        centers = best
+        return Refinement(before: initial, after: bestInertia, steps: steps)
+    }
+}
+
+/// Each row's nearest center, a block of rows at a time, by the direct form or through a
+/// matrix product of centered rows and centers (the expansion `‖x‖² + ‖c‖² − 2x·c`, whose
+/// rounding only matters for near ties, which a refinement may resolve either way).
+private struct NearestCenters {
+    let count: Int
+    let d: Int
+    let k: Int
+    let products: Bool
+    let block: Int
+    var distances: [Float]
+    var centeredRows: [Float]
+    var rowNorms: [Float]
+    var centeredCenters: [Float]
+    var centerNorms: [Float]
+    var mean: [Float]
+
+    init(count: Int, dimension d: Int, k: Int, products: Bool) {
+        self.count = count
+        self.d = d
+        self.k = k
+        self.products = products
+        // About 4 MiB of distances per block.
+        block = max(1, min(count, (1 << 20) / k))
+        distances = [Float](repeating: 0, count: block * k)
+        centeredRows = products ? [Float](repeating: 0, count: block * d) : []
+        rowNorms = products ? [Float](repeating: 0, count: block) : []
+        centeredCenters = products ? [Float](repeating: 0, count: k * d) : []
+        centerNorms = products ? [Float](repeating: 0, count: k) : []
+        mean = [Float](repeating: 0, count: d)
+    }
+
+    /// Writes each row's nearest center into `labels`; returns the summed nearest distances.
+    mutating func assign(rows x: UnsafePointer<Float>, centers: [Float], labels: inout [Int32]) -> Double {
+        if products {
+            // Centered on the centers' mean: the expansion then loses digits only on the
+            // scale of the data's spread, not of its offset from the origin.
+            for t in 0..<d { mean[t] = 0 }
+            for j in 0..<k { centers.withUnsafeBufferPointer { voronoid_add_scaled(&mean, $0.baseAddress! + j * d, 1 / Float(k), d) } }
+            voronoid_center_rows(centers, k, d, mean, &centeredCenters, &centerNorms)
+        }
+        var total = 0.0
+        var lo = 0
+        while lo < count {
+            let n = min(block, count - lo)
+            if products {
+                voronoid_center_rows(x + lo * d, n, d, mean, &centeredRows, &rowNorms)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
+                            1, centeredRows, Int32(d), centeredCenters, Int32(d), 0, &distances, Int32(k))
+                for i in 0..<n {
+                    for j in 0..<k {
+                        distances[i * k + j] = max(0, rowNorms[i] + centerNorms[j] - 2 * distances[i * k + j])
+                    }
+                }
+            } else {
+                centers.withUnsafeBufferPointer { c in
+                    DistanceKernel.squaredDistances(rows: x + lo * d, count: n, centers: c.baseAddress!, k: k, dimension: d,
+                                                    into: &distances)
+                }
+            }
+            for i in 0..<n {
+                var bestJ = 0
+                var bestD = distances[i * k]
+                for j in 1..<k where distances[i * k + j] < bestD {
+                    bestD = distances[i * k + j]
+                    bestJ = j
+                }
+                labels[lo + i] = Int32(bestJ)
+                total += Double(bestD)
+            }
+            lo += n
+        }
+        return total
+    }
+}
