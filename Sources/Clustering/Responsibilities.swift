@@ -338,7 +338,7 @@ public enum ResponsibilityKernel {
     static func narrow(_ u: UnsafeMutablePointer<Double>, _ idx: UnsafeMutablePointer<Int>, count s: Int) -> Int {
         var tau = -1.0
         var step = 0
-        while step < 4 {
+        while step < 8 {
             var sum = 0.0
             var squares = 0.0
             var r = 0
