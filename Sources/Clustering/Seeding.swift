@@ -128,51 +128,77 @@ public enum Seeding {
         var gram = [Float](repeating: 0, count: m * m)
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(d), 1, centered, Int32(d), 0, &gram, Int32(m))
         centered = []
-        // Distances in place of inner products, the lower triangle mirrored from the upper, so
-        // a trial's distances are one contiguous row.
-        for a in 0..<m {
-            gram[a * m + a] = 0
-            for b in (a + 1)..<m {
-                let v = max(0, norms[a] + norms[b] - 2 * gram[a * m + b])
-                gram[a * m + b] = v
-                gram[b * m + a] = v
-            }
-        }
         var closest = [Double](repeating: 0, count: m)
         var trialRows = [Int](repeating: 0, count: trials)
         var centers = [Float](repeating: 0, count: k * d)
-        let first = Int(random.next() % UInt64(m))
-        for t in 0..<d { centers[t] = sample[first * d + t] }
-        var potential = 0.0
-        for i in 0..<m {
-            closest[i] = Double(gram[first * m + i])
-            potential += closest[i]
-        }
-        for j in 1..<k {
-            for a in 0..<trials {
-                if potential > 0 {
-                    var target = random.nextUnit() * potential
-                    var pick = m - 1
-                    for i in 0..<m {
-                        target -= closest[i]
-                        if target < 0 { pick = i; break }
+        gram.withUnsafeMutableBufferPointer { gBuf in
+            let g = gBuf.baseAddress!
+            // Distances in place of inner products, row by row along the upper triangle, then
+            // the lower triangle mirrored from it in tiles (a column at a time would miss the
+            // cache on every write), so a trial's distances are one contiguous row.
+            norms.withUnsafeBufferPointer { n in
+                for a in 0..<m {
+                    g[a * m + a] = 0
+                    var b = a + 1
+                    while b < m {
+                        g[a * m + b] = max(0, n[a] + n[b] - 2 * g[a * m + b])
+                        b += 1
                     }
-                    trialRows[a] = pick
-                } else {
-                    trialRows[a] = Int(random.next() % UInt64(m))
                 }
             }
-            var best = trialRows[0]
-            var bestPotential = Double.infinity
-            for a in 0..<trials {
-                let r = trialRows[a] * m
-                var p = 0.0
-                for i in 0..<m { p += min(closest[i], Double(gram[r + i])) }
-                if p < bestPotential { bestPotential = p; best = trialRows[a] }
+            let tile = 64
+            var ta = 0
+            while ta < m {
+                var tb = ta
+                while tb < m {
+                    for a in ta..<min(ta + tile, m) {
+                        for b in max(tb, a + 1)..<max(max(tb, a + 1), min(tb + tile, m)) { g[b * m + a] = g[a * m + b] }
+                    }
+                    tb += tile
+                }
+                ta += tile
             }
-            for i in 0..<m { closest[i] = min(closest[i], Double(gram[best * m + i])) }
-            potential = bestPotential
-            for t in 0..<d { centers[j * d + t] = sample[best * d + t] }
+            closest.withUnsafeMutableBufferPointer { cBuf in
+                let closest = cBuf.baseAddress!
+                let first = Int(random.next() % UInt64(m))
+                for t in 0..<d { centers[t] = sample[first * d + t] }
+                var potential = 0.0
+                for i in 0..<m {
+                    closest[i] = Double(g[first * m + i])
+                    potential += closest[i]
+                }
+                for j in 1..<k {
+                    for a in 0..<trials {
+                        if potential > 0 {
+                            var target = random.nextUnit() * potential
+                            var pick = m - 1
+                            var i = 0
+                            while i < m {
+                                target -= closest[i]
+                                if target < 0 { pick = i; break }
+                                i += 1
+                            }
+                            trialRows[a] = pick
+                        } else {
+                            trialRows[a] = Int(random.next() % UInt64(m))
+                        }
+                    }
+                    var best = trialRows[0]
+                    var bestPotential = Double.infinity
+                    for a in 0..<trials {
+                        let row = g + trialRows[a] * m
+                        var p = 0.0
+                        var i = 0
+                        while i < m { p += min(closest[i], Double(row[i])); i += 1 }
+                        if p < bestPotential { bestPotential = p; best = trialRows[a] }
+                    }
+                    let row = g + best * m
+                    var i = 0
+                    while i < m { closest[i] = min(closest[i], Double(row[i])); i += 1 }
+                    potential = bestPotential
+                    for t in 0..<d { centers[j * d + t] = sample[best * d + t] }
+                }
+            }
         }
         return centers
     }
