@@ -194,7 +194,7 @@ public final class MiniBatchUpdater {
             let norm = rowNorms[lo + i]
             let upper = voronoid_screen_expand(norm, centerNorms, centerRoots, k, gamma, row, bounded)
             let tau = ResponsibilityKernel.entmax15Threshold(
-                bounded, count: k, dMin: upper, temperature: temperature, scratch: scratch)
+                bounded, count: k, dMin: upper, temperature: temperature, scratch: scratch, lowerBound: true)
             // Outward by a few units in the last place of the limit and of the window, for the
             // threshold's own rounding.
             let limit = Float(Double(upper) - 2 * temperature * tau * (1 + 0x1p-20)).nextUp.nextUp

@@ -289,9 +289,11 @@ public enum ResponsibilityKernel {
     /// The entmax-1.5 threshold `τ ∈ [−1, 0)` of a row, relative to its largest halved logit
     /// (the same `u` scale as ``entmax15(_:count:best:dMin:temperature:indices:weights:scratch:)``):
     /// centers with `(d_j − dMin) / 2T < −τ` form the support. `dMin` must be the row's minimum.
-    /// Writes nothing but `scratch` (room for `2k` doubles).
+    /// Writes nothing but `scratch` (room for `2k` doubles). With `lowerBound`, rows of many
+    /// candidates get a lower bound of `τ` (Newton iterates) instead, without ordering them.
     public static func entmax15Threshold(
-        _ d: UnsafePointer<Float>, count k: Int, dMin: Float, temperature: Double, scratch: UnsafeMutablePointer<Double>
+        _ d: UnsafePointer<Float>, count k: Int, dMin: Float, temperature: Double, scratch: UnsafeMutablePointer<Double>,
+        lowerBound: Bool = false
     ) -> Double {
         let twoT = 2 * temperature
         let floorD = Double(dMin)
@@ -317,6 +319,7 @@ public enum ResponsibilityKernel {
             block = end
         }
         if s <= 1 { return -1 }
+        if lowerBound && s > sortLimit { return thresholdLowerBound(u, count: s) }
         if s <= sortLimit {
             sortDescending(u, idx, count: s)
             return threshold(u, count: s).tau
@@ -329,13 +332,10 @@ public enum ResponsibilityKernel {
         return heapThreshold(u, idx, count: kept).tau
     }
 
-    /// Drops candidates that certainly lie below the threshold, keeping the rest in index order;
-    /// returns how many remain. `τ` solves `f(τ) = Σ (u − τ)₊² − 1 = 0` with `f` convex and
-    /// decreasing, and `f(−1) ≥ 0` (the top candidate alone gives 1), so Newton steps from −1 rise
-    /// towards `τ` without passing it: every candidate at or below an iterate is outside the
-    /// support, and the sort that follows sees only the support and a few more. Dropping them
-    /// changes neither `τ` nor the support (the prefix scan would stop before them).
-    static func narrow(_ u: UnsafeMutablePointer<Double>, _ idx: UnsafeMutablePointer<Int>, count s: Int) -> Int {
+    /// A lower bound of the entmax-1.5 threshold of `s` candidates `u ∈ (−1, 0]` (any order):
+    /// up to eight Newton steps on `Σ (u − τ)₊² = 1` from −1, each a hair short, so every iterate
+    /// stays at or below the root (the function is convex and decreasing).
+    static func thresholdLowerBound(_ u: UnsafePointer<Double>, count s: Int) -> Double {
         var tau = -1.0
         var step = 0
         while step < 8 {
@@ -350,12 +350,24 @@ public enum ResponsibilityKernel {
             }
             let f = squares - 1
             guard f > 0, sum > 0 else { break }
-            // A hair short of the full step, so rounding never carries an iterate past τ.
             let next = tau + f / (2 * sum) * (1 - 0x1p-20)
             guard next > tau else { break }
             tau = next
             step &+= 1
         }
+        // Near the root the step is below the sum's rounding: stay 2⁻⁴⁰ below, where a
+        // weight (u − τ)² is far under what the kernel keeps (``negligibleWeight``).
+        return tau - 0x1p-40
+    }
+
+    /// Drops candidates that certainly lie below the threshold, keeping the rest in index order;
+    /// returns how many remain. `τ` solves `f(τ) = Σ (u − τ)₊² − 1 = 0` with `f` convex and
+    /// decreasing, and `f(−1) ≥ 0` (the top candidate alone gives 1), so Newton steps from −1 rise
+    /// towards `τ` without passing it: every candidate at or below an iterate is outside the
+    /// support, and the sort that follows sees only the support and a few more. Dropping them
+    /// changes neither `τ` nor the support (the prefix scan would stop before them).
+    static func narrow(_ u: UnsafeMutablePointer<Double>, _ idx: UnsafeMutablePointer<Int>, count s: Int) -> Int {
+        let tau = thresholdLowerBound(u, count: s)
         var kept = 0
         var r = 0
         while r < s {

@@ -138,6 +138,13 @@ import Testing
                 return sum + max(0, u - tau) * max(0, u - tau)
             }
             #expect(abs(total - 1) < 1e-9, "trial \(trial) k \(k) T \(temperature): Σ = \(total)")
+            // The screen's cheaper lower bound never passes the threshold, and is close to it.
+            let bound = distances.withUnsafeBufferPointer {
+                ResponsibilityKernel.entmax15Threshold($0.baseAddress!, count: k, dMin: dMin, temperature: temperature,
+                                                       scratch: &scratch, lowerBound: true)
+            }
+            #expect(bound <= tau && bound >= -1, "trial \(trial): bound \(bound) above τ \(tau)")
+            #expect(tau - bound < 0.05, "trial \(trial): bound \(bound) far below τ \(tau)")
         }
     }
 
