@@ -289,6 +289,7 @@ def agreement_check(binary, cfg):
     rows = []
     for mode in ["entmax15", "softmax", "hard"]:
         settings = {**stream_settings(n, BATCH, 5), "model.mode": mode, "drift.enabled": "false",
+                    "model.warmup_iterations": 0, "model.warmup_seedings": 1,
                     "model.dead_center_fraction": 0, "model.separation_interval": 0}
         with Voronoid(binary, 16, settings) as v:
             v.stream(X, BATCH)
