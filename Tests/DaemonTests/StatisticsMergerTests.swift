@@ -149,4 +149,40 @@ import Testing
         #expect(older.withUnsafeBytes { merger.receive($0) } == .superseded)
         #expect(merger.pendingEpochs == 1)
     }
+
+    /// What the coordinator acknowledges: the newest epoch decoded from each worker, merged or
+    /// dropped (a dropped one must open the sender's window too), never an older one; and the
+    /// acknowledgements frame carries it to the worker it is about.
+    @Test func acknowledgementsFollowTheNewestEpochReceivedAndTravelInTheModelMessage() throws {
+        let rows = Self.data(n: 400, seed: 6)
+        let (start, configuration) = Self.start(rows)
+        let updater = MiniBatchUpdater(configuration: configuration)
+        let merger = StatisticsMerger(model: start, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: 2)
+        func frame(worker: UInt64, sequence: UInt64) -> [UInt8] {
+            Self.epoch(updater, start, rows[0..<(50 * Self.d)], worker: worker, sequence: sequence)
+        }
+        #expect(frame(worker: 1, sequence: 3).withUnsafeBytes { merger.receive($0) } == .pending)
+        #expect(frame(worker: 1, sequence: 3).withUnsafeBytes { merger.receive($0) } == .duplicate)
+        #expect(frame(worker: 1, sequence: 2).withUnsafeBytes { merger.receive($0) } == .duplicate)
+        var foreign = frame(worker: 2, sequence: 7)
+        foreign[28] ^= 1
+        #expect(foreign.withUnsafeBytes { merger.receive($0) } == .foreignEpoch)
+        #expect(merger.received == [1: .init(incarnation: 1, sequence: 3), 2: .init(incarnation: 1, sequence: 7)])
+        // A malformed frame names no one reliably: nothing is acknowledged for it.
+        #expect([UInt8](repeating: 0, count: 10).withUnsafeBytes { merger.receive($0) } == .refused(.malformed))
+        #expect(merger.received.count == 2)
+
+        var bytes: [UInt8] = []
+        ModelMessage.encodeAcknowledgements(merger.received, into: &bytes)
+        #expect(bytes.count == 8 + 2 * 24)
+        let two = try bytes.withUnsafeBytes { b throws(StatisticsMessage.DecodeError) in try ModelMessage.acknowledgement(for: 2, in: b) }
+        #expect(two == .init(incarnation: 1, sequence: 7))
+        let none = try bytes.withUnsafeBytes { b throws(StatisticsMessage.DecodeError) in try ModelMessage.acknowledgement(for: 9, in: b) }
+        #expect(none == nil)
+        for damaged in [Array(bytes.dropLast()), Array("VAK2".utf8) + bytes.dropFirst(4), []] {
+            #expect(throws: StatisticsMessage.DecodeError.self) {
+                try damaged.withUnsafeBytes { b throws(StatisticsMessage.DecodeError) in try ModelMessage.acknowledgement(for: 1, in: b) }
+            }
+        }
+    }
 }

@@ -45,6 +45,8 @@ final class StatisticsMerger {
         var lastBaseVersion: UInt64
         /// How many versions behind the model that was when it arrived.
         var staleness: UInt64
+        /// Vectors in all its epochs admitted so far (every incarnation).
+        var vectorsMerged: UInt64 = 0
     }
 
     private(set) var model: ModelState
@@ -54,6 +56,9 @@ final class StatisticsMerger {
     private(set) var ledger: EpochLedger
     private(set) var counters = Counters()
     private(set) var workers: [UInt64: WorkerView] = [:]
+    /// The newest epoch decoded from each worker, merged or dropped: what the coordinator
+    /// acknowledges, so a worker knows which of its epochs are still on their way.
+    private(set) var received: [UInt64: EpochLedger.Position] = [:]
 
     /// Centers of the last `maxStaleness + 1` versions, to rebase stale epochs from.
     private var history: [(version: UInt64, centers: [Float])]
@@ -76,6 +81,14 @@ final class StatisticsMerger {
         merged = SufficientStatistics(k: model.k, dimension: model.dimension)
     }
 
+    /// Changes the model outside a step (a reloaded schedule); epochs already pending stay
+    /// relative to its version, so `body` must not change the centers or the version.
+    func modifyModel(_ body: (inout ModelState) -> Void) {
+        let version = model.batches
+        body(&model)
+        precondition(model.batches == version, "modifyModel must not change the model's version")
+    }
+
     /// Epochs waiting for ``applyPending()``.
     var pendingEpochs: Int { pendingCount }
 
@@ -95,6 +108,12 @@ final class StatisticsMerger {
         } catch {
             counters.refused[error.reason, default: 0] += 1
             return .refused(error.reason)
+        }
+        if let known = received[origin.worker], known.incarnation > origin.incarnation
+            || (known.incarnation == origin.incarnation && known.sequence >= origin.sequence) {
+            // Older than one already acknowledged: nothing to record.
+        } else {
+            received[origin.worker] = EpochLedger.Position(incarnation: origin.incarnation, sequence: origin.sequence)
         }
         guard origin.modelEpoch == model.epoch else {
             counters.foreignEpochDropped += 1
@@ -118,7 +137,8 @@ final class StatisticsMerger {
             counters.epochsMissed += missed
         }
         workers[origin.worker] = WorkerView(incarnation: origin.incarnation, lastSequence: origin.sequence,
-                                            lastBaseVersion: base, staleness: current - base)
+                                            lastBaseVersion: base, staleness: current - base,
+                                            vectorsMerged: (workers[origin.worker]?.vectorsMerged ?? 0) + UInt64(decoded.vectors))
         if base != current {
             baseCenters.withUnsafeBufferPointer { b in
                 model.centers.withUnsafeBufferPointer { decoded.rebase(to: current, from: b, onto: $0) }
