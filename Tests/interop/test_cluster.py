@@ -235,3 +235,82 @@ def test_a_killed_worker_loses_only_its_own_vectors_and_the_others_go_on(ctx):
         assert final <= 1.05 * quality_at_kill, (final, quality_at_kill)
         assert final <= 1.2 * truth, (final, truth)
         assert c.proc.poll() is None and w1.proc.poll() is None
+
+
+def test_a_killed_coordinator_restarts_from_its_checkpoint_and_the_workers_carry_on(ctx, tmp_path):
+    """kill -9 of the coordinator under load, then a restart on the same endpoints: it restores
+    the newest checkpoint under a new model epoch, the workers adopt that model as soon as it is
+    published, and what they learned while it was away reaches it. Lost: the versions merged
+    after the last checkpoint (here one is written every step, so none) and at most
+    `cluster.window` messages per worker that were on their way (dropped as another model epoch's,
+    and counted)."""
+    endpoints = cluster_endpoints()
+    X, _, means = blobs(100 * B, d=D, k=K, seed=11, spread=1.0, side=30)
+    held_out, _, _ = blobs(4000, d=D, k=K, seed=11, spread=1.0, side=30)
+    state = ["--state", str(tmp_path / "coordinator"), "--set", "state.checkpoint_batches=1"]
+    c = coordinator(endpoints, *state)
+    try:
+        with worker(endpoints, 1) as w1, worker(endpoints, 2) as w2:
+            feeds = {1: pusher(ctx, w1.input), 2: pusher(ctx, w2.input)}
+            sent = 0
+
+            def feed(n):
+                nonlocal sent
+                for j in range(n):
+                    for w in (1, 2):
+                        rows = X[((sent // B) % 100) * B:((sent // B) % 100 + 1) * B]
+                        feeds[w].send_multipart(batch_message(rows, seq=sent // B + 1))
+                        sent += B
+
+            feed(20)
+            assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == sent, timeout=30), c.log
+            before = stats(ctx, c.query)
+            os.kill(c.proc.pid, signal.SIGKILL)
+            c.proc.wait(10)
+            c.stop()
+            # The workers keep ingesting and publishing assignments while the coordinator is away.
+            feed(20)
+            assert wait_for(lambda: all(stats(ctx, w.query)["vectors_accepted"] == sent // 2 for w in (w1, w2)), timeout=30)
+            restarted_at = time.time()
+            c = Daemon("--role", "coordinator", "--k", str(K), "--dimension", str(D),
+                       "--set", f'cluster.statistics_endpoint="{endpoints[0]}"',
+                       "--set", f'cluster.model_endpoint="{endpoints[1]}"', *state, ports=c.ports)
+            restored = stats(ctx, c.query)
+            # A checkpoint is handed over every step; the kill may catch the last one being
+            # written, and then the one before is restored.
+            assert before["model_version"] - 1 <= restored["model_version"] <= before["model_version"]
+            unsaved = before["vectors_seen"] - restored["vectors_seen"]
+            assert restored["model_epoch"] != before["model_epoch"]    # unclean stop: a new epoch
+            # Both workers adopt the restarted coordinator's model.
+            assert wait_for(lambda: all(stats(ctx, w.query).get("model_epoch") == restored["model_epoch"]
+                                        for w in (w1, w2)), timeout=20), (w1.log[-2000:], c.log[-2000:])
+            republished = time.time() - restarted_at
+            assert republished < 15, republished
+            feed(20)
+            # Settled: each worker learned all it was sent, holds nothing and has nothing on its way.
+            settled = wait_for(lambda: all((lambda t: t["vectors_accepted"] == sent // 2 and t["cluster_held_vectors"] == 0
+                                            and t["cluster_unacknowledged_epochs"] == 0)(stats(ctx, w.query))
+                                           for w in (w1, w2)), timeout=30)
+            s = stats(ctx, c.query)
+            assert settled, (s, stats(ctx, w1.query), stats(ctx, w2.query))
+            # Lost: the step not yet in a checkpoint, if any, and the messages each worker sent into
+            # the dead coordinator's connection (at most `cluster.window` = 2 each, one batch each
+            # here: the workers were idle at the kill), which the restarted coordinator dropped as
+            # another model epoch's and counted. Everything else the workers learned while it was
+            # away reached the model.
+            lost = sent - s["vectors_seen"]
+            assert s["cluster_foreign_epoch_dropped"] <= 2 * 2
+            assert lost == unsaved + s["cluster_foreign_epoch_dropped"] * B, (lost, unsaved, s)
+            assert s["cluster_duplicates_dropped"] == 0
+            final = inertia(held_out, centers(ctx, c)["centers"])
+            assert final <= 1.2 * inertia(held_out, means)
+    finally:
+        c.stop()
+
+
+def test_a_bad_role_names_the_key_and_exits_78():
+    import subprocess
+    from conftest import BINARY
+    done = subprocess.run([str(BINARY), "run", "--role", "leader"], capture_output=True, timeout=30)
+    assert done.returncode == 78
+    assert b"cluster.role" in done.stderr and b"leader" in done.stderr

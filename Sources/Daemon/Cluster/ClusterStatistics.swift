@@ -29,6 +29,10 @@ final class ClusterStatistics: Sendable {
     let epochsDropped = Atomic<UInt64>(0)
     /// Vectors in those dropped messages.
     let vectorsDropped = Atomic<UInt64>(0)
+    /// Vectors computed but not sent yet (held while `cluster.window` messages are on their way).
+    let heldVectors = Atomic<UInt64>(0)
+    /// Messages sent and not yet acknowledged by a model version.
+    let unacknowledged = Atomic<UInt64>(0)
     /// Epochs taken as lost because no acknowledgement came within `cluster.ack_timeout_s`.
     let acknowledgementsTimedOut = Atomic<UInt64>(0)
     /// Seeded models offered to the coordinator.
@@ -105,6 +109,8 @@ final class ClusterStatistics: Sendable {
                 Reading(name: "epochs_sent_total", type: "counter", help: "Statistics messages sent to the coordinator.", value: load(epochsSent)),
                 Reading(name: "epochs_dropped_total", type: "counter", help: "Statistics messages dropped because cluster.queue_epochs were waiting (their vectors never reach the model).", value: load(epochsDropped)),
                 Reading(name: "vectors_dropped_total", type: "counter", help: "Vectors in the dropped statistics messages.", value: load(vectorsDropped)),
+                Reading(name: "held_vectors", type: "gauge", help: "Vectors learned but not sent yet: held while cluster.window messages are on their way.", value: load(heldVectors)),
+                Reading(name: "unacknowledged_epochs", type: "gauge", help: "Statistics messages sent and not yet acknowledged by the coordinator.", value: load(unacknowledged)),
                 Reading(name: "acknowledgements_timed_out_total", type: "counter", help: "Epochs taken as lost because the coordinator did not acknowledge them within cluster.ack_timeout_s.", value: load(acknowledgementsTimedOut)),
                 Reading(name: "proposals_sent_total", type: "counter", help: "Seeded models offered to the coordinator.", value: load(proposalsSent)),
                 Reading(name: "models_adopted_total", type: "counter", help: "Model versions adopted from the coordinator.", value: load(modelsAdopted)),

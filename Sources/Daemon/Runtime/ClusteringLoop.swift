@@ -375,6 +375,7 @@ final class ClusteringLoop: @unchecked Sendable {
         let previous = acknowledged
         acknowledged = max(acknowledged, version.acknowledged ?? sequence)
         if acknowledged != previous { acknowledgedAt = Clock.monotonicMilliseconds() }
+        statistics.cluster.unacknowledged.store(sequence - acknowledged, ordering: .relaxed)
         if let current = model, current.epoch == next.epoch, next.batches <= current.batches {
             statistics.cluster.modelsOutdated.add(1, ordering: .relaxed)
             send()
@@ -460,6 +461,7 @@ final class ClusteringLoop: @unchecked Sendable {
             held.merge(epoch)
         }
         statistics.cluster.epochsOnCurrentModel.add(1, ordering: .relaxed)
+        statistics.cluster.heldVectors.store(UInt64(held.vectors), ordering: .relaxed)
         statistics.lastBatchMicroseconds.store((Clock.monotonicNanoseconds() - started) / 1000, ordering: .relaxed)
         statistics.batches.add(1, ordering: .relaxed)
         statistics.vectorsAccepted.add(UInt64(count), ordering: .relaxed)
@@ -489,6 +491,8 @@ final class ClusteringLoop: @unchecked Sendable {
                                                      modelEpoch: model.epoch), into: &frame)
         let vectors = held.vectors
         held.reset(baseVersion: model.batches)
+        statistics.cluster.heldVectors.store(0, ordering: .relaxed)
+        statistics.cluster.unacknowledged.store(sequence - acknowledged, ordering: .relaxed)
         if !link.outgoing.tryPush(frame) {
             statistics.cluster.epochsDropped.add(1, ordering: .relaxed)
             statistics.cluster.vectorsDropped.add(UInt64(vectors), ordering: .relaxed)
@@ -504,6 +508,7 @@ final class ClusteringLoop: @unchecked Sendable {
         logger.warning("no acknowledgement from the coordinator for \(configuration.cluster.ackTimeoutSeconds) s: epochs \(acknowledged + 1)…\(sequence) taken as lost")
         acknowledged = sequence
         acknowledgedAt = now
+        statistics.cluster.unacknowledged.store(0, ordering: .relaxed)
         send()
     }
 
