@@ -237,6 +237,37 @@ def test_a_killed_worker_loses_only_its_own_vectors_and_the_others_go_on(ctx):
         assert c.proc.poll() is None and w1.proc.poll() is None
 
 
+def test_a_stopped_coordinator_costs_the_workers_nothing(ctx):
+    """SIGSTOP of the coordinator (a pause, or a partition of every worker from it): the workers
+    go on ingesting and publishing assignments, hold what they learn in one message each instead
+    of queueing or dropping, and after SIGCONT every vector reaches the model."""
+    endpoints = cluster_endpoints()
+    X, _, _ = blobs(60 * B, d=D, k=K, seed=13)
+    with coordinator(endpoints) as c, worker(endpoints, 1) as w1, worker(endpoints, 2) as w2:
+        feeds = {1: pusher(ctx, w1.input), 2: pusher(ctx, w2.input)}
+        for i in range(60):
+            if i == 20:
+                assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == 20 * B, timeout=30)
+                os.kill(c.proc.pid, signal.SIGSTOP)
+            feeds[1 + i % 2].send_multipart(batch_message(X[i * B:(i + 1) * B], seq=i + 1))
+        try:
+            assert wait_for(lambda: all(stats(ctx, w.query)["vectors_accepted"] == 30 * B for w in (w1, w2)), timeout=30)
+            held = [stats(ctx, w.query) for w in (w1, w2)]
+            # Each worker has at most cluster.window (2) messages out and holds the rest.
+            for h in held:
+                assert h["cluster_unacknowledged_epochs"] <= 2 and h["cluster_held_vectors"] > 0, h
+                assert h["cluster_epochs_dropped"] == 0
+        finally:
+            os.kill(c.proc.pid, signal.SIGCONT)
+        s = wait_for(lambda: (lambda s: s if s["vectors_seen"] == 60 * B else None)(stats(ctx, c.query)), timeout=30)
+        assert s, stats(ctx, c.query)
+        assert s["cluster_stale_dropped"] == 0 and s["cluster_duplicates_dropped"] == 0
+        assert s["cluster_epochs_missed"] == 0
+        for w in (w1, w2):
+            t = stats(ctx, w.query)
+            assert t["cluster_epochs_dropped"] == 0 and t["cluster_acknowledgements_timed_out"] == 0
+
+
 def test_a_killed_coordinator_restarts_from_its_checkpoint_and_the_workers_carry_on(ctx, tmp_path):
     """kill -9 of the coordinator under load, then a restart on the same endpoints: it restores
     the newest checkpoint under a new model epoch, the workers adopt that model as soon as it is

@@ -69,6 +69,8 @@ final class ClusteringLoop: @unchecked Sendable {
     /// Batches not sent yet because `cluster.window` messages are on their way, merged, and
     /// relative to the model version held (rebased when a new one is adopted).
     private var held: SufficientStatistics
+    /// The model version the oldest batch in `held` was computed against.
+    private var heldSince: UInt64 = 0
     /// A worker takes no batch while this holds: after proposing its seed, until the first
     /// model arrives, and in the synchronous mode after each batch until the version that
     /// includes it.
@@ -387,6 +389,16 @@ final class ClusteringLoop: @unchecked Sendable {
             return
         }
         let first = model == nil
+        if !held.isEmpty, configuration.cluster.staleness > 0, next.batches > heldSince + UInt64(configuration.cluster.staleness) {
+            // Rebasing makes the sums exact for the new centers, but the responsibilities stay
+            // those of the old ones: beyond the staleness bound (a long partition while others
+            // moved the model on) they are dropped, and counted, as the coordinator would.
+            statistics.cluster.epochsDropped.add(1, ordering: .relaxed)
+            statistics.cluster.vectorsDropped.add(UInt64(held.vectors), ordering: .relaxed)
+            logger.warning("\(held.vectors) vectors learned against version \(heldSince) dropped: the model is now at \(next.batches), more than cluster.staleness = \(configuration.cluster.staleness) versions on")
+            held.reset(baseVersion: next.batches)
+            statistics.cluster.heldVectors.store(0, ordering: .relaxed)
+        }
         if let current = model, !held.isEmpty {
             // Exact for the sums: Σ w r (x − c_new) = Σ w r (x − c_old) + mass·(c_old − c_new).
             current.centers.withUnsafeBufferPointer { old in
@@ -457,6 +469,7 @@ final class ClusteringLoop: @unchecked Sendable {
         if held.isEmpty {
             // The held statistics take this batch's storage, and lend theirs to the next batch.
             swap(&held, &epoch)
+            heldSince = model!.batches
         } else {
             held.merge(epoch)
         }
