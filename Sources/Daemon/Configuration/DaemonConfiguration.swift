@@ -261,7 +261,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `cluster.staleness`: model versions a worker's statistics may lag the coordinator's
         /// model and still be merged (rebased onto the current centers); 0 is the synchronous
         /// mode, for tests: a worker waits for the version that includes its last batch.
-        public var staleness = 64
+        public var staleness = 16
         /// `cluster.window`: statistics messages a worker may have on their way to the coordinator
         /// (sent, not yet acknowledged by a model version). Further batches are merged into one
         /// held message, rebased onto each new version and sent when the window opens, so a slow
