@@ -21,7 +21,8 @@ final class WorkerLink: Sendable {
     let logger: Logger
     /// Encoded messages for the coordinator, from the clustering thread.
     let outgoing: BoundedQueue<[UInt8]>
-    /// Sent messages' buffers, back to the clustering thread for reuse.
+    /// Sent messages' buffers, back to the clustering thread for reuse (as they were: see
+    /// ``StatisticsMessage/encode(_:origin:into:)``).
     let spent: BoundedQueue<[UInt8]>
     /// Readable when a model version is waiting in ``takeModel()``.
     let modelReady: EventFD
@@ -101,7 +102,7 @@ final class WorkerLink: Sendable {
             outgoing.acknowledge()
             while true {
                 if waiting == nil { waiting = outgoing.pop() }
-                guard var frame = waiting else { break }
+                guard let frame = waiting else { break }
                 // EAGAIN (no room) keeps the frame for the next turn; other errors are the
                 // socket's, and a message that cannot be sent is lost like one dropped.
                 let sent = (try? push.sendFrame(frame, dontWait: true)) ?? false
@@ -112,7 +113,7 @@ final class WorkerLink: Sendable {
                     statistics.cluster.proposalsSent.add(1, ordering: .relaxed)
                 }
                 waiting = nil
-                frame.removeAll(keepingCapacity: true)
+                // Whole, not emptied: the next message of the same shape overwrites it in place.
                 _ = spent.tryPush(frame)
             }
         }

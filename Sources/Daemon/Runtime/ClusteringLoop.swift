@@ -368,8 +368,9 @@ final class ClusteringLoop: @unchecked Sendable {
     }
 
     /// Takes a model version the coordinator published, if it is newer than the one held (or of
-    /// another model epoch: a coordinator that restarted).
-    private func adopt(_ version: WorkerLink.Version) {
+    /// another model epoch: a coordinator that restarted). The clustering thread only; internal
+    /// so a test can drive a worker's batch path on its own thread.
+    func adopt(_ version: WorkerLink.Version) {
         let next = version.model
         // What the coordinator acknowledges opens the window, whether or not the model is new.
         // A version that does not list this incarnation comes from a coordinator with no record
