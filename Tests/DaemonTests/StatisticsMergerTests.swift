@@ -1,6 +1,7 @@
 import Clustering
 @testable import Daemon
 import Testing
+import Wire
 
 /// The coordinator's merge: workers' epochs, in any arrival order, with duplicates and bad
 /// frames mixed in, give the model one daemon would have built from the same batches.
@@ -136,6 +137,12 @@ import Testing
         cases.append((nanDelta, .refused(.invalid)))
         var foreign = good; foreign[28] ^= 1
         cases.append((foreign, .foreignEpoch))
+        // Finite and consistent, yet impossible: a delta no row below 2⁴⁰ could give (the fuzzer's
+        // find: it made a center infinite), and a delta on a center that received no mass.
+        var huge = good
+        let deltaStart = StatisticsMessage.headerSize + 3 * 8 * Self.k
+        huge.replaceSubrange(deltaStart..<(deltaStart + 4), with: withUnsafeBytes(of: Float(1e38).bitPattern.littleEndian, Array.init))
+        cases.append((huge, .refused(.invalid)))
         for (frame, expected) in cases {
             #expect(frame.withUnsafeBytes { merger.receive($0) } == expected)
         }
@@ -148,6 +155,39 @@ import Testing
         var older = good; older[12] = 0
         #expect(older.withUnsafeBytes { merger.receive($0) } == .superseded)
         #expect(merger.pendingEpochs == 1)
+    }
+
+    /// A mass too small for float32 to step by (the fuzzer's find) counts as none: the center
+    /// it lands on stays where it was, and stays finite.
+    @Test func negligibleMassesMoveNoCenter() {
+        let rows = Self.data(n: 400, seed: 8)
+        let (start, configuration) = Self.start(rows)
+        var fresh = start
+        fresh.counts = Array(repeating: 0, count: Self.k)
+        let merger = StatisticsMerger(model: fresh, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: 0)
+        var s = SufficientStatistics(k: Self.k, dimension: Self.d)
+        s.vectors = 2
+        s.supportTotal = 2
+        s.oneHotRows = 2
+        s.weight = 2
+        s.inertia = 0.5
+        s.squaredErrors = 0.125
+        s.mass[0] = 2
+        s.mass[1] = 1e-270
+        s.nearestWeight[0] = 2
+        s.nearestError[0] = 0.5
+        for t in 0..<Self.d { s.delta[t] = 0.25 }
+        var bytes: [UInt8] = []
+        StatisticsMessage.encode(s, origin: .init(worker: 1, incarnation: 1, sequence: 1, modelEpoch: fresh.epoch), into: &bytes)
+        #expect(bytes.withUnsafeBytes { merger.receive($0) } == .pending)
+        #expect(merger.applyPending() != nil)
+        #expect(merger.model.centers.allSatisfy { $0.isFinite })
+        #expect(Array(merger.model.centers[Self.d..<(2 * Self.d)]) == Array(fresh.centers[Self.d..<(2 * Self.d)]))
+        #expect(merger.model.counts[1] == 0)
+    }
+
+    @Test func theMergersRowLimitIsTheWiresOwn() {
+        #expect(StatisticsMerger.rowLimit == Double(WireLimits.maxAbsoluteValue))
     }
 
     /// What the coordinator acknowledges: the newest epoch decoded from each worker, merged or
