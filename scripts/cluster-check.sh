@@ -14,8 +14,9 @@
 # The last line is one JSON object:
 #   {"workers": N, "speedup": …, "max_center_diff": …, "worker_kill": "pass"|"fail",
 #    "coordinator_kill": "pass"|"fail", "lost_vectors": …}
-# Exit status 0 when both kills pass and the synchronous comparison ran, 1 otherwise, 2 when the
-# set-up is impossible (not root, no ip, no binary).
+# Exit status 0 when both kills and a partition of worker 1 (reported on stderr) pass and the
+# synchronous comparison ran, 1 otherwise, 2 when the set-up is impossible (not root, no ip, no
+# binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

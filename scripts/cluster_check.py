@@ -17,6 +17,10 @@ Four scenarios run one after the other; the last line printed is the JSON summar
   passes when the workers adopt the restored model within 15 s and every vector they received is
   merged but for what `cluster.window` messages per worker carried when it died;
 - lost_vectors: vectors received by a worker that never reached the model, over both kills.
+
+A partition of worker 1 (its link down for 3 s under load) runs last; it is reported on stderr
+and fails the exit status when worker 1's vectors are neither merged nor counted as dropped, or
+one is merged twice.
 """
 import argparse
 import json
@@ -258,6 +262,49 @@ class Check:
             for x in [*ws, c]:
                 x.stop()
 
+    def partition(self):
+        """Worker 1's link down for 3 s while both are fed: the other goes on, and once the link is
+        back every vector worker 1 received reaches the model or is counted as dropped, none twice."""
+        k, d = 16, 32
+        X, _ = self.blobs(100 * 256, d, k, seed=17)
+        c = self.coordinator(k, d)
+        ws = [self.worker(i + 1, k, d, "--set", "input.batch_size=256") for i in range(self.workers)]
+        sent = [0] * self.workers
+        try:
+            feeds = [self.pusher(w) for w in ws]
+
+            def feed(rounds):
+                for r in range(rounds):
+                    for i, f in enumerate(feeds):
+                        j = (sum(sent) // 256) % 100
+                        f.send_multipart(self.message(X[j * 256:(j + 1) * 256], sent[i] // 256 + 1))
+                        sent[i] += 256
+            feed(10)
+            if not self.wait(lambda: self.stats(c).get("vectors_seen", 0) == sum(sent)):
+                return "fail"
+            link = ["ip", "-n", self.namespace("w1"), "link", "set", "eth0"]
+            subprocess.run(link + ["down"], check=True)
+            try:
+                others = self.stats(c).get("cluster_worker_2_vectors_merged", 0)
+                feed(20)  # worker 1's share waits in this side's queue; the others' flows
+                time.sleep(3)
+                during = self.stats(c).get("cluster_worker_2_vectors_merged", 0)
+            finally:
+                subprocess.run(link + ["up"], check=True)
+            settled = self.wait(lambda: all((lambda t: t["vectors_accepted"] == sent[i] and t["cluster_held_vectors"] == 0
+                                             and t["cluster_unacknowledged_epochs"] == 0)(self.stats(w)) for i, w in enumerate(ws)), timeout=120)
+            s = self.stats(c)
+            dropped = self.stats(ws[0])["cluster_vectors_dropped"]
+            ok = bool(settled and during > others and s["cluster_duplicates_dropped"] == 0
+                      and s["cluster_worker_1_vectors_merged"] + dropped == sent[0]
+                      and np.isfinite(self.centers(c)).all())
+            print(f"partition: worker 1 cut off 3 s; {s['cluster_worker_1_vectors_merged']} of its {sent[0]} vectors merged, "
+                  f"{dropped} dropped as too stale", file=sys.stderr)
+            return "pass" if ok else "fail"
+        finally:
+            for x in [*ws, c]:
+                x.stop()
+
     def coordinator_kill(self):
         k, d = 16, 32
         X, _ = self.blobs(100 * 256, d, k, seed=11)
@@ -321,6 +368,7 @@ def main():
           file=sys.stderr)
     worker_kill, lost_w = check.worker_kill()
     coordinator_kill, lost_c = check.coordinator_kill()
+    partition = check.partition()
     summary = {
         "workers": options.workers,
         "speedup": round(many / one, 3) if one and many else None,
@@ -331,7 +379,7 @@ def main():
     }
     check.ctx.destroy(linger=0)
     print(json.dumps(summary))
-    return 0 if worker_kill == "pass" and coordinator_kill == "pass" and diff is not None else 1
+    return 0 if worker_kill == "pass" and coordinator_kill == "pass" and partition == "pass" and diff is not None else 1
 
 
 if __name__ == "__main__":
