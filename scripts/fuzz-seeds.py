@@ -8,6 +8,8 @@ target expects (see the comments at the top of each Tests/Fuzz/Fuzz*.swift):
                    that many bytes
   checkpoint       one options byte (bit 0: repair length and checksum), then the file
   configuration    the file's text
+  statistics       one options byte, then frames as for vectors: VST1 statistics for a 2 × 3
+                   model of epoch 1, and VAK1 acknowledgements
 
 Seeds are named `seed-…`; entries the fuzzer adds (`scripts/fuzz.sh --update-corpus`) are
 named by their SHA-1. Running this again rewrites the seeds and leaves other entries alone.
@@ -147,11 +149,49 @@ def configuration_seeds():
     yield "duplicate", b"[model]\nk = 1\nk = 2\n"
 
 
+def statistics_frame(worker, sequence, base, rows, epoch=1, incarnation=1):
+    """VST1 (Sources/Daemon/Cluster/StatisticsMessage.swift) of `rows` assigned hard to the nearer
+    of the fuzz target's centers (0, 0, 0) and (4, 4, 4)."""
+    centers = [(0.0, 0.0, 0.0), (4.0, 4.0, 4.0)]
+    mass, err, delta, total = [0.0, 0.0], [0.0, 0.0], [[0.0] * 3, [0.0] * 3], 0.0
+    squares = 0.0
+    for x in rows:
+        e = [sum((a - b) ** 2 for a, b in zip(x, c)) for c in centers]
+        j = 0 if e[0] <= e[1] else 1
+        mass[j] += 1
+        err[j] += e[j]
+        squares += e[j] ** 2
+        total += e[j]
+        for t in range(3):
+            delta[j][t] += x[t] - centers[j][t]
+    n = len(rows)
+    out = struct.pack("<4sQQQQQIIQQQddd", b"VST1", worker, incarnation, sequence, epoch, base, 2, 3,
+                      n, n, n, float(n), total, squares)
+    out += struct.pack("<2d", *mass) + struct.pack("<2d", *err) + struct.pack("<2d", *mass)
+    return out + struct.pack("<6f", *(delta[0] + delta[1]))
+
+
+def statistics_seeds():
+    a = statistics_frame(1, 1, 0, [(0.5, 0.1, -0.2), (3.5, 4.2, 4.1), (4.4, 3.9, 4.0)])
+    b = statistics_frame(2, 1, 0, [(0.1, 0.3, 0.2), (-0.4, 0.2, 0.1)])
+    a2 = statistics_frame(1, 2, 1, [(4.2, 4.2, 3.8)])
+    ack = b"VAK1" + struct.pack("<I", 2) + struct.pack("<3Q", 1, 1, 2) + struct.pack("<3Q", 2, 1, 1)
+    yield "two-workers", frames(0, a, b)
+    yield "step-each", frames(1, a, b, a2)
+    yield "duplicate", frames(2, a, a, b)
+    yield "stale", frames(1, a, b, statistics_frame(2, 2, 0, [(0.0, 0.0, 0.0)]))
+    yield "foreign-epoch", frames(0, statistics_frame(1, 1, 0, [(1.0, 1.0, 1.0)], epoch=2))
+    yield "older-incarnation", frames(0, statistics_frame(1, 1, 0, [(1.0, 0.0, 0.0)], incarnation=5), a)
+    yield "truncated", frames(0, a[:-3])
+    yield "acknowledgements", frames(0, ack, a)
+
+
 TARGETS = {
     "vectors": vectors_seeds,
     "query": query_seeds,
     "checkpoint": checkpoint_seeds,
     "configuration": configuration_seeds,
+    "statistics": statistics_seeds,
 }
 
 

@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [--update-corpus] [TARGET|all] [SECONDS]
 #
-# TARGET is vectors, query, configuration or checkpoint (default all); SECONDS is the fuzzing
+# TARGET is vectors, query, configuration, checkpoint or statistics (default all); SECONDS is the fuzzing
 # time per target (default 30). Each target is built from the library sources it exercises,
 # compiled straight into the fuzzer with `swiftc -sanitize=fuzzer,address`, into .build-fuzz/.
 # It then runs from a temporary copy of Tests/Fuzz/Corpus/TARGET/, so the checkout is never
@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$ROOT/.build-fuzz
-ALL_TARGETS=(vectors query configuration checkpoint)
+ALL_TARGETS=(vectors query configuration checkpoint statistics)
 
 update=0
 args=()
@@ -100,9 +100,11 @@ sources_of() {
         configuration) echo Tests/Fuzz/FuzzConfiguration.swift Sources/Daemon/Configuration/ConfigurationReader.swift \
             Sources/Daemon/Configuration/DaemonConfiguration.swift Sources/Daemon/Configuration/HTTPAddress.swift ;;
         checkpoint) echo Tests/Fuzz/FuzzCheckpoint.swift ;;
+        statistics) echo Tests/Fuzz/FuzzStatistics.swift Sources/Daemon/Cluster/StatisticsMessage.swift \
+            Sources/Daemon/Cluster/ModelMessage.swift Sources/Daemon/Cluster/StatisticsMerger.swift ;;
     esac
 }
-needs_clustering() { [[ $1 == configuration || $1 == checkpoint ]]; }
+needs_clustering() { [[ $1 == configuration || $1 == checkpoint || $1 == statistics ]]; }
 max_len_of() { case $1 in configuration) echo 8192 ;; *) echo 4096 ;; esac; }
 dict_of() { case $1 in vectors|query) echo Tests/Fuzz/Dictionaries/wire.dict ;; *) echo "Tests/Fuzz/Dictionaries/$1.dict" ;; esac; }
 

@@ -85,6 +85,95 @@ import Wire
         #expect(recycled.count > 0, "batches go back to the ingest side")
     }
 
+    /// A worker's batch path: responsibilities against the adopted model, assignments, and the
+    /// statistics message encoded into a buffer the link hands back, allocate nothing either.
+    @Test func steadyStateWorkerBatchesAllocateNothingOnTheClusteringThread() throws {
+        let k = 8, d = 16, rows = 256
+        var c = DaemonConfiguration()
+        c.model.k = k
+        c.model.dimension = d
+        c.model.warmup = rows
+        c.input.batchSize = rows
+        c.cluster.role = .worker
+        // Every batch is sent at once: nothing acknowledges here, and a closed window would
+        // merely hold (which allocates nothing either, and would prove less).
+        c.cluster.window = 1000
+        c.cluster.workerID = 7
+        let statistics = Statistics()
+        let outbound = try BoundedQueue<Outbound>(capacity: 64)
+        let spent = try BoundedQueue<WireMessage>(capacity: 64)
+        let recycled = try BoundedQueue<VectorBatch>(capacity: 256)
+        let logger = Logger(label: "voronoid-test", factory: { StderrLogHandler(label: $0, level: .warning) })
+        let context = try ZMQContext()
+        defer { context.shutdown() }
+        let link = try WorkerLink(configuration: c, context: context, statistics: statistics, stop: try EventFD(),
+                                  health: LoopHealth(logger: logger), logger: logger)
+        let loop = ClusteringLoop(
+            configuration: c, statistics: statistics, batches: try BoundedQueue(capacity: 4), recycled: recycled,
+            outbound: outbound, spent: spent, shared: SharedModel(update: c.update), stop: try EventFD(), logger: logger,
+            startEpoch: 1, restored: nil, checkpoints: nil, health: LoopHealth(logger: logger), workerLink: link)
+
+        var rng = RandomSource(seed: 13)
+        let means = (0..<k).map { _ in (0..<d).map { _ in Float(rng.nextUnit() * 80 - 40) } }
+        var prepared: [InboundBatch] = try (0..<120).map { b in
+            let batchRows = (0..<rows).map { i in means[(b + i) % k].map { $0 + Float(rng.nextUnit() * 2 - 1) } }
+            return InboundBatch(vectors: try VectorBatch(rows: batchRows, ids: nil), messages: 1, openedAt: 0)
+        }
+
+        var sentFrames = 0
+        func drainOutbound() {
+            while var item = outbound.pop() {
+                item.message.removeAll()
+                _ = spent.tryPush(item.message)
+            }
+        }
+        func run(_ range: Range<Int>) {
+            for b in range {
+                var batch = InboundBatch(vectors: VectorBatch(), messages: 0, openedAt: 0)
+                swap(&batch, &prepared[b])
+                loop.process(&batch)
+                drainOutbound()
+                while let proposal = link.outgoing.pop() {
+                    // The first batch completes the warm-up: the worker offers its seed and
+                    // waits; the coordinator's answer is that model (version 0), adopted here.
+                    if proposal.starts(with: Array("VORONOID".utf8)) {
+                        loop.adopt(.init(model: try! ModelState(encoded: proposal), acknowledged: nil))
+                        drainOutbound()
+                    } else {
+                        // A statistics message: this worker's, numbered in order, for the batch.
+                        var st = SufficientStatistics(k: k, dimension: d)
+                        let origin = try! proposal.withUnsafeBytes { b throws(StatisticsMessage.DecodeError) in
+                            try StatisticsMessage.decode(b, into: &st)
+                        }
+                        #expect(origin.worker == 7 && origin.sequence == UInt64(sentFrames + 1) && st.vectors == rows)
+                        _ = link.spent.tryPush(proposal)
+                        sentFrames += 1
+                    }
+                }
+            }
+        }
+
+        run(0..<20)
+        #expect(sentFrames == 20, "the warm-up batch and 19 more, each sent")
+        voronoid_allocations_start()
+        for b in 20..<120 {
+            var batch = InboundBatch(vectors: VectorBatch(), messages: 0, openedAt: 0)
+            swap(&batch, &prepared[b])
+            loop.process(&batch)
+            drainOutbound()
+            // Hand the frame back as the link would once sent (the queue holds them meanwhile).
+            while let frame = link.outgoing.pop() {
+                _ = link.spent.tryPush(frame)
+                sentFrames += 1
+            }
+        }
+        let allocations = voronoid_allocations_stop()
+        #expect(allocations == 0, "\(allocations) allocations in 100 steady-state worker batches")
+        #expect(sentFrames == 120)
+        #expect(statistics.cluster.epochsDropped.load(ordering: .relaxed) == 0)
+        #expect(statistics.vectorsAccepted.load(ordering: .relaxed) == 120 * UInt64(rows))
+    }
+
     /// `n` in three digits.
     static func padded(_ n: Int) -> String {
         let digits = String(n)

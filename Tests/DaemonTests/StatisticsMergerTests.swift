@@ -1,6 +1,7 @@
 import Clustering
 @testable import Daemon
 import Testing
+import Wire
 
 /// The coordinator's merge: workers' epochs, in any arrival order, with duplicates and bad
 /// frames mixed in, give the model one daemon would have built from the same batches.
@@ -136,6 +137,12 @@ import Testing
         cases.append((nanDelta, .refused(.invalid)))
         var foreign = good; foreign[28] ^= 1
         cases.append((foreign, .foreignEpoch))
+        // Finite and consistent, yet impossible: a delta no row below 2⁴⁰ could give (the fuzzer's
+        // find: it made a center infinite), and a delta on a center that received no mass.
+        var huge = good
+        let deltaStart = StatisticsMessage.headerSize + 3 * 8 * Self.k
+        huge.replaceSubrange(deltaStart..<(deltaStart + 4), with: withUnsafeBytes(of: Float(1e38).bitPattern.littleEndian, Array.init))
+        cases.append((huge, .refused(.invalid)))
         for (frame, expected) in cases {
             #expect(frame.withUnsafeBytes { merger.receive($0) } == expected)
         }
@@ -148,5 +155,74 @@ import Testing
         var older = good; older[12] = 0
         #expect(older.withUnsafeBytes { merger.receive($0) } == .superseded)
         #expect(merger.pendingEpochs == 1)
+    }
+
+    /// A mass too small for float32 to step by (the fuzzer's find) counts as none: the center
+    /// it lands on stays where it was, and stays finite.
+    @Test func negligibleMassesMoveNoCenter() {
+        let rows = Self.data(n: 400, seed: 8)
+        let (start, configuration) = Self.start(rows)
+        var fresh = start
+        fresh.counts = Array(repeating: 0, count: Self.k)
+        let merger = StatisticsMerger(model: fresh, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: 0)
+        var s = SufficientStatistics(k: Self.k, dimension: Self.d)
+        s.vectors = 2
+        s.supportTotal = 2
+        s.oneHotRows = 2
+        s.weight = 2
+        s.inertia = 0.5
+        s.squaredErrors = 0.125
+        s.mass[0] = 2
+        s.mass[1] = 1e-270
+        s.nearestWeight[0] = 2
+        s.nearestError[0] = 0.5
+        for t in 0..<Self.d { s.delta[t] = 0.25 }
+        var bytes: [UInt8] = []
+        StatisticsMessage.encode(s, origin: .init(worker: 1, incarnation: 1, sequence: 1, modelEpoch: fresh.epoch), into: &bytes)
+        #expect(bytes.withUnsafeBytes { merger.receive($0) } == .pending)
+        #expect(merger.applyPending() != nil)
+        #expect(merger.model.centers.allSatisfy { $0.isFinite })
+        #expect(Array(merger.model.centers[Self.d..<(2 * Self.d)]) == Array(fresh.centers[Self.d..<(2 * Self.d)]))
+        #expect(merger.model.counts[1] == 0)
+    }
+
+    @Test func theMergersRowLimitIsTheWiresOwn() {
+        #expect(StatisticsMerger.rowLimit == Double(WireLimits.maxAbsoluteValue))
+    }
+
+    /// What the coordinator acknowledges: the newest epoch decoded from each worker, merged or
+    /// dropped (a dropped one must open the sender's window too), never an older one; and the
+    /// acknowledgements frame carries it to the worker it is about.
+    @Test func acknowledgementsFollowTheNewestEpochReceivedAndTravelInTheModelMessage() throws {
+        let rows = Self.data(n: 400, seed: 6)
+        let (start, configuration) = Self.start(rows)
+        let updater = MiniBatchUpdater(configuration: configuration)
+        let merger = StatisticsMerger(model: start, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: 2)
+        func frame(worker: UInt64, sequence: UInt64) -> [UInt8] {
+            Self.epoch(updater, start, rows[0..<(50 * Self.d)], worker: worker, sequence: sequence)
+        }
+        #expect(frame(worker: 1, sequence: 3).withUnsafeBytes { merger.receive($0) } == .pending)
+        #expect(frame(worker: 1, sequence: 3).withUnsafeBytes { merger.receive($0) } == .duplicate)
+        #expect(frame(worker: 1, sequence: 2).withUnsafeBytes { merger.receive($0) } == .duplicate)
+        var foreign = frame(worker: 2, sequence: 7)
+        foreign[28] ^= 1
+        #expect(foreign.withUnsafeBytes { merger.receive($0) } == .foreignEpoch)
+        #expect(merger.received == [1: .init(incarnation: 1, sequence: 3), 2: .init(incarnation: 1, sequence: 7)])
+        // A malformed frame names no one reliably: nothing is acknowledged for it.
+        #expect([UInt8](repeating: 0, count: 10).withUnsafeBytes { merger.receive($0) } == .refused(.malformed))
+        #expect(merger.received.count == 2)
+
+        var bytes: [UInt8] = []
+        ModelMessage.encodeAcknowledgements(merger.received, into: &bytes)
+        #expect(bytes.count == 8 + 2 * 24)
+        let two = try bytes.withUnsafeBytes { b throws(StatisticsMessage.DecodeError) in try ModelMessage.acknowledgement(for: 2, in: b) }
+        #expect(two == .init(incarnation: 1, sequence: 7))
+        let none = try bytes.withUnsafeBytes { b throws(StatisticsMessage.DecodeError) in try ModelMessage.acknowledgement(for: 9, in: b) }
+        #expect(none == nil)
+        for damaged in [Array(bytes.dropLast()), Array("VAK2".utf8) + bytes.dropFirst(4), []] {
+            #expect(throws: StatisticsMessage.DecodeError.self) {
+                try damaged.withUnsafeBytes { b throws(StatisticsMessage.DecodeError) in try ModelMessage.acknowledgement(for: 1, in: b) }
+            }
+        }
     }
 }

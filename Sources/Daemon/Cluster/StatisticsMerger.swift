@@ -45,6 +45,8 @@ final class StatisticsMerger {
         var lastBaseVersion: UInt64
         /// How many versions behind the model that was when it arrived.
         var staleness: UInt64
+        /// Vectors in all its epochs admitted so far (every incarnation).
+        var vectorsMerged: UInt64 = 0
     }
 
     private(set) var model: ModelState
@@ -54,6 +56,9 @@ final class StatisticsMerger {
     private(set) var ledger: EpochLedger
     private(set) var counters = Counters()
     private(set) var workers: [UInt64: WorkerView] = [:]
+    /// The newest epoch decoded from each worker, merged or dropped: what the coordinator
+    /// acknowledges, so a worker knows which of its epochs are still on their way.
+    private(set) var received: [UInt64: EpochLedger.Position] = [:]
 
     /// Centers of the last `maxStaleness + 1` versions, to rebase stale epochs from.
     private var history: [(version: UInt64, centers: [Float])]
@@ -76,6 +81,14 @@ final class StatisticsMerger {
         merged = SufficientStatistics(k: model.k, dimension: model.dimension)
     }
 
+    /// Changes the model outside a step (a reloaded schedule); epochs already pending stay
+    /// relative to its version, so `body` must not change the centers or the version.
+    func modifyModel(_ body: (inout ModelState) -> Void) {
+        let version = model.batches
+        body(&model)
+        precondition(model.batches == version, "modifyModel must not change the model's version")
+    }
+
     /// Epochs waiting for ``applyPending()``.
     var pendingEpochs: Int { pendingCount }
 
@@ -96,6 +109,12 @@ final class StatisticsMerger {
             counters.refused[error.reason, default: 0] += 1
             return .refused(error.reason)
         }
+        if let known = received[origin.worker], known.incarnation > origin.incarnation
+            || (known.incarnation == origin.incarnation && known.sequence >= origin.sequence) {
+            // Older than one already acknowledged: nothing to record.
+        } else {
+            received[origin.worker] = EpochLedger.Position(incarnation: origin.incarnation, sequence: origin.sequence)
+        }
         guard origin.modelEpoch == model.epoch else {
             counters.foreignEpochDropped += 1
             return .foreignEpoch
@@ -107,6 +126,11 @@ final class StatisticsMerger {
             counters.staleDropped += 1
             return .stale(versionsBehind: base <= current ? current - base : 0)
         }
+        if implausible(decoded, base: baseCenters) {
+            counters.refused[.invalid, default: 0] += 1
+            return .refused(.invalid)
+        }
+        Self.dropNegligibleMasses(&decoded)
         switch ledger.admit(worker: origin.worker, incarnation: origin.incarnation, sequence: origin.sequence) {
         case .duplicate:
             counters.duplicatesDropped += 1
@@ -115,10 +139,13 @@ final class StatisticsMerger {
             counters.supersededDropped += 1
             return .superseded
         case .fresh(let missed):
-            counters.epochsMissed += missed
+            // Saturating: a sequence number is the sender's word, up to 2⁶⁴ − 1.
+            let (sum, overflow) = counters.epochsMissed.addingReportingOverflow(missed)
+            counters.epochsMissed = overflow ? .max : sum
         }
         workers[origin.worker] = WorkerView(incarnation: origin.incarnation, lastSequence: origin.sequence,
-                                            lastBaseVersion: base, staleness: current - base)
+                                            lastBaseVersion: base, staleness: current - base,
+                                            vectorsMerged: (workers[origin.worker]?.vectorsMerged ?? 0) &+ UInt64(decoded.vectors))
         if base != current {
             baseCenters.withUnsafeBufferPointer { b in
                 model.centers.withUnsafeBufferPointer { decoded.rebase(to: current, from: b, onto: $0) }
@@ -153,6 +180,61 @@ final class StatisticsMerger {
         counters.stepsApplied += 1
         remember()
         return report
+    }
+
+    /// The magnitude no vector reaches (``WireLimits/maxAbsoluteValue``, 2⁴⁰; a test checks the
+    /// two agree: the merge is compiled without the wire module for fuzzing).
+    static let rowLimit: Double = 0x1p40
+
+    /// Whether `s` cannot come from rows the daemon accepts, given the centers it was computed
+    /// against: finite sums that are still impossible, which would otherwise move a center by
+    /// more than any vector could and poison the model (found by fuzzing: a delta of 10³⁸ on a
+    /// mass of 1 made a center infinite).
+    ///
+    /// Each center's responsibility-weighted mean of the rows, `c_k + delta_k / mass_k`, is a
+    /// convex combination of vectors below ``rowLimit`` (allowed: 4 × the limit, for rounding);
+    /// a center with no mass has no delta; there is at least one row; the weight is at most the
+    /// largest sample weight per row, and the error at most that of the farthest two vectors.
+    private func implausible(_ s: SufficientStatistics, base: [Float]) -> Bool {
+        let k = s.k, d = s.dimension
+        // A worker never sends an epoch without rows; merged, one would make a step that moves nothing.
+        guard s.vectors > 0 else { return true }
+        let rows = Double(s.vectors)
+        guard s.weight <= rows * Double(Float.greatestFiniteMagnitude) else { return true }
+        let farthest = Double(d) * (2 * Self.rowLimit) * (2 * Self.rowLimit)
+        guard s.inertia <= s.weight * farthest else { return true }
+        let bound = 4 * Self.rowLimit
+        return s.mass.withUnsafeBufferPointer { mass in
+            s.delta.withUnsafeBufferPointer { delta in
+                base.withUnsafeBufferPointer { c in
+                    for j in 0..<k {
+                        let m = mass[j]
+                        for t in (j * d)..<(j * d + d) {
+                            if m > 0 {
+                                guard abs(Double(c[t]) + Double(delta[t]) / m) <= bound else { return true }
+                            } else if delta[t] != 0 {
+                                return true
+                            }
+                        }
+                    }
+                    return false
+                }
+            }
+        }
+    }
+
+    /// Masses below this are taken as none (with their deltas): a center whose count is that
+    /// small would move at the rate 1/N, which float32 cannot hold (found by fuzzing: a mass of
+    /// 10⁻²⁷⁰ on a center that had none made it NaN). Real rows give no such masses but through
+    /// denormal responsibilities, whose pull on a center is nil anyway.
+    static let negligibleMass = 1e-30
+
+    private static func dropNegligibleMasses(_ s: inout SufficientStatistics) {
+        let k = s.k, d = s.dimension
+        for j in 0..<k where s.mass[j] > 0 && s.mass[j] < negligibleMass {
+            s.mass[j] = 0
+            for t in (j * d)..<(j * d + d) { s.delta[t] = 0 }
+        }
     }
 
     /// Keeps the new version's centers for rebasing, overwriting the oldest beyond the bound.

@@ -44,28 +44,48 @@ struct StatisticsMessage: Equatable {
     /// The frame's size for `k` centers of `dimension`.
     static func size(k: Int, dimension: Int) -> Int { headerSize + 3 * 8 * k + 4 * k * dimension }
 
-    /// Encodes `statistics` from `origin` into `bytes`, reusing its capacity.
+    /// Encodes `statistics` from `origin` into `bytes`: a buffer that holds a frame of the same
+    /// shape (pass the previous frame back, not emptied) is overwritten in place, without
+    /// allocating; any other is replaced.
     static func encode(_ statistics: SufficientStatistics, origin: Origin, into bytes: inout [UInt8]) {
-        bytes.removeAll(keepingCapacity: true)
-        bytes.reserveCapacity(size(k: statistics.k, dimension: statistics.dimension))
-        bytes.append(contentsOf: magic)
-        append(&bytes, origin.worker)
-        append(&bytes, origin.incarnation)
-        append(&bytes, origin.sequence)
-        append(&bytes, origin.modelEpoch)
-        append(&bytes, statistics.baseVersion)
-        append32(&bytes, UInt32(statistics.k))
-        append32(&bytes, UInt32(statistics.dimension))
-        append(&bytes, UInt64(statistics.vectors))
-        append(&bytes, UInt64(statistics.supportTotal))
-        append(&bytes, UInt64(statistics.oneHotRows))
-        append(&bytes, statistics.weight.bitPattern)
-        append(&bytes, statistics.inertia.bitPattern)
-        append(&bytes, statistics.squaredErrors.bitPattern)
-        for v in statistics.mass { append(&bytes, v.bitPattern) }
-        for v in statistics.nearestError { append(&bytes, v.bitPattern) }
-        for v in statistics.nearestWeight { append(&bytes, v.bitPattern) }
-        for v in statistics.delta { append32(&bytes, v.bitPattern) }
+        let k = statistics.k, d = statistics.dimension
+        let total = size(k: k, dimension: d)
+        if bytes.count != total { bytes = [UInt8](repeating: 0, count: total) }
+        bytes.withUnsafeMutableBytes { out in
+            // Values stored at their offsets, little-endian, with no per-value closure.
+            out[0] = 0x56; out[1] = 0x53; out[2] = 0x54; out[3] = 0x31  // "VST1"
+            out.storeBytes(of: origin.worker.littleEndian, toByteOffset: 4, as: UInt64.self)
+            out.storeBytes(of: origin.incarnation.littleEndian, toByteOffset: 12, as: UInt64.self)
+            out.storeBytes(of: origin.sequence.littleEndian, toByteOffset: 20, as: UInt64.self)
+            out.storeBytes(of: origin.modelEpoch.littleEndian, toByteOffset: 28, as: UInt64.self)
+            out.storeBytes(of: statistics.baseVersion.littleEndian, toByteOffset: 36, as: UInt64.self)
+            var o = 44
+            out.storeBytes(of: UInt32(k).littleEndian, toByteOffset: o, as: UInt32.self)
+            out.storeBytes(of: UInt32(d).littleEndian, toByteOffset: o + 4, as: UInt32.self)
+            o += 8
+            out.storeBytes(of: UInt64(statistics.vectors).littleEndian, toByteOffset: o, as: UInt64.self)
+            out.storeBytes(of: UInt64(statistics.supportTotal).littleEndian, toByteOffset: o + 8, as: UInt64.self)
+            out.storeBytes(of: UInt64(statistics.oneHotRows).littleEndian, toByteOffset: o + 16, as: UInt64.self)
+            out.storeBytes(of: statistics.weight.bitPattern.littleEndian, toByteOffset: o + 24, as: UInt64.self)
+            out.storeBytes(of: statistics.inertia.bitPattern.littleEndian, toByteOffset: o + 32, as: UInt64.self)
+            out.storeBytes(of: statistics.squaredErrors.bitPattern.littleEndian, toByteOffset: o + 40, as: UInt64.self)
+            o += 48
+            statistics.mass.withUnsafeBufferPointer { m in
+                for j in 0..<k { out.storeBytes(of: m[j].bitPattern.littleEndian, toByteOffset: o + 8 * j, as: UInt64.self) }
+            }
+            o += 8 * k
+            statistics.nearestError.withUnsafeBufferPointer { m in
+                for j in 0..<k { out.storeBytes(of: m[j].bitPattern.littleEndian, toByteOffset: o + 8 * j, as: UInt64.self) }
+            }
+            o += 8 * k
+            statistics.nearestWeight.withUnsafeBufferPointer { m in
+                for j in 0..<k { out.storeBytes(of: m[j].bitPattern.littleEndian, toByteOffset: o + 8 * j, as: UInt64.self) }
+            }
+            o += 8 * k
+            statistics.delta.withUnsafeBufferPointer { m in
+                for t in 0..<(k * d) { out.storeBytes(of: m[t].bitPattern.littleEndian, toByteOffset: o + 4 * t, as: UInt32.self) }
+            }
+        }
     }
 
     /// Decodes a frame into `statistics` (which must already have the model's shape, so a
@@ -116,11 +136,4 @@ struct StatisticsMessage: Equatable {
         return origin
     }
 
-    private static func append(_ bytes: inout [UInt8], _ v: UInt64) {
-        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    private static func append32(_ bytes: inout [UInt8], _ v: UInt32) {
-        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
-    }
 }

@@ -103,6 +103,8 @@ public enum ConfigurationReader {
         "security.curve_secret_key_file", "security.allowed_clients_file", "security.curve_sockets",
         "fault.stall_after_s", "fault.fail_loop", "fault.fail_after_s", "fault.query_send_failures",
         "fault.checkpoint_delay_ms",
+        "cluster.role", "cluster.statistics_endpoint", "cluster.model_endpoint", "cluster.staleness",
+        "cluster.workers", "cluster.window", "cluster.ack_timeout_s", "cluster.worker_id", "cluster.queue_epochs", "cluster.worker_timeout_s",
     ]
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -212,8 +214,21 @@ public enum ConfigurationReader {
         case "fault.fail_after_s": c.fault.failAfterSeconds = try v.double(atLeast: 0)
         case "fault.query_send_failures": c.fault.querySendFailures = try v.int(min: 0, max: 1_000_000)
         case "fault.checkpoint_delay_ms": c.fault.checkpointDelayMilliseconds = try v.int(min: 0, max: 3_600_000)
+        case "cluster.role": c.cluster.role = try v.choice(DaemonConfiguration.ClusterRole.init(rawValue:), DaemonConfiguration.ClusterRole.allCases.map(\.rawValue))
+        case "cluster.statistics_endpoint": c.cluster.statisticsEndpoint = try v.endpoints(allowEmpty: false)[0]
+        case "cluster.model_endpoint": c.cluster.modelEndpoint = try v.endpoints(allowEmpty: false)[0]
+        case "cluster.staleness": c.cluster.staleness = try v.int(min: 0, max: 1024)
+        case "cluster.workers": c.cluster.workers = try v.int(min: 1, max: 1 << 16)
+        case "cluster.window": c.cluster.window = try v.int(min: 1, max: 1 << 16)
+        case "cluster.ack_timeout_s": c.cluster.ackTimeoutSeconds = try v.double(above: 0, allowInfinity: false)
+        case "cluster.worker_id":
+            // Ids travel as unsigned 64-bit integers; a TOML integer is signed, and a double
+            // above 2⁵³ would not round-trip, so the range stops there.
+            c.cluster.workerID = UInt64(try v.int(min: 0, max: 1 << 53))
+        case "cluster.queue_epochs": c.cluster.queueEpochs = try v.int(min: 1, max: 1 << 16)
+        case "cluster.worker_timeout_s": c.cluster.workerTimeoutSeconds = try v.double(above: 0, allowInfinity: false)
         default:
-            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, drift, changes, input, output, query, state, log, metrics, security, fault)")
+            throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, drift, changes, input, output, query, state, log, metrics, security, fault, cluster)")
         }
     }
 
@@ -237,7 +252,13 @@ public enum ConfigurationReader {
         if c.input.socket == .sub && c.input.topics.isEmpty {
             throw ConfigurationError(key: "input.topics", reason: "a SUB socket with no topics receives nothing, got []")
         }
-        let bound = [c.output.endpoint, c.query.endpoint] + (c.input.connect ? [] : c.input.endpoints)
+        if c.cluster.role != .single && c.cluster.statisticsEndpoint == c.cluster.modelEndpoint {
+            throw ConfigurationError(key: "cluster.model_endpoint", reason: "must differ from cluster.statistics_endpoint, got \"\(c.cluster.modelEndpoint)\"")
+        }
+        let coordinator = c.cluster.role == .coordinator
+        let bound = [c.output.endpoint, c.query.endpoint]
+            + (coordinator ? [c.cluster.statisticsEndpoint, c.cluster.modelEndpoint] : [])
+            + (c.input.connect || coordinator ? [] : c.input.endpoints)
         var seen = Set<String>()
         for e in bound where !e.isEmpty && !e.hasSuffix(":*") {
             guard seen.insert(e).inserted else {

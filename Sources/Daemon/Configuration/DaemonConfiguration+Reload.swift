@@ -26,6 +26,7 @@ extension DaemonConfiguration {
         keep("metrics.address", metrics.address, new.metrics.address)
         keep("fault", fault, new.fault)
         keep("security", security, new.security)
+        keep("cluster", cluster, new.cluster)
         e.model.mode = new.model.mode
         e.model.warmup = new.model.warmup
         e.model.warmupIterations = new.model.warmupIterations

@@ -233,7 +233,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
         /// The loops `fault.fail_loop` may name (``LoopHealth/Loop``'s names; configuration stays
         /// free of runtime types, and a test checks the two agree).
-        public static let loopNames = ["zap", "publish", "query", "checkpoint", "clustering", "ingest", "metrics"]
+        public static let loopNames = ["zap", "publish", "query", "checkpoint", "clustering", "ingest", "metrics", "cluster"]
 
         /// Whether the injected failure of `loop` is due at monotonic time `now` (milliseconds)
         /// for a loop started at `started`.
@@ -242,7 +242,57 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
     }
 
+    /// What a process does in a group of daemons that learn one model (README, "Several machines").
+    public enum ClusterRole: String, Sendable, Equatable, CaseIterable {
+        /// One daemon, one model: ingests, learns and publishes (the default).
+        case single
+        /// Ingests and publishes assignments for its own vectors; sends each batch's sufficient
+        /// statistics to the coordinator and adopts every model version the coordinator publishes.
+        case worker
+        /// Merges the workers' statistics into the model, owns forgetting and the schedule,
+        /// publishes every version to the workers and writes the checkpoints. Ingests nothing.
+        case coordinator
+    }
+
+    /// `[cluster]`: several daemons learning one model.
+    public struct Cluster: Sendable, Equatable {
+        /// `cluster.role`: single, worker or coordinator.
+        public var role = ClusterRole.single
+        /// `cluster.statistics_endpoint`: the coordinator's PULL socket for statistics (it binds,
+        /// workers connect).
+        public var statisticsEndpoint = "tcp://127.0.0.1:5570"
+        /// `cluster.model_endpoint`: the coordinator's XPUB socket for model versions (it binds,
+        /// workers connect).
+        public var modelEndpoint = "tcp://127.0.0.1:5571"
+        /// `cluster.staleness`: model versions a worker's statistics may lag the coordinator's
+        /// model and still be merged (rebased onto the current centers); 0 is the synchronous
+        /// mode, for tests: a worker waits for the version that includes its last batch.
+        public var staleness = 16
+        /// `cluster.window`: statistics messages a worker may have on their way to the coordinator
+        /// (sent, not yet acknowledged by a model version). Further batches are merged into one
+        /// held message, rebased onto each new version and sent when the window opens, so a slow
+        /// coordinator makes messages larger, not lost, and the lag of what it merges stays
+        /// near `window` × workers versions.
+        public var window = 2
+        /// `cluster.ack_timeout_s`: a worker whose window stays closed this long takes the
+        /// messages on their way as lost (counted) and opens it.
+        public var ackTimeoutSeconds = 5.0
+        /// `cluster.workers`: under `staleness = 0`, the coordinator applies a step once this
+        /// many workers have each sent the batch for the current version. Ignored otherwise.
+        public var workers = 1
+        /// `cluster.worker_id`: this worker's name in the coordinator's ledger and statistics;
+        /// 0 derives one from the host name and process id.
+        public var workerID: UInt64 = 0
+        /// `cluster.queue_epochs`: statistics messages a worker holds for the coordinator before
+        /// it drops new ones (and counts them); the clustering thread never waits for the network.
+        public var queueEpochs = 64
+        /// `cluster.worker_timeout_s`: a worker the coordinator has not heard from for this long
+        /// counts as silent in `stats` and `/metrics`.
+        public var workerTimeoutSeconds = 10.0
+    }
+
     public var model = Model()
+    public var cluster = Cluster()
     public var temperature = Temperature()
     public var input = Input()
     public var output = Output()

@@ -10,6 +10,13 @@ import Wire
 /// (assignments, centers, heartbeats, events), publishes the model to readers through a
 /// double buffer, and hands checkpoints to the ``CheckpointWriter``. It never encodes a file,
 /// writes to disk or sleeps.
+///
+/// Under `cluster.role = "worker"` it computes each batch's sufficient statistics against the
+/// model version it holds, publishes the batch's assignments and queues the statistics for the
+/// coordinator (``WorkerLink``) instead of applying them: the model changes only by adopting the
+/// versions the coordinator publishes. Under `"coordinator"` it ingests nothing: it merges the
+/// workers' statistics (``StatisticsMerger``), applies them as steps, and publishes each version
+/// to the workers (``CoordinatorLink``) as well as on its own output.
 // SAFETY: every mutable field is touched only by the clustering thread, inside `run()`;
 // other threads reach this object only through the Sendable queues, `SharedModel` and the
 // reload mailbox (a Mutex).
@@ -49,11 +56,42 @@ final class ClusteringLoop: @unchecked Sendable {
     private var lastCheckpointVersion: UInt64 = .max
     private let encodeLimiter: DropLogLimiter
 
+    // The cluster roles' state (README, "Several machines").
+    private let workerLink: WorkerLink?
+    private let coordinatorLink: CoordinatorLink?
+    /// The last epoch numbered, and the newest the coordinator acknowledged receiving.
+    private var sequence: UInt64 = 0
+    private var acknowledged: UInt64 = 0
+    /// When `acknowledged` last moved, or the window last closed (monotonic milliseconds).
+    private var acknowledgedAt: UInt64 = 0
+    /// The last batch's statistics (storage reused from batch to batch).
+    private var epoch: SufficientStatistics
+    /// Batches not sent yet because `cluster.window` messages are on their way, merged, and
+    /// relative to the model version held (rebased when a new one is adopted).
+    private var held: SufficientStatistics
+    /// The model version the oldest batch in `held` was computed against.
+    private var heldSince: UInt64 = 0
+    /// A worker takes no batch while this holds: after proposing its seed, until the first
+    /// model arrives, and in the synchronous mode after each batch until the version that
+    /// includes it.
+    private var awaitingModel = false
+    /// In the synchronous mode, the version the last batch was computed against.
+    private var awaitedBase: (epoch: UInt64, version: UInt64)?
+    /// The coordinator's merge of the workers' statistics; nil until it has a model.
+    private var merger: StatisticsMerger?
+    /// When each worker's last epoch was admitted (monotonic milliseconds).
+    private var workerHeard: [UInt64: UInt64] = [:]
+
     init(configuration: DaemonConfiguration, statistics: Statistics, batches: BoundedQueue<InboundBatch>,
          recycled: BoundedQueue<VectorBatch>, outbound: BoundedQueue<Outbound>, spent: BoundedQueue<WireMessage>,
          shared: SharedModel,
          stop: EventFD, logger: Logger, startEpoch: UInt64, restored: ModelState?, checkpoints: CheckpointWriter?,
-         health: LoopHealth, initialCenters: (centers: [Float], dimension: Int)? = nil) {
+         health: LoopHealth, initialCenters: (centers: [Float], dimension: Int)? = nil,
+         workerLink: WorkerLink? = nil, coordinatorLink: CoordinatorLink? = nil) {
+        self.workerLink = workerLink
+        self.coordinatorLink = coordinatorLink
+        self.epoch = SufficientStatistics(k: configuration.model.k, dimension: max(1, configuration.model.dimension))
+        self.held = epoch
         self.health = health
         self.initialCenters = initialCenters?.centers
         self.configuration = configuration
@@ -83,6 +121,9 @@ final class ClusteringLoop: @unchecked Sendable {
         let poller = ZMQPoller()
         _ = poller.add(batches.ready)
         let stopIndex = poller.add(stop)
+        if let workerLink { _ = poller.add(workerLink.modelReady) }
+        if let coordinatorLink { _ = poller.add(coordinatorLink.incoming.ready) }
+        if coordinatorLink != nil, let restored = model { coordinate(restored) }
         var stopping = false
         let started = Clock.monotonicMilliseconds()
         let stallAt = configuration.fault.stallAfterSeconds > 0 ? started + UInt64(configuration.fault.stallAfterSeconds * 1000) : UInt64.max
@@ -109,15 +150,18 @@ final class ClusteringLoop: @unchecked Sendable {
                 }
             }
             if poller.isReadable(stopIndex) { stopping = true }
+            if let workerLink, let next = workerLink.takeModel() { adopt(next) }
+            if let coordinatorLink { receiveStatistics(coordinatorLink) }
             batches.acknowledge()
-            while var batch = batches.pop() {
+            while !awaitingModel, var batch = batches.pop() {
                 process(&batch)
                 health.beat(.clustering)
             }
             timers(now: Clock.monotonicMilliseconds(), force: false)
             // The ingest thread flushes its open batch before it exits; once stop is signalled
-            // and the queue is empty there is nothing more to come.
-            if stopping && batches.count == 0 { break }
+            // and the queue is empty there is nothing more to come. A worker still waiting for
+            // the coordinator at that point leaves its queued batches unlearned.
+            if stopping && (batches.count == 0 || awaitingModel) { break }
         }
         timers(now: Clock.monotonicMilliseconds(), force: true)
         emitEvent("shutdown", ["model_version": .int(Int64(model?.batches ?? 0))])
@@ -157,6 +201,7 @@ final class ClusteringLoop: @unchecked Sendable {
         }
         state.schedule = schedule
         model = state
+        merger?.modifyModel { $0.schedule = schedule }
         shared.publish(state)
         logger.notice("reload applied: mode = \(next.model.mode.rawValue), T = \(state.temperature) (T₀ = \(schedule.initial), floor = \(schedule.floor), half-life = \(schedule.halfLife) vectors, \(schedule.kind.rawValue))")
     }
@@ -210,6 +255,10 @@ final class ClusteringLoop: @unchecked Sendable {
             shared.warmup(collected: collected, needed: configuration.warmupVectors)
             guard collected >= configuration.warmupVectors else { return }
             seed(dimension: d)
+            if workerLink != nil {
+                propose()
+                return
+            }
             // The warm-up vectors are data too: train on them in batches of the configured size.
             let rows = warmup
             let ids = warmupIDs
@@ -278,6 +327,9 @@ final class ClusteringLoop: @unchecked Sendable {
 
     private func train(rows: UnsafeBufferPointer<Float>, count: Int, weights: UnsafeBufferPointer<Float>?, ids: VectorIDs, firstID: Int) {
         guard model != nil else { return }
+        if workerLink != nil {
+            return contribute(rows: rows, count: count, weights: weights, ids: ids, firstID: firstID)
+        }
         let started = Clock.monotonicNanoseconds()
         // Updated in place: a copy here would make the update copy the model's arrays.
         let report = updater.update(&model!, rows: rows, count: count, weights: weights, loop: dispatch)
@@ -296,6 +348,302 @@ final class ClusteringLoop: @unchecked Sendable {
             emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: version,
                                 binary: output.assignments, json: output.assignmentsJSON)
         }
+        if configuration.state.checkpointBatches > 0, version % UInt64(configuration.state.checkpointBatches) == 0 {
+            checkpoint()
+        }
+    }
+
+    // MARK: - Worker
+
+    /// Offers the model just seeded from the warm-up to the coordinator and waits for the model
+    /// the coordinator publishes: its own proposal, or another worker's that came first. The
+    /// warm-up rows stay and are learned against that model when it arrives.
+    private func propose() {
+        guard let seeded = model, let link = workerLink else { return }
+        model = nil
+        awaitingModel = true
+        awaitedBase = nil
+        if !link.outgoing.tryPush(seeded.encoded()) {
+            statistics.cluster.epochsDropped.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Takes a model version the coordinator published, if it is newer than the one held (or of
+    /// another model epoch: a coordinator that restarted). The clustering thread only; internal
+    /// so a test can drive a worker's batch path on its own thread.
+    func adopt(_ version: WorkerLink.Version) {
+        let next = version.model
+        // What the coordinator acknowledges opens the window, whether or not the model is new.
+        // A version that does not list this incarnation comes from a coordinator with no record
+        // of it (restarted, or never reached): what was on its way is gone, and the window opens.
+        let previous = acknowledged
+        acknowledged = max(acknowledged, version.acknowledged ?? sequence)
+        if acknowledged != previous { acknowledgedAt = Clock.monotonicMilliseconds() }
+        statistics.cluster.unacknowledged.store(sequence - acknowledged, ordering: .relaxed)
+        if let current = model, current.epoch == next.epoch, next.batches <= current.batches {
+            statistics.cluster.modelsOutdated.add(1, ordering: .relaxed)
+            send()
+            return
+        }
+        if let d = dimension, d != next.dimension {
+            statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
+            logger.warning("model from the coordinator refused: dimension \(next.dimension), the vectors here have \(d)")
+            return
+        }
+        let first = model == nil
+        if !held.isEmpty, configuration.cluster.staleness > 0, next.batches > heldSince + UInt64(configuration.cluster.staleness) {
+            // Rebasing makes the sums exact for the new centers, but the responsibilities stay
+            // those of the old ones: beyond the staleness bound (a long partition while others
+            // moved the model on) they are dropped, and counted, as the coordinator would.
+            statistics.cluster.epochsDropped.add(1, ordering: .relaxed)
+            statistics.cluster.vectorsDropped.add(UInt64(held.vectors), ordering: .relaxed)
+            logger.warning("\(held.vectors) vectors learned against version \(heldSince) dropped: the model is now at \(next.batches), more than cluster.staleness = \(configuration.cluster.staleness) versions on")
+            held.reset(baseVersion: next.batches)
+            statistics.cluster.heldVectors.store(0, ordering: .relaxed)
+        }
+        if let current = model, !held.isEmpty {
+            // Exact for the sums: Σ w r (x − c_new) = Σ w r (x − c_old) + mass·(c_old − c_new).
+            current.centers.withUnsafeBufferPointer { old in
+                next.centers.withUnsafeBufferPointer { held.rebase(to: next.batches, from: old, onto: $0) }
+            }
+        } else {
+            held.reset(baseVersion: next.batches)
+        }
+        if first { model = next.detached() } else { model!.assign(from: next) }
+        dimension = next.dimension
+        shared.publish(model!, through: &spare)
+        statistics.modelVersion.store(next.batches, ordering: .relaxed)
+        statistics.temperatureBits.store(next.temperature.bitPattern, ordering: .relaxed)
+        let cluster = statistics.cluster
+        cluster.modelsAdopted.add(1, ordering: .relaxed)
+        cluster.epochsOnCurrentModel.store(0, ordering: .relaxed)
+        cluster.adoptedAtMilliseconds.store(Clock.monotonicMilliseconds(), ordering: .relaxed)
+        if awaitingModel {
+            if let awaited = awaitedBase {
+                if next.epoch != awaited.epoch || next.batches > awaited.version {
+                    awaitingModel = false
+                    awaitedBase = nil
+                }
+            } else {
+                awaitingModel = false
+            }
+        }
+        if first {
+            logger.notice("model adopted from the coordinator: epoch \(next.epoch), version \(next.batches), k = \(next.k), dimension = \(next.dimension)")
+            emitEvent("adopted", ["model_version": .int(Int64(next.batches)), "model_epoch": .int(Int64(bitPattern: next.epoch))])
+            learnWarmup()
+        }
+        send()
+    }
+
+    /// The warm-up rows gathered before the first model arrived, as one batch against it.
+    private func learnWarmup() {
+        guard let d = dimension, !warmup.isEmpty else { return }
+        let rows = warmup
+        let ids = warmupIDs
+        let weights = warmupWeights
+        warmup = []
+        warmupIDs = VectorIDs()
+        warmupWeights = []
+        let n = rows.count / d
+        rows.withUnsafeBufferPointer { r in
+            weights.withUnsafeBufferPointer { w in
+                contribute(rows: r, count: n, weights: w.isEmpty ? nil : w, ids: ids, firstID: 0)
+            }
+        }
+    }
+
+    /// A worker's batch: responsibilities against the model it holds, the batch's assignments
+    /// published, and its statistics added to the held ones, which go to the coordinator as soon
+    /// as fewer than `cluster.window` messages are on their way. The model does not change here.
+    private func contribute(rows: UnsafeBufferPointer<Float>, count: Int, weights: UnsafeBufferPointer<Float>?, ids: VectorIDs, firstID: Int) {
+        guard workerLink != nil, model != nil else { return }
+        let started = Clock.monotonicNanoseconds()
+        updater.computeStatistics(model!, rows: rows, count: count, weights: weights, loop: dispatch, into: &epoch)
+        var report = BatchReport()
+        report.vectors = count
+        report.weight = epoch.weight
+        report.inertia = epoch.inertia
+        report.meanSupportSize = Double(epoch.supportTotal) / Double(max(1, count))
+        report.oneHotRows = epoch.oneHotRows
+        report.temperature = model!.temperature
+        report.modelVersion = model!.batches
+        if held.isEmpty {
+            // The held statistics take this batch's storage, and lend theirs to the next batch.
+            swap(&held, &epoch)
+            heldSince = model!.batches
+        } else {
+            held.merge(epoch)
+        }
+        statistics.cluster.epochsOnCurrentModel.add(1, ordering: .relaxed)
+        statistics.cluster.heldVectors.store(UInt64(held.vectors), ordering: .relaxed)
+        statistics.lastBatchMicroseconds.store((Clock.monotonicNanoseconds() - started) / 1000, ordering: .relaxed)
+        statistics.batches.add(1, ordering: .relaxed)
+        statistics.vectorsAccepted.add(UInt64(count), ordering: .relaxed)
+        statistics.observe(report)
+        let output = configuration.output
+        if output.assignments || output.assignmentsJSON {
+            emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: model!.batches,
+                                binary: output.assignments, json: output.assignmentsJSON)
+        }
+        send()
+        if configuration.cluster.staleness == 0 {
+            awaitingModel = true
+            awaitedBase = (model!.epoch, model!.batches)
+        }
+    }
+
+    /// Sends the held statistics as the next epoch if the window allows. A message the link's
+    /// queue cannot take is dropped and counted (with the window at most `cluster.window` and
+    /// the queue `cluster.queue_epochs` long, only a link that stopped sending fills it).
+    private func send() {
+        guard let link = workerLink, let model, !held.isEmpty else { return }
+        guard sequence - acknowledged < UInt64(configuration.cluster.window) else { return }
+        sequence += 1
+        if sequence - acknowledged == UInt64(configuration.cluster.window) { acknowledgedAt = Clock.monotonicMilliseconds() }
+        var frame = link.spent.pop() ?? []
+        StatisticsMessage.encode(held, origin: .init(worker: link.workerID, incarnation: link.incarnation, sequence: sequence,
+                                                     modelEpoch: model.epoch), into: &frame)
+        let vectors = held.vectors
+        held.reset(baseVersion: model.batches)
+        statistics.cluster.heldVectors.store(0, ordering: .relaxed)
+        statistics.cluster.unacknowledged.store(sequence - acknowledged, ordering: .relaxed)
+        if !link.outgoing.tryPush(frame) {
+            statistics.cluster.epochsDropped.add(1, ordering: .relaxed)
+            statistics.cluster.vectorsDropped.add(UInt64(vectors), ordering: .relaxed)
+        }
+    }
+
+    /// A window that stays closed for `cluster.ack_timeout_s`: the messages on their way are
+    /// taken as lost (a connection dropped them), counted, and the window opens.
+    private func checkWindow(now: UInt64) {
+        guard workerLink != nil, sequence - acknowledged >= UInt64(configuration.cluster.window),
+              now >= acknowledgedAt + UInt64(configuration.cluster.ackTimeoutSeconds * 1000) else { return }
+        statistics.cluster.acknowledgementsTimedOut.add(sequence - acknowledged, ordering: .relaxed)
+        logger.warning("no acknowledgement from the coordinator for \(configuration.cluster.ackTimeoutSeconds) s: epochs \(acknowledged + 1)…\(sequence) taken as lost")
+        acknowledged = sequence
+        acknowledgedAt = now
+        statistics.cluster.unacknowledged.store(0, ordering: .relaxed)
+        send()
+    }
+
+    // MARK: - Coordinator
+
+    /// Starts merging onto `state` and publishes it to the workers.
+    private func coordinate(_ state: ModelState) {
+        model = state.detached()
+        dimension = state.dimension
+        merger = StatisticsMerger(model: state, updater: updater, maxStaleness: configuration.cluster.staleness)
+        shared.publish(model!, through: &spare)
+        statistics.modelVersion.store(state.batches, ordering: .relaxed)
+        statistics.temperatureBits.store(state.temperature.bitPattern, ordering: .relaxed)
+        publishModel()
+    }
+
+    /// Sends the model and the acknowledgements to the workers (``ModelMessage``).
+    private func publishModel() {
+        guard let link = coordinatorLink, let model, let merger else { return }
+        var acknowledgements: [UInt8] = []
+        ModelMessage.encodeAcknowledgements(merger.received, into: &acknowledgements)
+        link.publish([model.encoded(), acknowledgements])
+    }
+
+    /// Takes every frame the workers sent, then applies what may be applied: everything
+    /// pending, or under `cluster.staleness = 0` one step once `cluster.workers` workers have
+    /// each sent the batch for the current version.
+    private func receiveStatistics(_ link: CoordinatorLink) {
+        link.incoming.acknowledge()
+        var received = false
+        while let frame = link.incoming.pop() {
+            received = true
+            receive(frame)
+            _ = link.recycled.tryPush(frame)
+        }
+        guard let merger else { return }
+        let synchronous = configuration.cluster.staleness == 0
+        var steps = 0
+        while merger.pendingEpochs > 0, !synchronous || merger.pendingWorkers >= configuration.cluster.workers {
+            let started = Clock.monotonicNanoseconds()
+            guard let report = merger.applyPending() else { break }
+            stepped(report, started: started)
+            steps += 1
+        }
+        // Frames that made no step (all dropped) are still acknowledged, or their senders'
+        // windows would stay closed until cluster.ack_timeout_s.
+        if received && steps == 0 && !synchronous { publishModel() }
+        if received {
+            var workers: [UInt64: ClusterStatistics.WorkerStatus] = [:]
+            for (id, v) in merger.workers {
+                workers[id] = .init(incarnation: v.incarnation, lastSequence: v.lastSequence, staleness: v.staleness,
+                                    vectorsMerged: v.vectorsMerged, lastHeardMilliseconds: workerHeard[id] ?? 0)
+            }
+            statistics.cluster.setCoordinator(counters: merger.counters, workers: workers)
+        }
+    }
+
+    private static let modelMagic = Array("VORONOID".utf8)
+
+    /// One frame from a worker: a seeding proposal or an epoch's statistics.
+    private func receive(_ frame: [UInt8]) {
+        let cluster = statistics.cluster
+        if frame.starts(with: Self.modelMagic) { return considerProposal(frame) }
+        guard let merger else {
+            cluster.framesWithoutModel.add(1, ordering: .relaxed)
+            return
+        }
+        let outcome = frame.withUnsafeBytes { merger.receive($0) }
+        if outcome == .pending, frame.count >= 12 {
+            let worker = frame.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt64.self)) }
+            workerHeard[worker] = Clock.monotonicMilliseconds()
+        }
+    }
+
+    /// A worker's seeded model: the model, under a model epoch of the coordinator's, when there
+    /// is none yet; otherwise ignored, and the current model is published again so the proposer
+    /// has it even if it subscribed late.
+    private func considerProposal(_ frame: [UInt8]) {
+        let cluster = statistics.cluster
+        if model != nil {
+            cluster.proposalsIgnored.add(1, ordering: .relaxed)
+            publishModel()
+            return
+        }
+        var state: ModelState
+        do {
+            state = try ModelState(encoded: frame)
+        } catch {
+            cluster.proposalsRefused.add(1, ordering: .relaxed)
+            logger.warning("seeding proposal refused: \(error)")
+            return
+        }
+        let c = configuration.model
+        guard state.k == c.k, state.metric == c.metric, c.dimension == 0 || state.dimension == c.dimension else {
+            cluster.proposalsRefused.add(1, ordering: .relaxed)
+            logger.warning("seeding proposal refused: k = \(state.k), dimension = \(state.dimension), metric = \(state.metric.rawValue); the coordinator has model.k = \(c.k), model.dimension = \(c.dimension), model.metric = \(c.metric.rawValue)")
+            return
+        }
+        state.epoch = max(UInt64(Clock.unixMilliseconds()), state.epoch &+ 1)
+        coordinate(state)
+        logger.notice("model seeded from a worker's proposal: k = \(state.k), dimension = \(state.dimension), epoch \(state.epoch), T₀ = \(state.schedule.initial)")
+        emitEvent("seeded", ["vectors": .int(0), "temperature": .double(state.schedule.initial), "from": .string("worker")])
+    }
+
+    /// What follows a merged step: as after a single daemon's batch, without assignments
+    /// (the workers publish those), plus the new version for the workers.
+    private func stepped(_ report: BatchReport, started: UInt64) {
+        guard let merger, model != nil else { return }
+        model!.assign(from: merger.model)
+        statistics.lastBatchMicroseconds.store((Clock.monotonicNanoseconds() - started) / 1000, ordering: .relaxed)
+        let version = model!.batches
+        shared.publish(model!, through: &spare)
+        statistics.batches.add(1, ordering: .relaxed)
+        statistics.vectorsAccepted.add(UInt64(report.vectors), ordering: .relaxed)
+        statistics.temperatureBits.store(report.temperature.bitPattern, ordering: .relaxed)
+        statistics.modelVersion.store(version, ordering: .relaxed)
+        statistics.observe(report)
+        publishModel()
+        if !updater.events.isEmpty { publishEvents(version: version) }
+        if configuration.changes.enabled { publishChanges(version: version, meanSupport: report.meanSupportSize) }
         if configuration.state.checkpointBatches > 0, version % UInt64(configuration.state.checkpointBatches) == 0 {
             checkpoint()
         }
@@ -378,6 +726,7 @@ final class ClusteringLoop: @unchecked Sendable {
     // MARK: - Timers
 
     private func timers(now: UInt64, force: Bool) {
+        checkWindow(now: now)
         let output = configuration.output
         if let model, model.batches != lastCentersVersion,
            force || now >= lastCentersAt + UInt64(output.centersIntervalMilliseconds) {

@@ -13,7 +13,7 @@ import Synchronization
 final class LoopHealth: Sendable {
     /// The daemon's loops, in start-up order.
     enum Loop: String, CaseIterable, Sendable {
-        case zap, publish, query, checkpoint, clustering, ingest, metrics
+        case zap, publish, query, checkpoint, clustering, ingest, metrics, cluster
     }
 
     private struct Entry {
@@ -52,6 +52,7 @@ final class LoopHealth: Sendable {
         case .clustering: 4
         case .ingest: 5
         case .metrics: 6
+        case .cluster: 7
         }
     }
 

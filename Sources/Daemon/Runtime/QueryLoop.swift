@@ -227,6 +227,12 @@ final class QueryLoop: Sendable {
         out["checkpoints_skipped"] = .int(Int64(statistics.checkpointsSkipped.load(ordering: .relaxed)))
         out["encode_failures"] = .int(Int64(statistics.encodeFailures.load(ordering: .relaxed)))
         out["query_send_failures"] = .int(Int64(statistics.querySendFailures.load(ordering: .relaxed)))
+        out["cluster_role"] = .string(statistics.cluster.role.rawValue)
+        for r in statistics.cluster.readings(now: Clock.monotonicMilliseconds()) {
+            let name = r.name.hasSuffix("_total") ? String(r.name.dropLast(6)) : r.name
+            let key = r.worker.map { "cluster_worker_\($0)_" + name.dropFirst("worker_".count) } ?? "cluster_" + name
+            out[key] = r.type == "counter" ? .int(Int64(r.value)) : .double(r.value)
+        }
         return out
     }
 }

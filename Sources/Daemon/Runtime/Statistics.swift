@@ -41,6 +41,8 @@ public final class Statistics: Sendable {
     public let handshakeFailures = Atomic<UInt64>(0)
     /// The last lifecycle and model events, for readers that join late (the live view).
     public let recentEvents = RecentEvents()
+    /// The worker's or the coordinator's counters (`cluster.role`); zero for a single daemon.
+    let cluster = ClusterStatistics()
 
     /// CURVE clients let in and refused by the ZAP handler.
     public let authenticationsAllowed = Atomic<UInt64>(0)

@@ -56,8 +56,11 @@ public final class DaemonRunner: Sendable {
         let notifier = SystemdNotifier()
         let startEpoch = UInt64(Clock.unixMilliseconds())
 
-        // The model: newest valid checkpoint, or none (seeded from the warm-up).
-        let store = c.state.directory.isEmpty ? nil : CheckpointStore(
+        // The model: newest valid checkpoint, or none (seeded from the warm-up). A worker keeps
+        // none: its model is the coordinator's, which it adopts as soon as it connects.
+        let role = c.cluster.role
+        statistics.cluster.configure(c.cluster)
+        let store = c.state.directory.isEmpty || role == .worker ? nil : CheckpointStore(
             directory: c.state.directory,
             beforeSync: { [delay = c.fault.checkpointDelayMilliseconds] in if delay > 0 { usleep(UInt32(delay) * 1000) } })
         var restored: ModelState?
@@ -115,7 +118,7 @@ public final class DaemonRunner: Sendable {
             outbound = try BoundedQueue(capacity: c.output.queueMessages)
             // Enough spent messages to cover what is in flight between emitter and socket.
             spent = try BoundedQueue(capacity: min(c.output.queueMessages, 64))
-            stops = try (0..<6).map { _ throws(ZMQError) in try EventFD() }
+            stops = try (0..<7).map { _ throws(ZMQError) in try EventFD() }
         } catch {
             throw StartError(description: "cannot set up ZeroMQ: \(error)", status: 1)
         }
@@ -130,14 +133,23 @@ public final class DaemonRunner: Sendable {
         } catch {
             throw StartError(description: "cannot set up the checkpoint writer: \(error)", status: 1)
         }
-        let ingest = IngestLoop(configuration: c, context: context, statistics: statistics, batches: batches,
+        let workerLink: WorkerLink?
+        let coordinatorLink: CoordinatorLink?
+        do {
+            workerLink = role == .worker ? try WorkerLink(configuration: c, context: context, statistics: statistics, stop: stops[6], health: health, logger: logger) : nil
+            coordinatorLink = role == .coordinator ? try CoordinatorLink(configuration: c, context: context, statistics: statistics, stop: stops[6], health: health, logger: logger) : nil
+        } catch {
+            throw StartError(description: "cannot set up the cluster link: \(error)", status: 1)
+        }
+        // The coordinator learns from the workers' statistics, not from vectors.
+        let ingest = role == .coordinator ? nil : IngestLoop(configuration: c, context: context, statistics: statistics, batches: batches,
                                 recycled: recycled, stop: stops[0], dimension: restored?.dimension ?? given?.dimension ?? (c.model.dimension > 0 ? c.model.dimension : nil),
                                 security: security, deadLetters: c.output.deadLetter ? outbound : nil, health: health,
                                 limiter: dropLimiter, logger: logger)
         let clustering = ClusteringLoop(configuration: c, statistics: statistics, batches: batches, recycled: recycled,
                                         outbound: outbound, spent: spent, shared: shared, stop: stops[1], logger: logger,
                                         startEpoch: startEpoch, restored: restored, checkpoints: writer, health: health,
-                                        initialCenters: given)
+                                        initialCenters: given, workerLink: workerLink, coordinatorLink: coordinatorLink)
         let publish = PublishLoop(configuration: c, context: context, statistics: statistics, outbound: outbound,
                                   spent: spent, stop: stops[2], security: security, health: health, logger: logger)
         let query = c.query.endpoint.isEmpty ? nil : QueryLoop(
@@ -161,7 +173,9 @@ public final class DaemonRunner: Sendable {
         // supervisor stops them in the reverse order: intake first, then the model owner (which
         // flushes its last batch, publishes the final centers and hands over the final
         // checkpoint), then what carries its output.
-        let services: [(any DaemonService)?] = [metrics, writer, zap, publish, query, clustering, ingest]
+        // The cluster link comes before the model owner, which queues to it and reads from it.
+        let link: (any DaemonService)? = workerLink ?? coordinatorLink
+        let services: [(any DaemonService)?] = [metrics, writer, zap, publish, query, link, clustering, ingest]
         let supervisor = Supervisor(health: health)
         do {
             try supervisor.start(services.compactMap { $0 })
@@ -176,7 +190,13 @@ public final class DaemonRunner: Sendable {
 
         let metricsNote = (c.metrics.address.isEmpty ? "" : ", metrics http://\(c.metrics.address)/metrics")
             + (security.map { ", CURVE on \($0.sockets.sorted().joined(separator: "/")) for \($0.allowed.count) allowed keys (server key \($0.keyPair.z85PublicKey))" } ?? "")
-        let endpoints = "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)") + metricsNote
+        let intake = switch role {
+        case .single: ""
+        case .worker: "worker: statistics push \(c.cluster.statisticsEndpoint), model sub \(c.cluster.modelEndpoint), "
+        case .coordinator: "coordinator: statistics pull \(c.cluster.statisticsEndpoint), model xpub \(c.cluster.modelEndpoint), "
+        }
+        let input = role == .coordinator ? "" : "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), "
+        let endpoints = intake + input + "out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)") + metricsNote
         logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue), kernels = \(Kernels.level), blas = \(VoronoidVersion.blasDescription)")
         ready.store(true, ordering: .relaxed)
         notifier.notify("READY=1\nSTATUS=ready: \(endpoints)")

@@ -241,6 +241,15 @@ final class MetricsServer: DaemonService, StoppedByEventFD {
                [("{outcome=\"allowed\"}", Double(s.authenticationsAllowed.load(ordering: .relaxed))),
                 ("{outcome=\"denied\"}", Double(s.authenticationsDenied.load(ordering: .relaxed)))])
         metric("handshake_failures_total", "counter", "Security handshakes that failed on CURVE sockets (libzmq's socket monitor).", [("", Double(s.handshakeFailures.load(ordering: .relaxed)))])
+        metric("cluster_role", "gauge", "This daemon's cluster.role (always 1).", [("{role=\"\(s.cluster.role.rawValue)\"}", 1)])
+        var described = Set<String>()
+        for r in s.cluster.readings(now: Clock.monotonicMilliseconds()) {
+            // Per-worker readings share one HELP and TYPE, with the worker as a label.
+            if described.insert(r.name).inserted {
+                out += "# HELP voronoid_cluster_\(r.name) \(r.help)\n# TYPE voronoid_cluster_\(r.name) \(r.type)\n"
+            }
+            out += "voronoid_cluster_\(r.name)\(r.worker.map { "{worker=\"\($0)\"}" } ?? "") \(Self.format(r.value))\n"
+        }
         let producers = s.vectorsByProducer.sorted { $0.key < $1.key }
         if !producers.isEmpty {
             metric("producer_vectors_total", "counter", "Vectors received per authenticated producer (CURVE key name).",

@@ -27,6 +27,7 @@ struct Run: ParsableCommand {
     @Option(help: "state.directory: where checkpoints live.") var state: String?
     @Flag(help: "state.fresh_start: start a new model if the checkpoint's k or dimension differ.") var fresh = false
     @Option(help: "log.level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+    @Option(help: "cluster.role: single, worker (learns with a coordinator) or coordinator (merges the workers' statistics).") var role: String?
 
     /// The flags as typed settings, then every `--set` (which may override a flag): a flag's
     /// text goes to the validators as given, never re-parsed.
@@ -44,6 +45,7 @@ struct Run: ParsableCommand {
         if let state { set("state.directory", .string(state)) }
         if fresh { set("state.fresh_start", .bool(true)) }
         if let logLevel { set("log.level", .string(logLevel)) }
+        if let role { set("cluster.role", .string(role)) }
         for item in settings { o.append(try ConfigurationOverride(parsing: item)) }
         return o
     }

@@ -1,0 +1,386 @@
+"""The multi-host check behind scripts/cluster-check.sh: one coordinator and N workers, each in a
+network namespace of its own, driven from another namespace over veth links.
+
+    cluster_check.py --binary PATH --address NS=IP ... [--workers N]
+
+`--address` names each namespace and its address: `drv` (this process's), `co`, `w1` … `wN`.
+Four scenarios run one after the other; the last line printed is the JSON summary:
+
+- max_center_diff: the synchronous mode (cluster.staleness = 0) against one daemon fed the same
+  batches in the merged order (largest absolute difference of a center coordinate);
+- speedup: vectors per second learned by N workers over that of one worker, at the shape
+  CLUSTER_CHECK_SHAPE ("768,1024" by default: d, k), each worker with one clustering thread;
+- worker_kill: kill -9 of the last worker under load; passes when the coordinator and the other
+  workers go on, every vector the survivors received is merged, and the model's error on the
+  stream stays within 5 % of its value at the kill;
+- coordinator_kill: kill -9 of the coordinator under load and a restart from its checkpoint;
+  passes when the workers adopt the restored model within 15 s and every vector they received is
+  merged but for what `cluster.window` messages per worker carried when it died;
+- lost_vectors: vectors received by a worker that never reached the model, over both kills.
+
+A partition of worker 1 (its link down for 3 s under load) runs last; it is reported on stderr
+and fails the exit status when worker 1's vectors are neither merged nor counted as dropped, or
+one is merged twice.
+"""
+import argparse
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import zmq
+
+BATCH = 1024
+
+
+class Daemon:
+    """`voronoid run` in a network namespace; stderr kept for the report."""
+
+    def __init__(self, binary, namespace, address, ports, *args):
+        self.address = address
+        self.ports = ports
+        self.query = f"tcp://{address}:{ports['query']}"
+        self.input = f"tcp://{address}:{ports['input']}"
+        command = ["ip", "netns", "exec", namespace, binary, "run",
+                   "--input", f"tcp://{address}:{ports['input']}", "--output", f"tcp://{address}:{ports['output']}",
+                   "--query", self.query, "--set", 'metrics.address=""', *args]
+        self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+        self.lines = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(60):
+            self.stop()
+            raise RuntimeError(f"voronoid in {namespace} did not become ready:\n" + "\n".join(self.lines[-20:]))
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            if "voronoid ready" in line:
+                self.ready.set()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Check:
+    def __init__(self, binary, addresses, workers):
+        self.binary = binary
+        self.addresses = addresses
+        self.workers = workers
+        self.ctx = zmq.Context()
+        self.statistics_port, self.model_port = 5570, 5571
+
+    def ask(self, daemon, request=b"stats"):
+        req = self.ctx.socket(zmq.REQ)
+        req.setsockopt(zmq.LINGER, 0)
+        req.setsockopt(zmq.RCVTIMEO, 10000)
+        req.connect(daemon.query)
+        try:
+            req.send(request)
+            return req.recv_multipart()
+        finally:
+            req.close()
+
+    def stats(self, daemon):
+        return json.loads(self.ask(daemon)[0])
+
+    def centers(self, daemon):
+        frames = self.ask(daemon, b"snapshot")
+        _, k, d = struct.unpack_from("<4sII", frames[0])
+        return np.frombuffer(frames[1], dtype="<f4").reshape(k, d)
+
+    @staticmethod
+    def wait(predicate, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        return predicate()
+
+    def cluster_args(self):
+        co = self.addresses["co"]
+        return ["--set", f'cluster.statistics_endpoint="tcp://{co}:{self.statistics_port}"',
+                "--set", f'cluster.model_endpoint="tcp://{co}:{self.model_port}"']
+
+    def coordinator(self, k, d, *args):
+        ns = "co"
+        return Daemon(self.binary, self.namespace(ns), self.addresses[ns], {"input": 5555, "output": 5556, "query": 5557},
+                      "--role", "coordinator", "--k", str(k), "--dimension", str(d), *self.cluster_args(), *args)
+
+    def worker(self, i, k, d, *args):
+        ns = f"w{i}"
+        return Daemon(self.binary, self.namespace(ns), self.addresses[ns], {"input": 5555, "output": 5556, "query": 5557},
+                      "--role", "worker", "--pull", "--k", str(k), "--dimension", str(d), "--set", f"cluster.worker_id={i}",
+                      "--set", f"input.batch_size={BATCH}", *self.cluster_args(), *args)
+
+    def namespace(self, short):
+        return self.prefix + short
+
+    def pusher(self, daemon):
+        push = self.ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        push.setsockopt(zmq.SNDHWM, 64)
+        push.connect(daemon.input)
+        return push
+
+    @staticmethod
+    def message(rows, seq):
+        return [b"vectors", struct.pack("<4sIQ", b"VB1N", len(rows), seq), rows.astype("<f4").tobytes()]
+
+    @staticmethod
+    def blobs(n, d, k, seed):
+        rng = np.random.default_rng(seed)
+        means = rng.uniform(-15, 15, size=(k, d))
+        return (means[rng.integers(0, k, n)] + rng.normal(size=(n, d))).astype("<f4"), means
+
+    @staticmethod
+    def inertia(X, C):
+        d2 = (X * X).sum(1)[:, None] - 2 * X @ C.T + (C * C).sum(1)[None, :]
+        return float(np.maximum(d2.min(axis=1), 0).mean())
+
+    # Scenarios
+
+    def equivalence(self):
+        k, d, steps, b = 16, 32, 40, 512
+        X, means = self.blobs(self.workers * steps * b, d, k, seed=3)
+        start = means + np.random.default_rng(4).normal(scale=2.0, size=means.shape)
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+            f.write("\n".join(",".join(f"{v:.6f}" for v in row) for row in start) + "\n")
+        same = ["--set", f'model.initial_centers="{f.name}"', "--set", "temperature.initial=4.0",
+                "--set", "model.dead_center_fraction=0", "--set", "drift.enabled=false",
+                "--set", "input.max_wait_ms=600000", "--set", "cluster.staleness=0"]
+        n = self.workers
+        c = self.coordinator(k, d, "--set", f"cluster.workers={n}", *same)
+        ws = [self.worker(i + 1, k, d, "--set", f"input.batch_size={b}", "--set", f"model.warmup={b}", *same) for i in range(n)]
+        single = Daemon(self.binary, self.namespace("co"), self.addresses["co"], {"input": 5565, "output": 5566, "query": 5567},
+                        "--pull", "--k", str(k), "--dimension", str(d), "--set", f"input.batch_size={n * b}",
+                        "--set", f"model.warmup={n * b}", *same)
+        try:
+            feeds = [self.pusher(w) for w in ws]
+            alone = self.pusher(single)
+            for step in range(steps):
+                for i in range(n):
+                    rows = X[(step * n + i) * b:(step * n + i + 1) * b]
+                    feeds[i].send_multipart(self.message(rows, step + 1))
+                    alone.send_multipart(self.message(rows, step * n + i + 1))
+            done = self.wait(lambda: self.stats(c).get("model_version") == steps and self.stats(single).get("model_version") == steps)
+            if not done:
+                return None
+            return float(np.abs(self.centers(c) - self.centers(single)).max())
+        finally:
+            for x in [single, *ws, c]:
+                x.stop()
+            os.unlink(f.name)
+
+    def rate(self, workers, d, k, vectors):
+        """Vectors per second the coordinator learns from `workers` workers fed as fast as they take."""
+        block, _ = self.blobs(32 * BATCH, d, k, seed=5)
+        c = self.coordinator(k, d)
+        ws = [self.worker(i + 1, k, d, "--set", "output.assignments=false") for i in range(workers)]
+        try:
+            feeds = [self.pusher(w) for w in ws]
+            sent = 0
+            # The warm-up and seeding, not timed.
+            warm = max(4 * k, min(32 * k, 4096), BATCH)
+            for f in feeds:
+                for i in range(0, warm, BATCH):
+                    f.send_multipart(self.message(block[i:i + BATCH], i // BATCH + 1))
+                    sent += BATCH
+            if not self.wait(lambda: self.stats(c).get("vectors_seen", 0) >= sent, timeout=300):
+                return None
+            started = time.time()
+            target = sent + vectors
+
+            def push(f, share):
+                for j in range(share // BATCH):
+                    f.send_multipart(self.message(block[(j % 32) * BATCH:(j % 32 + 1) * BATCH], j + 100))
+            threads = [threading.Thread(target=push, args=(f, vectors // workers)) for f in feeds]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if not self.wait(lambda: self.stats(c).get("vectors_seen", 0) >= target, timeout=600):
+                return None
+            return vectors / (time.time() - started)
+        finally:
+            for x in [*ws, c]:
+                x.stop()
+
+    def worker_kill(self):
+        k, d = 16, 32
+        X, means = self.blobs(400 * 256, d, k, seed=7)
+        held_out = X[-4000:]
+        c = self.coordinator(k, d, "--set", "cluster.worker_timeout_s=1")
+        ws = [self.worker(i + 1, k, d, "--set", "input.batch_size=256") for i in range(self.workers)]
+        sent = [0] * self.workers
+        try:
+            feeds = [self.pusher(w) for w in ws]
+
+            def feed(rounds, alive):
+                for r in range(rounds):
+                    for i in alive:
+                        j = (sum(sent) // 256) % 380
+                        feeds[i].send_multipart(self.message(X[j * 256:(j + 1) * 256], sent[i] // 256 + 1))
+                        sent[i] += 256
+            feed(40, range(self.workers))
+            if not self.wait(lambda: self.stats(c).get("cluster_workers", 0) == self.workers):
+                return "fail", 0
+            feed(20, range(self.workers))
+            victim = self.workers - 1
+            os.kill(ws[victim].proc.pid, signal.SIGKILL)
+            ws[victim].proc.wait(10)
+            at_kill = self.inertia(held_out, self.centers(c))
+            version = self.stats(c)["model_version"]
+            survivors = range(self.workers - 1)
+            feed(60, survivors)
+            merged = self.wait(lambda: (lambda s: s if all(s.get(f"cluster_worker_{i + 1}_vectors_merged") == sent[i] for i in survivors)
+                                        else None)(self.stats(c)))
+            if not merged:
+                return "fail", None
+            lost = sent[victim] - merged.get(f"cluster_worker_{victim + 1}_vectors_merged", 0)
+            final = self.inertia(held_out, self.centers(c))
+            ok = (merged["model_version"] > version and final <= 1.05 * at_kill and c.proc.poll() is None
+                  and all(ws[i].proc.poll() is None for i in survivors))
+            return ("pass" if ok else "fail"), lost
+        finally:
+            for x in [*ws, c]:
+                x.stop()
+
+    def partition(self):
+        """Worker 1's link down for 3 s while both are fed: the other goes on, and once the link is
+        back every vector worker 1 received reaches the model or is counted as dropped, none twice."""
+        k, d = 16, 32
+        X, _ = self.blobs(100 * 256, d, k, seed=17)
+        c = self.coordinator(k, d)
+        ws = [self.worker(i + 1, k, d, "--set", "input.batch_size=256") for i in range(self.workers)]
+        sent = [0] * self.workers
+        try:
+            feeds = [self.pusher(w) for w in ws]
+
+            def feed(rounds):
+                for r in range(rounds):
+                    for i, f in enumerate(feeds):
+                        j = (sum(sent) // 256) % 100
+                        f.send_multipart(self.message(X[j * 256:(j + 1) * 256], sent[i] // 256 + 1))
+                        sent[i] += 256
+            feed(10)
+            if not self.wait(lambda: self.stats(c).get("vectors_seen", 0) == sum(sent)):
+                return "fail"
+            link = ["ip", "-n", self.namespace("w1"), "link", "set", "eth0"]
+            subprocess.run(link + ["down"], check=True)
+            try:
+                others = self.stats(c).get("cluster_worker_2_vectors_merged", 0)
+                feed(20)  # worker 1's share waits in this side's queue; the others' flows
+                time.sleep(3)
+                during = self.stats(c).get("cluster_worker_2_vectors_merged", 0)
+            finally:
+                subprocess.run(link + ["up"], check=True)
+            settled = self.wait(lambda: all((lambda t: t["vectors_accepted"] == sent[i] and t["cluster_held_vectors"] == 0
+                                             and t["cluster_unacknowledged_epochs"] == 0)(self.stats(w)) for i, w in enumerate(ws)), timeout=120)
+            s = self.stats(c)
+            dropped = self.stats(ws[0])["cluster_vectors_dropped"]
+            ok = bool(settled and during > others and s["cluster_duplicates_dropped"] == 0
+                      and s["cluster_worker_1_vectors_merged"] + dropped == sent[0]
+                      and np.isfinite(self.centers(c)).all())
+            print(f"partition: worker 1 cut off 3 s; {s['cluster_worker_1_vectors_merged']} of its {sent[0]} vectors merged, "
+                  f"{dropped} dropped as too stale", file=sys.stderr)
+            return "pass" if ok else "fail"
+        finally:
+            for x in [*ws, c]:
+                x.stop()
+
+    def coordinator_kill(self):
+        k, d = 16, 32
+        X, _ = self.blobs(100 * 256, d, k, seed=11)
+        state = tempfile.mkdtemp(prefix="voronoid-cluster-check-")
+        args = ["--state", state, "--set", "state.checkpoint_batches=1"]
+        c = self.coordinator(k, d, *args)
+        ws = [self.worker(i + 1, k, d, "--set", "input.batch_size=256") for i in range(self.workers)]
+        sent = 0
+        try:
+            feeds = [self.pusher(w) for w in ws]
+
+            def feed(rounds):
+                nonlocal sent
+                for r in range(rounds):
+                    for f in feeds:
+                        j = (sent // 256) % 100
+                        f.send_multipart(self.message(X[j * 256:(j + 1) * 256], sent // 256 + 1))
+                        sent += 256
+            feed(20)
+            if not self.wait(lambda: self.stats(c).get("vectors_seen", 0) == sent):
+                return "fail", 0
+            feed(5)  # under load
+            os.kill(c.proc.pid, signal.SIGKILL)
+            c.proc.wait(10)
+            feed(20)
+            restarted = time.time()
+            c = self.coordinator(k, d, *args)
+            epoch = self.stats(c)["model_epoch"]
+            adopted = self.wait(lambda: all(self.stats(w).get("model_epoch") == epoch for w in ws), timeout=15)
+            republished = time.time() - restarted
+            feed(20)
+            settled = self.wait(lambda: all((lambda t: t["vectors_accepted"] == sent // self.workers and t["cluster_held_vectors"] == 0
+                                             and t["cluster_unacknowledged_epochs"] == 0)(self.stats(w)) for w in ws))
+            s = self.stats(c)
+            lost = sent - s["vectors_seen"]
+            ok = bool(adopted and settled and republished < 15 and s["cluster_duplicates_dropped"] == 0)
+            print(f"coordinator kill: model published again after {republished:.2f} s; {lost} vectors lost, "
+                  f"{s['cluster_foreign_epoch_dropped']} messages dropped as another epoch's", file=sys.stderr)
+            return ("pass" if ok else "fail"), lost
+        finally:
+            for x in [*ws, c]:
+                x.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--address", action="append", default=[])
+    parser.add_argument("--vectors", type=int, default=int(os.environ.get("CLUSTER_CHECK_VECTORS", "65536")))
+    options = parser.parse_args()
+    check = Check(options.binary, dict(a.split("=", 1) for a in options.address), options.workers)
+    check.prefix = options.prefix
+    d, k = (int(x) for x in os.environ.get("CLUSTER_CHECK_SHAPE", "768,1024").split(","))
+    diff = check.equivalence()
+    print(f"synchronous mode: largest center difference from one daemon {diff}", file=sys.stderr)
+    one = check.rate(1, d, k, options.vectors)
+    many = check.rate(options.workers, d, k, options.vectors)
+    print(f"({d}, {k}): one worker {one and round(one)} vectors/s, {options.workers} workers {many and round(many)} vectors/s",
+          file=sys.stderr)
+    worker_kill, lost_w = check.worker_kill()
+    coordinator_kill, lost_c = check.coordinator_kill()
+    partition = check.partition()
+    summary = {
+        "workers": options.workers,
+        "speedup": round(many / one, 3) if one and many else None,
+        "max_center_diff": diff,
+        "worker_kill": worker_kill,
+        "coordinator_kill": coordinator_kill,
+        "lost_vectors": (lost_w or 0) + (lost_c or 0),
+    }
+    check.ctx.destroy(linger=0)
+    print(json.dumps(summary))
+    return 0 if worker_kill == "pass" and coordinator_kill == "pass" and partition == "pass" and diff is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
