@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Installs what voronoid needs on a fresh Debian bookworm machine: libzmq and OpenBLAS (the
-# daemon links them),
-# Chromium (the live view's test loads the page headless), iproute2 (scripts/cluster-check.sh's
-# network namespaces) and the Python packages the
-# interoperability tests and examples use.
+# daemon links them), Chromium (the live view's test loads the page headless), iproute2
+# (scripts/cluster-check.sh's network namespaces) and the Python packages the interoperability
+# tests and examples use.
 set -euo pipefail
 if ! dpkg -s libzmq3-dev libopenblas-dev chromium iproute2 >/dev/null 2>&1; then
     apt-get update -qq
