@@ -97,7 +97,8 @@ final class CoordinatorLink: Sendable {
             }
             if poller.isReadable(x) {
                 // Subscriptions (first byte 1) get the latest model at once; unsubscriptions
-                // (0) need nothing. EAGAIN ends the drain.
+                // (0) need nothing. EAGAIN ends the drain, as does any other receive error (no
+                // frame arrived; the next poll reports ETERM or retries).
                 while (try? xpub.receive(into: &message, dontWait: true)) == true {
                     let subscribed = message.withUnsafeBytes { $0.first == 1 }
                     if subscribed, let last { send(last, on: xpub) }
@@ -107,6 +108,8 @@ final class CoordinatorLink: Sendable {
     }
 
     private func receiveFrames(_ pull: ZMQSocket, into message: inout ZMQMessage) {
+        // EAGAIN ends the drain; so does any other receive error, which leaves nothing to count
+        // (no frame arrived) and which the next poll reports (ETERM at shutdown) or retries.
         while incoming.count < incoming.capacity, (try? pull.receive(into: &message, dontWait: true)) == true {
             if message.more {
                 // Statistics and proposals are one frame each: anything longer is malformed.

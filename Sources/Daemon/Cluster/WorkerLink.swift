@@ -123,6 +123,8 @@ final class WorkerLink: Sendable {
     /// thread and counts the rest.
     private func receiveModels(_ sub: ZMQSocket, into message: inout ZMQMultipartMessage) {
         let c = configuration.model
+        // EAGAIN ends the drain; so does any other receive error, which leaves nothing to count
+        // (no message arrived) and which the next poll reports (ETERM at shutdown) or retries.
         while (try? sub.receive(into: &message, dontWait: true)) == true {
             guard message.count == 2 else {
                 statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
