@@ -102,34 +102,9 @@ public enum ResponsibilityKernel {
             weights[0] = 1
             return 1
         }
-        // Candidates: u in (-1, 0]. The comparison is done on δ so no division can overflow.
         let u = scratch
         let idx = UnsafeMutableRawPointer(scratch + k).assumingMemoryBound(to: Int.self)
-        var s = 0
-        // A float pre-filter, rounded outwards, marks the candidates eight at a time in a bit
-        // mask, and only the marked ones are visited (usually two or three of them): no branch
-        // per center to mispredict. The exact test in double precision decides membership.
-        let limit = Float(floorD + twoT).nextUp
-        // A multiplication per candidate instead of a division, unless 2T is so small (subnormal)
-        // that its inverse overflows.
-        let inverseTwoT = 1 / twoT
-        let inverseIsFinite = inverseTwoT.isFinite
-        var block = 0
-        while block < k {
-            let end = Swift.min(block &+ 64, k)
-            var mask = candidateMask(d + block, count: end &- block, limit: limit)
-            while mask != 0 {
-                let c = block &+ mask.trailingZeroBitCount
-                mask &= mask &- 1
-                let delta = Double(d[c]) - floorD
-                if delta < twoT {
-                    u[s] = inverseIsFinite ? -delta * inverseTwoT : -delta / twoT
-                    idx[s] = c
-                    s &+= 1
-                }
-            }
-            block = end
-        }
+        let s = gatherCandidates(d, count: k, floor: floorD, twoT: twoT, u: u, idx: idx)
         // Candidates were gathered in index order, so the first at distance d_min is the argmin
         // (lowest index on ties), and the stable sort below keeps it first.
         if s <= 1 {
@@ -137,19 +112,7 @@ public enum ResponsibilityKernel {
             weights[0] = 1
             return 1
         }
-        let (support, tau): (Int, Double)
-        if s <= sortLimit {
-            sortDescending(u, idx, count: s)
-            (support, tau) = threshold(u, count: s)
-        } else {
-            let kept = narrow(u, idx, count: s)
-            if kept <= sortLimit {
-                sortDescending(u, idx, count: kept)
-                (support, tau) = threshold(u, count: kept)
-            } else {
-                (support, tau) = heapThreshold(u, idx, count: kept)
-            }
-        }
+        let (support, tau) = orderedThreshold(u, idx, count: s)
         var total = 0.0
         var written = 0
         for r in 0..<support {
@@ -175,9 +138,60 @@ public enum ResponsibilityKernel {
         return written
     }
 
+    /// The candidates of a row: every center with `δ = d − floor < 2T`, in index order, as
+    /// `u = −δ / 2T ∈ (−1, 0]` with its index. Returns how many.
+    ///
+    /// A float pre-filter, rounded outwards, marks the candidates eight at a time in a bit mask,
+    /// and only the marked ones are visited (usually two or three of them): no branch per
+    /// center to mispredict. The exact test in double precision, on δ so no division can
+    /// overflow, decides membership.
+    @inline(__always)
+    static func gatherCandidates(
+        _ d: UnsafePointer<Float>, count k: Int, floor floorD: Double, twoT: Double,
+        u: UnsafeMutablePointer<Double>, idx: UnsafeMutablePointer<Int>
+    ) -> Int {
+        let limit = Float(floorD + twoT).nextUp
+        // A multiplication per candidate instead of a division, unless 2T is so small (subnormal)
+        // that its inverse overflows.
+        let inverseTwoT = 1 / twoT
+        let inverseIsFinite = inverseTwoT.isFinite
+        var s = 0
+        var block = 0
+        while block < k {
+            let end = Swift.min(block &+ 64, k)
+            var mask = candidateMask(d + block, count: end &- block, limit: limit)
+            while mask != 0 {
+                let c = block &+ mask.trailingZeroBitCount
+                mask &= mask &- 1
+                let delta = Double(d[c]) - floorD
+                if delta < twoT {
+                    u[s] = inverseIsFinite ? -delta * inverseTwoT : -delta / twoT
+                    idx[s] = c
+                    s &+= 1
+                }
+            }
+            block = end
+        }
+        return s
+    }
+
     /// Candidate counts up to this are sorted outright; above it (a hot temperature, tens to
     /// hundreds of candidates) a heap yields them in order only as far as the support reaches.
     static let sortLimit = 48
+
+    /// Support size and threshold of `s` candidates, leaving the support sorted at the front:
+    /// a few are sorted outright; many are first narrowed (``narrow(_:_:count:)``), then sorted
+    /// or, if still many, drawn from a heap as far as the support reaches.
+    static func orderedThreshold(
+        _ u: UnsafeMutablePointer<Double>, _ idx: UnsafeMutablePointer<Int>, count s: Int
+    ) -> (support: Int, tau: Double) {
+        let kept = s <= sortLimit ? s : narrow(u, idx, count: s)
+        if kept <= sortLimit {
+            sortDescending(u, idx, count: kept)
+            return threshold(u, count: kept)
+        }
+        return heapThreshold(u, idx, count: kept)
+    }
 
     /// Insertion sort by `u` descending, stable: ties keep index order.
     @inline(__always)
@@ -300,36 +314,10 @@ public enum ResponsibilityKernel {
         guard floorD.isFinite, twoT > 0, twoT.isFinite else { return -1 }
         let u = scratch
         let idx = UnsafeMutableRawPointer(scratch + k).assumingMemoryBound(to: Int.self)
-        let limit = Float(floorD + twoT).nextUp
-        var s = 0
-        var block = 0
-        while block < k {
-            let end = Swift.min(block &+ 64, k)
-            var mask = candidateMask(d + block, count: end &- block, limit: limit)
-            while mask != 0 {
-                let c = block &+ mask.trailingZeroBitCount
-                mask &= mask &- 1
-                let delta = Double(d[c]) - floorD
-                if delta < twoT {
-                    u[s] = -delta / twoT
-                    idx[s] = c
-                    s &+= 1
-                }
-            }
-            block = end
-        }
+        let s = gatherCandidates(d, count: k, floor: floorD, twoT: twoT, u: u, idx: idx)
         if s <= 1 { return -1 }
         if lowerBound && s > sortLimit { return thresholdLowerBound(u, count: s) }
-        if s <= sortLimit {
-            sortDescending(u, idx, count: s)
-            return threshold(u, count: s).tau
-        }
-        let kept = narrow(u, idx, count: s)
-        if kept <= sortLimit {
-            sortDescending(u, idx, count: kept)
-            return threshold(u, count: kept).tau
-        }
-        return heapThreshold(u, idx, count: kept).tau
+        return orderedThreshold(u, idx, count: s).tau
     }
 
     /// A lower bound of the entmax-1.5 threshold of `s` candidates `u ∈ (−1, 0]` (any order):
