@@ -43,3 +43,16 @@ public enum DistanceKernel {
         return acc
     }
 }
+
+extension UpdateConfiguration.DistanceMethod {
+    /// Whether distances at this shape go through the matrix product: `.automatic` where
+    /// ``DistanceKernel/prefersMatrixProduct(k:dimension:)`` says so, `.screened` always,
+    /// `.direct` never.
+    public func usesMatrixProduct(k: Int, dimension d: Int) -> Bool {
+        switch self {
+        case .automatic: DistanceKernel.prefersMatrixProduct(k: k, dimension: d)
+        case .direct: false
+        case .screened: true
+        }
+    }
+}

@@ -131,11 +131,7 @@ public final class MiniBatchUpdater {
 
     /// Whether this batch's distances go through the screened matrix product.
     private func screens(k: Int, dimension d: Int) -> Bool {
-        switch configuration.distances {
-        case .direct: false
-        case .screened: true
-        case .automatic: DistanceKernel.prefersMatrixProduct(k: k, dimension: d)
-        }
+        configuration.distances.usesMatrixProduct(k: k, dimension: d)
     }
 
     /// Once per batch before screening: the centers' mean, the centers minus it, their squared
@@ -539,11 +535,7 @@ public final class MiniBatchUpdater {
         state.scheduleClock += stats.weight
         state.batches &+= 1
 
-        if let batch {
-            observeClusters(&state, count: count, weights: batch.weights, gamma: gamma)
-        } else {
-            observeClusters(&state, statistics: st, gamma: gamma)
-        }
+        observeClusters(&state, statistics: st, gamma: gamma)
         report.drift = respondToDrift(&state, stats: stats, count: count)
         if let batch {
             if report.drift == .drift { reseedOnDrift(&state, rows: batch.rows, count: count) }
@@ -613,30 +605,8 @@ public final class MiniBatchUpdater {
 
     // MARK: - Cluster statistics and drift
 
-    /// Adds the batch to each cluster's spread: the squared distances of the vectors a center
-    /// was nearest to, forgotten like the counts.
-    private func observeClusters(_ state: inout ModelState, count: Int, weights: UnsafePointer<Float>?, gamma: Double) {
-        let k = state.k
-        batchSquares = 0
-        state.spreadSums.withUnsafeMutableBufferPointer { sums in
-            state.spreadMass.withUnsafeMutableBufferPointer { mass in
-                var j = 0
-                while j < k { sums[j] *= gamma; mass[j] *= gamma; j += 1 }
-                var i = 0
-                while i < count {
-                    let wi = Double(weights?[i] ?? 1)
-                    let b = Int(bestIndex[i])
-                    let e = Double(minDistance[i])
-                    sums[b] += wi * e
-                    mass[b] += wi
-                    batchSquares += wi * e * e
-                    i += 1
-                }
-            }
-        }
-    }
-
-    /// The same from merged statistics: forgotten sums plus the statistics' nearest-center sums.
+    /// Each cluster's spread: its forgotten nearest-center sums plus this batch's, from the
+    /// statistics (which the updater's own batch computed already, and which a merge carries).
     private func observeClusters(_ state: inout ModelState, statistics st: SufficientStatistics, gamma: Double) {
         let k = state.k
         state.spreadSums.withUnsafeMutableBufferPointer { sums in

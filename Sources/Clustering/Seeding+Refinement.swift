@@ -1,5 +1,3 @@
-import CKernelShims
-import COpenBLAS
 
 extension Seeding {
     /// What a refinement did: the warm-up's inertia (sum of squared distances to the nearest
@@ -71,12 +69,8 @@ extension Seeding {
     ) -> Refinement {
         precondition(count >= 1 && k >= 1 && d >= 1 && iterations >= 0, "refine: bad shape or iteration count")
         precondition(centers.count == k * d && rows.count >= count * d, "refine: shapes disagree")
-        let products = switch distances {
-        case .automatic: DistanceKernel.prefersMatrixProduct(k: k, dimension: d)
-        case .direct: false
-        case .screened: true
-        }
-        var nearest = NearestCenters(count: count, dimension: d, k: k, products: products)
+        var nearest = NearestCenters(
+            blocks: BlockDistances(count: count, dimension: d, k: k, products: distances.usesMatrixProduct(k: k, dimension: d)))
         var labels = [Int32](repeating: 0, count: count)
         var sums = [Double](repeating: 0, count: k * d)
         var sizes = [Int](repeating: 0, count: k)
@@ -117,65 +111,15 @@ extension Seeding {
     }
 }
 
-/// Each row's nearest center, a block of rows at a time, by the direct form or through a
-/// matrix product of centered rows and centers (the expansion `‖x‖² + ‖c‖² − 2x·c`, whose
-/// rounding only matters for near ties, which a refinement may resolve either way).
+/// Each row's nearest center, from ``BlockDistances``.
 private struct NearestCenters {
-    let count: Int
-    let d: Int
-    let k: Int
-    let products: Bool
-    let block: Int
-    var distances: [Float]
-    var centeredRows: [Float]
-    var rowNorms: [Float]
-    var centeredCenters: [Float]
-    var centerNorms: [Float]
-    var mean: [Float]
-
-    init(count: Int, dimension d: Int, k: Int, products: Bool) {
-        self.count = count
-        self.d = d
-        self.k = k
-        self.products = products
-        // About 4 MiB of distances per block.
-        block = max(1, min(count, (1 << 20) / k))
-        distances = [Float](repeating: 0, count: block * k)
-        centeredRows = products ? [Float](repeating: 0, count: block * d) : []
-        rowNorms = products ? [Float](repeating: 0, count: block) : []
-        centeredCenters = products ? [Float](repeating: 0, count: k * d) : []
-        centerNorms = products ? [Float](repeating: 0, count: k) : []
-        mean = [Float](repeating: 0, count: d)
-    }
+    var blocks: BlockDistances
 
     /// Writes each row's nearest center into `labels`; returns the summed nearest distances.
     mutating func assign(rows x: UnsafePointer<Float>, centers: [Float], labels: inout [Int32]) -> Double {
-        if products {
-            // Centered on the centers' mean: the expansion then loses digits only on the
-            // scale of the data's spread, not of its offset from the origin.
-            for t in 0..<d { mean[t] = 0 }
-            for j in 0..<k { centers.withUnsafeBufferPointer { voronoid_add_scaled(&mean, $0.baseAddress! + j * d, 1 / Float(k), d) } }
-            voronoid_center_rows(centers, k, d, mean, &centeredCenters, &centerNorms)
-        }
+        let k = blocks.k
         var total = 0.0
-        var lo = 0
-        while lo < count {
-            let n = min(block, count - lo)
-            if products {
-                voronoid_center_rows(x + lo * d, n, d, mean, &centeredRows, &rowNorms)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
-                            1, centeredRows, Int32(d), centeredCenters, Int32(d), 0, &distances, Int32(k))
-                for i in 0..<n {
-                    for j in 0..<k {
-                        distances[i * k + j] = max(0, rowNorms[i] + centerNorms[j] - 2 * distances[i * k + j])
-                    }
-                }
-            } else {
-                centers.withUnsafeBufferPointer { c in
-                    DistanceKernel.squaredDistances(rows: x + lo * d, count: n, centers: c.baseAddress!, k: k, dimension: d,
-                                                    into: &distances)
-                }
-            }
+        blocks.forEachBlock(rows: x, centers: centers) { lo, n, distances in
             for i in 0..<n {
                 var bestJ = 0
                 var bestD = distances[i * k]
@@ -186,7 +130,6 @@ private struct NearestCenters {
                 labels[lo + i] = Int32(bestJ)
                 total += Double(bestD)
             }
-            lo += n
         }
         return total
     }

@@ -26,12 +26,7 @@ public enum Seeding {
         precondition(count >= 1 && k >= 1 && d >= 1, "kMeansPlusPlus: need at least one row, center and dimension")
         precondition(rows.count >= count * d, "kMeansPlusPlus: too few values for \(count) rows")
         let x = rows.baseAddress!
-        let products = switch distances {
-        case .automatic: d >= 128
-        case .direct: false
-        case .screened: true
-        }
-        if products && 2 * k <= limit {
+        if distances.usesMatrixProduct(k: k, dimension: d) && 2 * k <= limit {
             return kMeansPlusPlusByGram(rows: x, count: count, dimension: d, k: k, random: &random, limit: limit)
         }
         var centers = [Float](repeating: 0, count: k * d)
@@ -221,58 +216,29 @@ public enum Seeding {
     ) -> Double {
         precondition(count >= 1 && centers.count == k * d, "automaticTemperature: shapes disagree")
         let x = rows.baseAddress!
-        var gaps = [Double]()
-        gaps.reserveCapacity(count)
-        var nearestSum = 0.0
-        let products = switch distances {
-        case .automatic: DistanceKernel.prefersMatrixProduct(k: k, dimension: d)
-        case .direct: false
-        case .screened: true
+        let products = distances.usesMatrixProduct(k: k, dimension: d)
+        // Through the matrix product, evenly spaced rows, at most 4 096 of them (enough for a
+        // median, and a median of gaps does not need the last digits); directly, every row.
+        let measured = products ? min(count, 4096) : count
+        var sample = [Float]()
+        if measured < count {
+            sample.reserveCapacity(measured * d)
+            for a in 0..<measured {
+                let i = a * count / measured
+                sample.append(contentsOf: UnsafeBufferPointer(start: x + i * d, count: d))
+            }
         }
-        if products {
-            // The same statistic from the expansion over centered data, a block of rows at a time:
-            // a median of gaps does not need the last digits.
-            var mean = [Float](repeating: 0, count: d)
-            for j in 0..<k { centers.withUnsafeBufferPointer { voronoid_add_scaled(&mean, $0.baseAddress! + j * d, 1 / Float(k), d) } }
-            var centeredCenters = [Float](repeating: 0, count: k * d)
-            var centerNorms = [Float](repeating: 0, count: k)
-            voronoid_center_rows(centers, k, d, mean, &centeredCenters, &centerNorms)
-            // Evenly spaced rows, at most `sampled` of them: enough for a median.
-            let sampled = min(count, 4096)
-            let block = 256
-            var gathered = [Float](repeating: 0, count: block * d)
-            var centeredRows = [Float](repeating: 0, count: block * d)
-            var rowNorms = [Float](repeating: 0, count: block)
-            var products = [Float](repeating: 0, count: block * k)
-            var lo = 0
-            while lo < sampled {
-                let n = min(block, sampled - lo)
-                for a in 0..<n {
-                    let i = (lo + a) * count / sampled
-                    for t in 0..<d { gathered[a * d + t] = x[i * d + t] }
-                }
-                voronoid_center_rows(gathered, n, d, mean, &centeredRows, &rowNorms)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
-                            1, centeredRows, Int32(d), centeredCenters, Int32(d), 0, &products, Int32(k))
+        var gaps = [Double]()
+        gaps.reserveCapacity(measured)
+        var nearestSum = 0.0
+        var blocks = BlockDistances(count: measured, dimension: d, k: k, products: products)
+        sample.withUnsafeBufferPointer { s in
+            blocks.forEachBlock(rows: measured < count ? s.baseAddress! : x, centers: centers) { _, n, dist in
                 for i in 0..<n {
                     var d1 = Double.infinity
                     var d2 = Double.infinity
                     for j in 0..<k {
-                        let v = Double(max(0, rowNorms[i] + centerNorms[j] - 2 * products[i * k + j]))
-                        if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
-                    }
-                    nearestSum += d1
-                    if d2.isFinite { gaps.append((d2 - d1) / 2) }
-                }
-                lo += n
-            }
-        } else {
-            centers.withUnsafeBufferPointer { c in
-                for i in 0..<count {
-                    var d1 = Double.infinity
-                    var d2 = Double.infinity
-                    for j in 0..<k {
-                        let v = Double(DistanceKernel.squaredDistance(x + i * d, c.baseAddress! + j * d, dimension: d))
+                        let v = Double(dist[i * k + j])
                         if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
                     }
                     nearestSum += d1
@@ -284,7 +250,7 @@ public enum Seeding {
         func median(_ v: ArraySlice<Double>) -> Double { v.isEmpty ? 0 : v[v.startIndex + v.count / 2] }
         var base = median(gaps[...])
         if !(base > 0) { base = median(gaps.drop(while: { $0 <= 0 })) }
-        if !(base > 0) { base = nearestSum / Double(count) }
+        if !(base > 0) { base = nearestSum / Double(measured) }
         if !(base > 0 && base.isFinite) { base = 1 }
         return heat * base
     }

@@ -1,0 +1,70 @@
+import CKernelShims
+import COpenBLAS
+
+/// Squared distances from rows to centers, a block of rows at a time, by the direct form or
+/// through a matrix product of centered rows and centers (the expansion `‖x‖² + ‖c‖² − 2x·c`,
+/// whose rounding only matters for near ties): for the seeding's statistics and refinement,
+/// which run once per model and may resolve a near tie either way. Allocates its scratch once.
+struct BlockDistances {
+    let count: Int
+    let d: Int
+    let k: Int
+    let products: Bool
+    let block: Int
+    var distances: [Float]
+    var centeredRows: [Float]
+    var rowNorms: [Float]
+    var centeredCenters: [Float]
+    var centerNorms: [Float]
+    var mean: [Float]
+
+    init(count: Int, dimension d: Int, k: Int, products: Bool) {
+        self.count = count
+        self.d = d
+        self.k = k
+        self.products = products
+        // About 4 MiB of distances per block.
+        block = max(1, min(count, (1 << 20) / k))
+        distances = [Float](repeating: 0, count: block * k)
+        centeredRows = products ? [Float](repeating: 0, count: block * d) : []
+        rowNorms = products ? [Float](repeating: 0, count: block) : []
+        centeredCenters = products ? [Float](repeating: 0, count: k * d) : []
+        centerNorms = products ? [Float](repeating: 0, count: k) : []
+        mean = [Float](repeating: 0, count: d)
+    }
+
+    /// Calls `body(first row, rows, distances)` for each block of the `count` rows at `x`, the
+    /// distances `rows × k`, row after row.
+    mutating func forEachBlock(
+        rows x: UnsafePointer<Float>, centers: [Float], _ body: (Int, Int, UnsafePointer<Float>) -> Void
+    ) {
+        if products {
+            // Centered on the centers' mean: the expansion then loses digits only on the
+            // scale of the data's spread, not of its offset from the origin.
+            for t in 0..<d { mean[t] = 0 }
+            for j in 0..<k { centers.withUnsafeBufferPointer { voronoid_add_scaled(&mean, $0.baseAddress! + j * d, 1 / Float(k), d) } }
+            voronoid_center_rows(centers, k, d, mean, &centeredCenters, &centerNorms)
+        }
+        var lo = 0
+        while lo < count {
+            let n = min(block, count - lo)
+            if products {
+                voronoid_center_rows(x + lo * d, n, d, mean, &centeredRows, &rowNorms)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
+                            1, centeredRows, Int32(d), centeredCenters, Int32(d), 0, &distances, Int32(k))
+                for i in 0..<n {
+                    for j in 0..<k {
+                        distances[i * k + j] = max(0, rowNorms[i] + centerNorms[j] - 2 * distances[i * k + j])
+                    }
+                }
+            } else {
+                centers.withUnsafeBufferPointer { c in
+                    DistanceKernel.squaredDistances(rows: x + lo * d, count: n, centers: c.baseAddress!, k: k, dimension: d,
+                                                    into: &distances)
+                }
+            }
+            distances.withUnsafeBufferPointer { body(lo, n, $0.baseAddress!) }
+            lo += n
+        }
+    }
+}
