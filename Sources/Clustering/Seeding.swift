@@ -50,17 +50,8 @@ public enum Seeding {
             var bestRow = 0
             var bestPotential = Double.infinity
             for _ in 0..<trials {
-                let row: Int
-                if potential > 0 {
-                    var target = random.nextUnit() * potential
-                    var pick = count - 1
-                    for i in 0..<count {
-                        target -= closest[i]
-                        if target < 0 { pick = i; break }
-                    }
-                    row = pick
-                } else {
-                    row = Int(random.next() % UInt64(count))
+                let row = closest.withUnsafeBufferPointer {
+                    drawRow(weights: $0.baseAddress!, count: count, total: potential, random: &random)
                 }
                 var p = 0.0
                 for i in 0..<count {
@@ -79,6 +70,23 @@ public enum Seeding {
             potential = bestPotential
         }
         return centers
+    }
+
+    /// The k-means++ draw: row `i` with probability `weights[i] / total` (its squared distance
+    /// to the centers so far), or uniformly when every weight is 0.
+    @inline(__always)
+    static func drawRow(
+        weights: UnsafePointer<Double>, count: Int, total: Double, random: inout RandomSource
+    ) -> Int {
+        guard total > 0 else { return Int(random.next() % UInt64(count)) }
+        var target = random.nextUnit() * total
+        var i = 0
+        while i < count {
+            target -= weights[i]
+            if target < 0 { return i }
+            i += 1
+        }
+        return count - 1
     }
 
     /// Rows the Gram-matrix seeding works on at most: its `m × m` inner products take
@@ -164,19 +172,7 @@ public enum Seeding {
                 }
                 for j in 1..<k {
                     for a in 0..<trials {
-                        if potential > 0 {
-                            var target = random.nextUnit() * potential
-                            var pick = m - 1
-                            var i = 0
-                            while i < m {
-                                target -= closest[i]
-                                if target < 0 { pick = i; break }
-                                i += 1
-                            }
-                            trialRows[a] = pick
-                        } else {
-                            trialRows[a] = Int(random.next() % UInt64(m))
-                        }
+                        trialRows[a] = drawRow(weights: closest, count: m, total: potential, random: &random)
                     }
                     var best = trialRows[0]
                     var bestPotential = Double.infinity
