@@ -1,7 +1,7 @@
 """The issue-12 drift bars, measured through the real daemon (release build, PUSH/PULL) with all
 defaults but k and the batch size:
 
-- the evidence report's moving-centers stream (evidence.make_drift, 100 000 vectors, d 8, k 8):
+- the evidence report's moving-centers stream (streams.make_drift, 100 000 vectors, d 8, k 8):
   inertia of the last 5 % against the true moving centers' error there, bar <= 1.2;
 - a jump stream (k 8, d 4, std 1, every mean moves once after 40 000 vectors): the first `drift`
   event within 5 000 vectors of the jump, and 20 000 vectors after it the model's error on fresh
@@ -25,6 +25,7 @@ import zmq
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from daemon import Voronoid  # noqa: E402
+from streams import make_drift  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -34,20 +35,6 @@ def binary():
         if p and os.path.exists(p):
             return p
     raise SystemExit("no voronoid binary: build with `swift build -c release` or set VORONOID_BIN")
-
-
-def make_drift(n, d, k, seed, side=30.0, travel=20.0, std=1.0):
-    """The evidence report's stream (evidence.make_drift): blobs whose centers move in straight
-    lines, each `travel` over the stream."""
-    rng = np.random.default_rng(3000 + seed)
-    start = rng.uniform(-side / 2, side / 2, size=(k, d))
-    direction = rng.normal(size=(k, d))
-    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    t = np.arange(n) / n
-    y = rng.integers(0, k, n)
-    truth = start[y] + travel * t[:, None] * direction[y]
-    X = (truth + std * rng.normal(size=(n, d))).astype(np.float32)
-    return X, truth
 
 
 class JumpStream:
@@ -107,7 +94,7 @@ class Events:
 
 def moving(seed, extra):
     n, d, k, batch = 100_000, 8, 8, 1024
-    X, truth = make_drift(n, d, k, seed)
+    X, _, _, _, _, truth = make_drift(n, d, k, seed)
     with Voronoid(binary(), k, {"input.batch_size": batch, "model.seed": seed, **extra}) as v:
         ev = Events(v)
         v.stream(X, batch)

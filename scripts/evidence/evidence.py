@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 import reference as ref  # noqa: E402
 from daemon import CentersRecorder, Voronoid  # noqa: E402
+from streams import make_drift  # noqa: E402
 
 TOLERANCE = 0.02          # voronoid's blob inertia may exceed scikit-learn's by at most 2 %
 AGREEMENT_TOLERANCE = 1e-3  # max |c_daemon - c_numpy| after the agreement streams
@@ -148,18 +149,6 @@ def make_digits(seed, passes):
     return base[order], base, data.target
 
 
-def make_drift(n, d, k, seed, side=30.0, travel=20.0, std=1.0):
-    """Blobs whose centers move in straight lines: each travels `travel` over the stream."""
-    rng = np.random.default_rng(3000 + seed)
-    start = rng.uniform(-side / 2, side / 2, size=(k, d))
-    direction = rng.normal(size=(k, d))
-    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    t = np.arange(n) / n
-    y = rng.integers(0, k, n)
-    centers_at = start[y] + travel * t[:, None] * direction[y]
-    X = (centers_at + std * rng.normal(size=(n, d))).astype(np.float32)
-    return X, y, start, direction, travel
-
 
 # ----- the three methods --------------------------------------------------------------------------
 
@@ -239,7 +228,7 @@ def compare(binary, cfg, nondefault):
                 batch = DIGITS_BATCH
             else:
                 n, d, k = params
-                X, y, start, direction, travel = make_drift(n, d, k, seed)
+                X, y, start, direction, travel, _ = make_drift(n, d, k, seed)
                 Xeval, yeval, batch = X, None, BATCH
             settings = stream_settings(len(X), batch, seed)
             nondefault[name] = {key: v for key, v in settings.items() if key != "model.seed"}
