@@ -260,12 +260,7 @@ final class ClusteringLoop: @unchecked Sendable {
                 return
             }
             // The warm-up vectors are data too: train on them in batches of the configured size.
-            let rows = warmup
-            let ids = warmupIDs
-            let weights = warmupWeights
-            warmup = []
-            warmupIDs = VectorIDs()
-            warmupWeights = []
+            let (rows, ids, weights) = takeWarmup()
             let size = configuration.input.batchSize
             var start = 0
             while start < collected {
@@ -436,15 +431,20 @@ final class ClusteringLoop: @unchecked Sendable {
         send()
     }
 
+    /// The gathered warm-up (rows, ids, weights), leaving it empty.
+    private func takeWarmup() -> (rows: [Float], ids: VectorIDs, weights: [Float]) {
+        defer {
+            warmup = []
+            warmupIDs = VectorIDs()
+            warmupWeights = []
+        }
+        return (warmup, warmupIDs, warmupWeights)
+    }
+
     /// The warm-up rows gathered before the first model arrived, as one batch against it.
     private func learnWarmup() {
         guard let d = dimension, !warmup.isEmpty else { return }
-        let rows = warmup
-        let ids = warmupIDs
-        let weights = warmupWeights
-        warmup = []
-        warmupIDs = VectorIDs()
-        warmupWeights = []
+        let (rows, ids, weights) = takeWarmup()
         let n = rows.count / d
         rows.withUnsafeBufferPointer { r in
             weights.withUnsafeBufferPointer { w in
