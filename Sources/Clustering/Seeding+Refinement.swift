@@ -27,7 +27,7 @@ extension Seeding {
         count: Int, dimension d: Int, k: Int, iterations: Int, seedings: Int, budget: Double = refinementBudget
     ) -> (iterations: Int, seedings: Int) {
         let step = Double(count) * Double(k) * Double(d)
-        let seeding = DistanceKernel.prefersMatrixProduct(k: k, dimension: d) && 2 * k <= gramRows
+        let seeding = seedsByGram(k: k, dimension: d)
             ? Double(min(count, gramRows)) * Double(min(count, gramRows)) * Double(d) / 2
             : (2 + _log(Double(k))) * step
         // The first seeding is paid anyway; each further one brings its own steps.

@@ -26,7 +26,7 @@ public enum Seeding {
         precondition(count >= 1 && k >= 1 && d >= 1, "kMeansPlusPlus: need at least one row, center and dimension")
         precondition(rows.count >= count * d, "kMeansPlusPlus: too few values for \(count) rows")
         let x = rows.baseAddress!
-        if distances.usesMatrixProduct(k: k, dimension: d) && 2 * k <= limit {
+        if seedsByGram(k: k, dimension: d, distances: distances, gramRows: limit) {
             return kMeansPlusPlusByGram(rows: x, count: count, dimension: d, k: k, random: &random, limit: limit)
         }
         var centers = [Float](repeating: 0, count: k * d)
@@ -87,6 +87,15 @@ public enum Seeding {
             i += 1
         }
         return count - 1
+    }
+
+    /// Whether ``kMeansPlusPlus(rows:count:dimension:k:random:distances:gramRows:)`` seeds
+    /// through the Gram matrix: where distances go through the matrix product and the sample
+    /// holds at least two rows per center.
+    static func seedsByGram(
+        k: Int, dimension d: Int, distances: UpdateConfiguration.DistanceMethod = .automatic, gramRows limit: Int = gramRows
+    ) -> Bool {
+        distances.usesMatrixProduct(k: k, dimension: d) && 2 * k <= limit
     }
 
     /// Rows the Gram-matrix seeding works on at most: its `m × m` inner products take
