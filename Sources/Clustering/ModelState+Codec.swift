@@ -80,14 +80,13 @@ extension ModelState {
         var clock = [UInt8]()
         clock.appendLE(scheduleClock.bitPattern)
         var received = [UInt8]()
-        received.reserveCapacity(8 * k)
-        for v in self.received { received.appendLE(v.bitPattern) }
+        received.appendLE(contentsOf: self.received)
         var drift = [UInt8]()
         for v in [self.drift.statistic, self.drift.reference, self.drift.variance, self.drift.learned] { drift.appendLE(v.bitPattern) }
         var spread = [UInt8]()
         spread.reserveCapacity(16 * k)
-        for v in spreadSums { spread.appendLE(v.bitPattern) }
-        for v in spreadMass { spread.appendLE(v.bitPattern) }
+        spread.appendLE(contentsOf: spreadSums)
+        spread.appendLE(contentsOf: spreadMass)
         return [(1, clock), (2, received), (3, drift), (4, spread)]
     }
 
@@ -112,9 +111,9 @@ extension ModelState {
         for v in [vectorsSeen, batches, epoch, reseeds, separations] { out.appendLE(v) }
         let s = random.state
         for v in [s.0, s.1, s.2, s.3] { out.appendLE(v) }
-        for v in centers { out.appendLE(v.bitPattern) }
-        for v in counts { out.appendLE(v.bitPattern) }
-        for v in seededAt { out.appendLE(v) }
+        out.appendLE(contentsOf: centers)
+        out.appendLE(contentsOf: counts)
+        out.appendLE(contentsOf: seededAt)
         for r in records {
             out.appendLE(r.tag)
             out.appendLE(UInt32(r.payload.count))
@@ -183,28 +182,16 @@ extension ModelState {
             throw ModelStateError(.invalidField, "random state is all zero")
         }
         var offset = Self.headerSize
-        var centers = [Float]()
-        centers.reserveCapacity(k * d)
-        for _ in 0..<(k * d) {
-            let v = Float(bitPattern: r.read(offset))
-            guard v.isFinite else { throw ModelStateError(.invalidField, "a center holds \(v)") }
-            centers.append(v)
-            offset += 4
+        let centers: [Float] = r.readArray(offset, count: k * d)
+        offset += 4 * k * d
+        if let v = centers.first(where: { !$0.isFinite }) { throw ModelStateError(.invalidField, "a center holds \(v)") }
+        let counts: [Double] = r.readArray(offset, count: k)
+        offset += 8 * k
+        if let v = counts.first(where: { !($0.isFinite && $0 >= 0) }) {
+            throw ModelStateError(.invalidField, "a soft count holds \(v)")
         }
-        var counts = [Double]()
-        counts.reserveCapacity(k)
-        for _ in 0..<k {
-            let v = Double(bitPattern: r.read(offset))
-            guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "a soft count holds \(v)") }
-            counts.append(v)
-            offset += 8
-        }
-        var seededAt = [UInt64]()
-        seededAt.reserveCapacity(k)
-        for _ in 0..<k {
-            seededAt.append(r.read(offset))
-            offset += 8
-        }
+        let seededAt: [UInt64] = r.readArray(offset, count: k)
+        offset += 8 * k
         self.init(centers: centers, k: k, dimension: d, schedule: schedule,
                   random: RandomSource(state: (words[5], words[6], words[7], words[8])), epoch: words[2],
                   metric: metric)
@@ -241,11 +228,11 @@ extension ModelState {
             scheduleClock = v
         case 2:
             guard length == 8 * k else { throw ModelStateError(.invalidField, "received-mass record of \(length) bytes for k = \(k)") }
-            for j in 0..<k {
-                let v = Double(bitPattern: r.read(offset + 8 * j))
-                guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "a received mass holds \(v)") }
-                received[j] = v
+            let values: [Double] = r.readArray(offset, count: k)
+            if let v = values.first(where: { !($0.isFinite && $0 >= 0) }) {
+                throw ModelStateError(.invalidField, "a received mass holds \(v)")
             }
+            received = values
         case 3:
             guard length == 32 else { throw ModelStateError(.invalidField, "drift record of \(length) bytes") }
             let v = (0..<4).map { Double(bitPattern: r.read(offset + 8 * $0)) }
@@ -255,11 +242,12 @@ extension ModelState {
             drift = DriftDetector(statistic: v[0], reference: v[1], variance: v[2], learned: v[3])
         case 4:
             guard length == 16 * k else { throw ModelStateError(.invalidField, "spread record of \(length) bytes for k = \(k)") }
-            for j in 0..<(2 * k) {
-                let v = Double(bitPattern: r.read(offset + 8 * j))
-                guard v.isFinite, v >= 0 else { throw ModelStateError(.invalidField, "a spread holds \(v)") }
-                if j < k { spreadSums[j] = v } else { spreadMass[j - k] = v }
+            let values: [Double] = r.readArray(offset, count: 2 * k)
+            if let v = values.first(where: { !($0.isFinite && $0 >= 0) }) {
+                throw ModelStateError(.invalidField, "a spread holds \(v)")
             }
+            spreadSums = Array(values[..<k])
+            spreadMass = Array(values[k...])
         default:
             break
         }
@@ -276,6 +264,16 @@ extension [UInt8] {
     mutating func appendLE<T: FixedWidthInteger>(_ v: T) {
         Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
     }
+
+    /// Appends each value's bytes, least significant first: one copy of the whole array on a
+    /// little-endian machine (a model's centers are megabytes, encoded at every step).
+    mutating func appendLE<T: BitwiseCopyable>(contentsOf values: [T]) {
+        #if _endian(little)
+        values.withUnsafeBytes { append(contentsOf: $0) }
+        #else
+        for v in values { Swift.withUnsafeBytes(of: v) { append(contentsOf: $0.reversed()) } }
+        #endif
+    }
 }
 
 /// Reads little-endian integers at byte offsets (bounds checked by the caller's length checks).
@@ -286,5 +284,21 @@ struct LEReader {
     func read<T: FixedWidthInteger>(_ offset: Int) -> T {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count, "LEReader: read past the end")
         return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+
+    /// `count` values written by `appendLE(contentsOf:)` from `offset` on.
+    func readArray<T: BitwiseCopyable>(_ offset: Int, count: Int) -> [T] {
+        let size = MemoryLayout<T>.size
+        precondition(offset >= 0 && count >= 0 && offset + size * count <= bytes.count, "LEReader: read past the end")
+        return [T](unsafeUninitializedCapacity: count) { out, initialized in
+            bytes.withUnsafeBytes { source in
+                let raw = UnsafeMutableRawBufferPointer(out)
+                raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + size * count)]))
+                #if !_endian(little)
+                for i in 0..<count { raw[(i * size)..<((i + 1) * size)].reverse() }
+                #endif
+            }
+            initialized = count
+        }
     }
 }

@@ -25,6 +25,34 @@ import Testing
         #expect((0..<10).map { _ in a.next() } == (0..<10).map { _ in b.next() })
     }
 
+    @Test func checksumIsCastagnolisOnEveryPathAndLength() {
+        // The standard check value of CRC-32C.
+        let check = Array("123456789".utf8)
+        #expect(check.withUnsafeBytes { CRC32C.checksum($0) } == 0xE306_9283)
+        #expect(check.withUnsafeBytes { CRC32C.checksum($0, hardware: false) } == 0xE306_9283)
+        // A bitwise reference on lengths around the 8-byte steps of the fast paths.
+        func reference(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                crc ^= UInt32(b)
+                for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var random = RandomSource(seed: 17)
+        let bytes = (0..<300).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        for count in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 299] {
+            for start in [0, 1, 3] where start + count <= bytes.count {
+                let slice = bytes[start..<(start + count)]
+                let expected = reference(slice)
+                slice.withUnsafeBytes { raw in
+                    #expect(CRC32C.checksum(raw) == expected, "length \(count) from \(start)")
+                    #expect(CRC32C.checksum(raw, hardware: false) == expected, "length \(count) from \(start)")
+                }
+            }
+        }
+    }
+
     @Test func everySingleByteCorruptionIsRejected() {
         let bytes = Self.trainedState().encoded()
         for position in bytes.indices {

@@ -91,4 +91,8 @@ float voronoid_screen_expand(float row_norm, const float *center_norms, const fl
 long voronoid_screen_exact(const float *x, const float *c, long k, long d, float row_norm, const float *center_roots,
                            float gamma, float limit, float *dist);
 
+/// CRC-32C (Castagnoli) of `count` bytes: with SSE 4.2's instruction where the processor has it
+/// and `allow_hardware` is not 0, otherwise eight 256-entry tables (the two give the same value).
+uint32_t voronoid_crc32c(const void *bytes, long count, int allow_hardware);
+
 #endif
