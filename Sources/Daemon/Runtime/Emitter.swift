@@ -13,6 +13,10 @@ struct Outbound: Sendable {
 
     var kind: Kind
     var message: WireMessage
+    /// With the binary centers: the snapshot (its sequence on `centers.json` set) for the publish
+    /// thread to encode as `centers.json`, only while someone subscribes to it. Formatting a model
+    /// of k 1024, d 768 as text takes tens of milliseconds, so no subscriber should cost it.
+    var centersJSON: CentersSnapshot? = nil
 }
 
 /// Everything the model owner says to the outside: assignments, centers, heartbeats and
@@ -68,8 +72,8 @@ final class Emitter {
         return WireMessage(reservingCapacity: capacity)
     }
 
-    private func send(_ message: WireMessage, kind: Outbound.Kind = .other) {
-        if !outbound.tryPush(Outbound(kind: kind, message: message)) {
+    private func send(_ message: WireMessage, kind: Outbound.Kind = .other, centersJSON: CentersSnapshot? = nil) {
+        if !outbound.tryPush(Outbound(kind: kind, message: message, centersJSON: centersJSON)) {
             statistics.publishDropped.add(1, ordering: .relaxed)
         }
     }
@@ -128,8 +132,9 @@ final class Emitter {
         }
     }
 
-    /// The model's centers, binary and (when `json`) JSON. Not recycled: the publish thread
-    /// keeps the latest for new subscribers.
+    /// The model's centers, binary and (when `json`) the snapshot the publish thread encodes as
+    /// JSON for its subscribers. Not recycled: the publish thread keeps the latest for new
+    /// subscribers.
     func centers(_ state: ModelState, json: Bool) {
         var snapshot = CentersSnapshot(
             k: state.k, dimension: state.dimension, startEpoch: startEpoch, sequence: sequences.next(\.centersBinary),
@@ -145,19 +150,12 @@ final class Emitter {
         }
         var bin = WireMessage(reservingCapacity: 128 + state.centers.count * 4 + state.k * 8)
         snapshot.encodeBinary(into: &bin)
-        send(bin, kind: .centers)
+        var text: CentersSnapshot?
         if json {
-            var text = snapshot
-            text.sequence = sequences.next(\.centersJSON)
-            var m = WireMessage(reservingCapacity: 128 + state.centers.count * 16)
-            do {
-                try text.encodeJSON(into: &m)
-                send(m, kind: .centers)
-            } catch {
-                statistics.encodeFailures.add(1, ordering: .relaxed)
-                limiter.log(logger, reason: WireTopic.centersJSON, detail: error.description)
-            }
+            text = snapshot
+            text!.sequence = sequences.next(\.centersJSON)
         }
+        send(bin, kind: .centers, centersJSON: text)
     }
 
     /// A heartbeat with the daemon's counters.

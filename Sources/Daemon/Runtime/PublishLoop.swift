@@ -4,7 +4,8 @@ import Wire
 
 /// The publish thread: owns the outbound XPUB socket. Sends what the clustering thread queues,
 /// and re-sends the latest centers at once when a subscription for them arrives (a last-value
-/// cache, so a late subscriber never waits for the next interval).
+/// cache, so a late subscriber never waits for the next interval). It encodes `centers.json`
+/// itself, and only while a subscription covers that topic.
 final class PublishLoop: Sendable {
     let configuration: DaemonConfiguration
     let context: ZMQContext
@@ -52,6 +53,11 @@ final class PublishLoop: Sendable {
         _ = poller.add(outbound.ready)
         let stopIndex = poller.add(stop)
         var cache: [String: WireMessage] = [:]
+        // The subscribed prefixes (XPUB passes each subscription, and an unsubscription once no
+        // subscriber holds that prefix any more), and the newest centers not yet encoded as JSON.
+        var prefixes: Set<[UInt8]> = []
+        let jsonTopic = Array(WireTopic.centersJSON.utf8)
+        var unencoded: CentersSnapshot?
         var stopping = false
         let started = Clock.monotonicMilliseconds()
         while true {
@@ -74,11 +80,17 @@ final class PublishLoop: Sendable {
                     let prefix = first.dropFirst()
                     if first[0] == 1 {
                         statistics.subscriptions.add(1, ordering: .relaxed)
+                        prefixes.insert(Array(prefix))
+                        if jsonTopic.starts(with: prefix), let snapshot = unencoded {
+                            unencoded = nil
+                            if let m = encodeJSON(snapshot) { cache[WireTopic.centersJSON] = m }
+                        }
                         for (topic, message) in cache where topic.utf8.starts(with: prefix) {
                             send(message, on: socket)
                         }
                     } else if first[0] == 0 {
                         statistics.subscriptions.subtract(1, ordering: .relaxed)
+                        prefixes.remove(Array(prefix))
                     }
                 }
             }
@@ -88,6 +100,19 @@ final class PublishLoop: Sendable {
                 if item.kind == .centers, item.message.frameCount > 0 {
                     let topic = item.message.withFrame(0) { String(decoding: $0, as: UTF8.self) }
                     cache[topic] = item.message
+                    if let snapshot = item.centersJSON {
+                        // The cached JSON is older than these centers either way.
+                        cache[WireTopic.centersJSON] = nil
+                        unencoded = nil
+                        if prefixes.contains(where: { jsonTopic.starts(with: $0) }) {
+                            if let m = encodeJSON(snapshot) {
+                                send(m, on: socket)
+                                cache[WireTopic.centersJSON] = m
+                            }
+                        } else {
+                            unencoded = snapshot
+                        }
+                    }
                 } else {
                     // Back to the emitter, emptied but with its capacity; a full pool frees it.
                     item.message.removeAll()
@@ -95,6 +120,19 @@ final class PublishLoop: Sendable {
                 }
             }
             if stopping && outbound.count == 0 { break }
+        }
+    }
+
+    /// `centers.json` for `snapshot`; nil (counted and logged) when a value cannot be written.
+    private func encodeJSON(_ snapshot: CentersSnapshot) -> WireMessage? {
+        var m = WireMessage(reservingCapacity: 128 + snapshot.centers.count * 16)
+        do {
+            try snapshot.encodeJSON(into: &m)
+            return m
+        } catch {
+            statistics.encodeFailures.add(1, ordering: .relaxed)
+            logger.warning("centers.json not published: \(error)")
+            return nil
         }
     }
 
