@@ -82,6 +82,7 @@ final class WorkerLink: Sendable {
         let stopIndex = poller.add(stop)
         var waiting: [UInt8]?
         var message = ZMQMultipartMessage()
+        var newest = ZMQMultipartMessage()
         let started = Clock.monotonicMilliseconds()
         while true {
             health.beat(.cluster)
@@ -98,7 +99,7 @@ final class WorkerLink: Sendable {
                 return health.fail(.cluster, "poll: \(error)")
             }
             if poller.isReadable(stopIndex) { return }
-            if poller.isReadable(subIndex) { receiveModels(sub, into: &message) }
+            if poller.isReadable(subIndex) { receiveModels(sub, into: &message, newest: &newest) }
             outgoing.acknowledge()
             while true {
                 if waiting == nil { waiting = outgoing.pop() }
@@ -119,38 +120,45 @@ final class WorkerLink: Sendable {
         }
     }
 
-    /// Decodes every waiting model message; keeps the newest acceptable one for the clustering
-    /// thread and counts the rest.
-    private func receiveModels(_ sub: ZMQSocket, into message: inout ZMQMultipartMessage) {
+    /// Takes every waiting model message and decodes the newest (each is a whole model, and the
+    /// newest acknowledges at least what the earlier ones did); keeps it for the clustering thread
+    /// when it is acceptable, and counts it when not.
+    private func receiveModels(_ sub: ZMQSocket, into message: inout ZMQMultipartMessage,
+                               newest: inout ZMQMultipartMessage) {
         let c = configuration.model
         // EAGAIN ends the drain; so does any other receive error, which leaves nothing to count
         // (no message arrived) and which the next poll reports (ETERM at shutdown) or retries.
+        var received = 0
         while (try? sub.receive(into: &message, dontWait: true)) == true {
             guard message.count == 2 else {
                 statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
                 continue
             }
-            let decoded: ModelState
-            let acknowledged: UInt64?
-            do {
-                decoded = try message.withUnsafeBytes(ofFrame: 0) { bytes throws(ModelStateError) in try ModelState(encoded: bytes) }
-                let position = try message.withUnsafeBytes(ofFrame: 1) { bytes throws(StatisticsMessage.DecodeError) in
-                    try ModelMessage.acknowledgement(for: workerID, in: bytes)
-                }
-                acknowledged = position?.incarnation == incarnation ? position?.sequence : nil
-            } catch {
-                statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
-                logger.warning("model message refused: \(error)")
-                continue
-            }
-            guard decoded.k == c.k, decoded.metric == c.metric, c.dimension == 0 || decoded.dimension == c.dimension else {
-                statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
-                logger.warning("model message refused: k = \(decoded.k), dimension = \(decoded.dimension), metric = \(decoded.metric.rawValue); this worker has model.k = \(c.k), model.dimension = \(c.dimension), model.metric = \(c.metric.rawValue)")
-                continue
-            }
-            latest.withLock { $0 = Version(model: decoded, acknowledged: acknowledged) }
-            try? modelReady.signal()  // fails only on counter overflow, and then it is readable
+            swap(&message, &newest)
+            received += 1
         }
+        if received > 1 { statistics.cluster.modelsOutdated.add(UInt64(received - 1), ordering: .relaxed) }
+        guard received > 0 else { return }
+        let decoded: ModelState
+        let acknowledged: UInt64?
+        do {
+            decoded = try newest.withUnsafeBytes(ofFrame: 0) { bytes throws(ModelStateError) in try ModelState(encoded: bytes) }
+            let position = try newest.withUnsafeBytes(ofFrame: 1) { bytes throws(StatisticsMessage.DecodeError) in
+                try ModelMessage.acknowledgement(for: workerID, in: bytes)
+            }
+            acknowledged = position?.incarnation == incarnation ? position?.sequence : nil
+        } catch {
+            statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
+            logger.warning("model message refused: \(error)")
+            return
+        }
+        guard decoded.k == c.k, decoded.metric == c.metric, c.dimension == 0 || decoded.dimension == c.dimension else {
+            statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
+            logger.warning("model message refused: k = \(decoded.k), dimension = \(decoded.dimension), metric = \(decoded.metric.rawValue); this worker has model.k = \(c.k), model.dimension = \(c.dimension), model.metric = \(c.metric.rawValue)")
+            return
+        }
+        latest.withLock { $0 = Version(model: decoded, acknowledged: acknowledged) }
+        try? modelReady.signal()  // fails only on counter overflow, and then it is readable
     }
 }
 

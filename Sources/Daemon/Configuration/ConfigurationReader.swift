@@ -105,6 +105,7 @@ public enum ConfigurationReader {
         "fault.checkpoint_delay_ms",
         "cluster.role", "cluster.statistics_endpoint", "cluster.model_endpoint", "cluster.staleness",
         "cluster.workers", "cluster.window", "cluster.ack_timeout_s", "cluster.worker_id", "cluster.queue_epochs", "cluster.worker_timeout_s",
+        "cluster.model_interval_ms", "cluster.epoch_vectors", "cluster.epoch_ms",
     ]
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -227,6 +228,9 @@ public enum ConfigurationReader {
             c.cluster.workerID = UInt64(try v.int(min: 0, max: 1 << 53))
         case "cluster.queue_epochs": c.cluster.queueEpochs = try v.int(min: 1, max: 1 << 16)
         case "cluster.worker_timeout_s": c.cluster.workerTimeoutSeconds = try v.double(above: 0, allowInfinity: false)
+        case "cluster.model_interval_ms": c.cluster.modelIntervalMilliseconds = try v.int(min: 0, max: 60_000)
+        case "cluster.epoch_vectors": c.cluster.epochVectors = try v.int(min: 0, max: 1 << 30)
+        case "cluster.epoch_ms": c.cluster.epochMilliseconds = try v.int(min: 0, max: 60_000)
         default:
             throw ConfigurationError(key: key, reason: "unknown key (known sections: model, temperature, drift, changes, input, output, query, state, log, metrics, security, fault, cluster)")
         }

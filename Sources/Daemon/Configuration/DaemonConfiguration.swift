@@ -289,6 +289,23 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `cluster.worker_timeout_s`: a worker the coordinator has not heard from for this long
         /// counts as silent in `stats` and `/metrics`.
         public var workerTimeoutSeconds = 10.0
+        /// `cluster.model_interval_ms`: the coordinator publishes a model version at most this
+        /// often (every step is still applied, and the next version includes it). Each worker
+        /// decodes every version it takes, so without a bound N workers would cost each of them
+        /// N models per batch of its own. 0 publishes after every step, as the synchronous
+        /// mode (`staleness = 0`) always does.
+        public var modelIntervalMilliseconds = 20
+        /// `cluster.epoch_vectors`: a worker sends its statistics once it holds this many vectors
+        /// (or after `cluster.epoch_ms`); 0 is 4·k. A message carries k·d sums whatever the
+        /// vectors it sums, so at least 4·k vectors keep the statistics (and the model versions
+        /// they cause) below a quarter of the data's bytes; at k 1024 a message per batch
+        /// of 1024 would double the traffic.
+        public var epochVectors = 0
+        /// `cluster.epoch_ms`: a worker holds statistics no longer than this before sending them,
+        /// however few vectors they sum (the window permitting).
+        public var epochMilliseconds = 200
+        /// The vectors an epoch gathers before it is sent, `epoch_vectors` resolved.
+        public func epochVectors(k: Int) -> Int { epochVectors > 0 ? epochVectors : 4 * k }
     }
 
     public var model = Model()

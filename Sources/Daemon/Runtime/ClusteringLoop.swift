@@ -59,6 +59,10 @@ final class ClusteringLoop: @unchecked Sendable {
     // The cluster roles' state (README, "Several machines").
     private let workerLink: WorkerLink?
     private let coordinatorLink: CoordinatorLink?
+    /// The coordinator's steps not yet published to the workers, and when a version last was
+    /// (monotonic milliseconds): versions go out at most every `cluster.model_interval_ms`.
+    private var modelUnpublished = false
+    private var lastModelAt: UInt64 = 0
     /// The last epoch numbered, and the newest the coordinator acknowledged receiving.
     private var sequence: UInt64 = 0
     private var acknowledged: UInt64 = 0
@@ -71,6 +75,8 @@ final class ClusteringLoop: @unchecked Sendable {
     private var held: SufficientStatistics
     /// The model version the oldest batch in `held` was computed against.
     private var heldSince: UInt64 = 0
+    /// When the held statistics took their first batch (monotonic milliseconds).
+    private var heldAt: UInt64 = 0
     /// A worker takes no batch while this holds: after proposing its seed, until the first
     /// model arrives, and in the synchronous mode after each batch until the version that
     /// includes it.
@@ -156,6 +162,12 @@ final class ClusteringLoop: @unchecked Sendable {
             while !awaitingModel, var batch = batches.pop() {
                 process(&batch)
                 health.beat(.clustering)
+                // A backlog can hold many batches. Between them a worker takes the newest model
+                // version, or its window would stay shut and the whole backlog would be learned
+                // against one old model and reach the coordinator as one late message; and the
+                // timers (centers, heartbeats, checkpoints by interval) keep their times.
+                if let workerLink, let next = workerLink.takeModel() { adopt(next) }
+                timers(now: Clock.monotonicMilliseconds(), force: false)
             }
             timers(now: Clock.monotonicMilliseconds(), force: false)
             // The ingest thread flushes its open batch before it exits; once stop is signalled
@@ -215,6 +227,12 @@ final class ClusteringLoop: @unchecked Sendable {
         }
         if let model, lastCentersVersion != model.batches {
             next = min(next, until(lastCentersAt + UInt64(output.centersIntervalMilliseconds)))
+        }
+        if modelUnpublished {
+            next = min(next, until(lastModelAt + UInt64(configuration.cluster.modelIntervalMilliseconds)))
+        }
+        if workerLink != nil, !held.isEmpty, sequence - acknowledged < UInt64(configuration.cluster.window) {
+            next = min(next, until(heldAt + UInt64(configuration.cluster.epochMilliseconds)))
         }
         return next
     }
@@ -472,6 +490,7 @@ final class ClusteringLoop: @unchecked Sendable {
             // The held statistics take this batch's storage, and lend theirs to the next batch.
             swap(&held, &epoch)
             heldSince = model!.batches
+            heldAt = Clock.monotonicMilliseconds()
         } else {
             held.merge(epoch)
         }
@@ -496,9 +515,14 @@ final class ClusteringLoop: @unchecked Sendable {
     /// Sends the held statistics as the next epoch if the window allows. A message the link's
     /// queue cannot take is dropped and counted (with the window at most `cluster.window` and
     /// the queue `cluster.queue_epochs` long, only a link that stopped sending fills it).
-    private func send() {
+    private func send(force: Bool = false) {
         guard let link = workerLink, let model, !held.isEmpty else { return }
         guard sequence - acknowledged < UInt64(configuration.cluster.window) else { return }
+        let c = configuration.cluster
+        // An epoch waits for enough vectors (cluster.epoch_vectors) or time (cluster.epoch_ms);
+        // the synchronous mode sends every batch.
+        guard force || c.staleness == 0 || held.vectors >= c.epochVectors(k: model.k)
+            || Clock.monotonicMilliseconds() >= heldAt + UInt64(c.epochMilliseconds) else { return }
         sequence += 1
         if sequence - acknowledged == UInt64(configuration.cluster.window) { acknowledgedAt = Clock.monotonicMilliseconds() }
         var frame = link.spent.pop() ?? []
@@ -540,8 +564,18 @@ final class ClusteringLoop: @unchecked Sendable {
         publishModel()
     }
 
+    /// Publishes the model unless one went out less than `cluster.model_interval_ms` ago (the
+    /// timers publish it then); the synchronous mode publishes at once.
+    private func publishModelWhenDue(now: UInt64) {
+        guard modelUnpublished else { return }
+        let interval = configuration.cluster.staleness == 0 ? 0 : UInt64(configuration.cluster.modelIntervalMilliseconds)
+        if now >= lastModelAt + interval { publishModel() }
+    }
+
     /// Sends the model and the acknowledgements to the workers (``ModelMessage``).
     private func publishModel() {
+        modelUnpublished = false
+        lastModelAt = Clock.monotonicMilliseconds()
         guard let link = coordinatorLink, let model, let merger else { return }
         var acknowledgements: [UInt8] = []
         ModelMessage.encodeAcknowledgements(merger.received, into: &acknowledgements)
@@ -570,7 +604,8 @@ final class ClusteringLoop: @unchecked Sendable {
         }
         // Frames that made no step (all dropped) are still acknowledged, or their senders'
         // windows would stay closed until cluster.ack_timeout_s.
-        if received && steps == 0 && !synchronous { publishModel() }
+        if received && steps == 0 && !synchronous { modelUnpublished = true }
+        publishModelWhenDue(now: Clock.monotonicMilliseconds())
         if received {
             var workers: [UInt64: ClusterStatistics.WorkerStatus] = [:]
             for (id, v) in merger.workers {
@@ -641,7 +676,7 @@ final class ClusteringLoop: @unchecked Sendable {
         statistics.temperatureBits.store(report.temperature.bitPattern, ordering: .relaxed)
         statistics.modelVersion.store(version, ordering: .relaxed)
         statistics.observe(report)
-        publishModel()
+        modelUnpublished = true
         if !updater.events.isEmpty { publishEvents(version: version) }
         if configuration.changes.enabled { publishChanges(version: version, meanSupport: report.meanSupportSize) }
         if configuration.state.checkpointBatches > 0, version % UInt64(configuration.state.checkpointBatches) == 0 {
@@ -727,6 +762,8 @@ final class ClusteringLoop: @unchecked Sendable {
 
     private func timers(now: UInt64, force: Bool) {
         checkWindow(now: now)
+        send(force: force)
+        if force && modelUnpublished { publishModel() } else { publishModelWhenDue(now: now) }
         let output = configuration.output
         if let model, model.batches != lastCentersVersion,
            force || now >= lastCentersAt + UInt64(output.centersIntervalMilliseconds) {
