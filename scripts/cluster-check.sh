@@ -9,11 +9,12 @@
 #       WORKERS                 workers (default 2)
 #       VORONOID_BIN            the binary (default .build/release/voronoid)
 #       CLUSTER_CHECK_SHAPE     d,k of the speed-up measurement (default 768,1024)
-#       CLUSTER_CHECK_VECTORS   vectors timed per measurement (default 65536)
+#       CLUSTER_CHECK_VECTORS   vectors timed per measurement (default 524288)
 #
 # The last line is one JSON object:
-#   {"workers": N, "speedup": …, "max_center_diff": …, "worker_kill": "pass"|"fail",
-#    "coordinator_kill": "pass"|"fail", "lost_vectors": …}
+#   {"workers": N, "speedup": …, "speedup_end_to_end": …, "coordinator_ms_per_epoch": …,
+#    "max_center_diff": …, "worker_kill": "pass"|"fail", "coordinator_kill": "pass"|"fail",
+#    "lost_vectors": …}
 # Exit status 0 when both kills and a partition of worker 1 (reported on stderr) pass and the
 # synchronous comparison ran, 1 otherwise, 2 when the set-up is impossible (not root, no ip, no
 # binary).

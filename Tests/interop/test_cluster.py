@@ -237,6 +237,55 @@ def test_a_killed_worker_loses_only_its_own_vectors_and_the_others_go_on(ctx):
         assert c.proc.poll() is None and w1.proc.poll() is None
 
 
+def test_an_epoch_gathers_its_vectors_before_it_is_sent(ctx):
+    """cluster.epoch_vectors = 4 batches: a worker fed batch by batch sends no message summing
+    fewer than four batches (more when the window was shut and it held them longer) until
+    cluster.epoch_ms has passed; then it sends what it holds."""
+    endpoints = cluster_endpoints()
+    X, _, _ = blobs(121 * B, d=D, k=K, seed=9, spread=1.0, side=30)
+    with coordinator(endpoints) as c, \
+            worker(endpoints, 1, "--set", f"cluster.epoch_vectors={4 * B}", "--set", "cluster.epoch_ms=5000") as w:
+        feed = pusher(ctx, w.input)
+        for i in range(121):
+            feed.send_multipart(batch_message(X[i * B:(i + 1) * B], seq=i + 1))
+            assert wait_for(lambda: stats(ctx, w.query).get("batches", 0) >= i + 1, timeout=30), w.log
+        ws, cs = stats(ctx, w.query), stats(ctx, c.query)
+        assert 1 <= ws["cluster_epochs_sent"] <= 30, ws
+        merged = cs["cluster_worker_1_vectors_merged"]
+        assert merged >= 4 * B * cs["cluster_epochs_merged"], cs
+        assert merged + ws["cluster_held_vectors"] + 2 * 4 * B >= 121 * B, (cs, ws)  # at most the window's two on their way
+        # What is held leaves once it is cluster.epoch_ms old, however little it sums.
+        assert wait_for(lambda: stats(ctx, c.query).get("cluster_worker_1_vectors_merged") == 121 * B, timeout=15), \
+            stats(ctx, w.query)
+
+
+def test_a_backlog_is_learned_against_the_model_versions_published_meanwhile(ctx):
+    """A backlog of batches sent at once (a worker that fell behind, or restarted under load) is
+    learned against each version the coordinator publishes while the worker works through it:
+    the worker takes versions between batches, so its epochs keep flowing, rather than learning
+    all of it against one model and sending it as one late message."""
+    k, d, b = 64, 512, 1024
+    endpoints = cluster_endpoints()
+    X, _, _ = blobs(64 * b, d=d, k=k, seed=10, spread=1.0, side=30)
+    statistics_endpoint, model_endpoint = endpoints
+    common = ["--k", str(k), "--dimension", str(d), "--set", f'cluster.statistics_endpoint="{statistics_endpoint}"',
+              "--set", f'cluster.model_endpoint="{model_endpoint}"', "--set", "model.threads=1"]
+    with Daemon("--role", "coordinator", *common) as c, \
+            Daemon("--role", "worker", "--pull", *common, "--set", "cluster.worker_id=1", "--set", f"input.batch_size={b}",
+                   "--set", f"model.warmup={4 * k}", "--set", f"cluster.epoch_vectors={b}",
+                   "--set", "input.queue_batches=128", "--set", "input.high_water_mark=128") as w:
+        feed = pusher(ctx, w.input)
+        for i in range(64):
+            feed.send_multipart(batch_message(X[i * b:(i + 1) * b], seq=i + 1))
+        assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen") == 64 * b, timeout=120), \
+            (stats(ctx, c.query), stats(ctx, w.query))
+        s, ws = stats(ctx, c.query), stats(ctx, w.query)
+        # Learned against the first model alone, the backlog would reach the coordinator in two
+        # or three messages (the window's two, then everything held).
+        assert ws["cluster_epochs_sent"] >= 8 and s["model_version"] >= 8, (s, ws)
+        assert ws["cluster_models_adopted"] >= 8, ws
+
+
 def test_a_stopped_coordinator_costs_the_workers_nothing(ctx):
     """SIGSTOP of the coordinator (a pause, or a partition of every worker from it): the workers
     go on ingesting and publishing assignments, hold what they learn in one message each instead

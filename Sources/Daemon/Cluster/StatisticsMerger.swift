@@ -207,15 +207,21 @@ final class StatisticsMerger {
         return s.mass.withUnsafeBufferPointer { mass in
             s.delta.withUnsafeBufferPointer { delta in
                 base.withUnsafeBufferPointer { c in
+                    // One branch per center and none per coordinate, so the loops vectorise: this
+                    // runs over k·d values for every epoch a coordinator merges.
                     for j in 0..<k {
                         let m = mass[j]
-                        for t in (j * d)..<(j * d + d) {
-                            if m > 0 {
-                                guard abs(Double(c[t]) + Double(delta[t]) / m) <= bound else { return true }
-                            } else if delta[t] != 0 {
-                                return true
+                        var outside: UInt8 = 0
+                        if m > 0 {
+                            let inverse = 1 / m
+                            for t in (j * d)..<(j * d + d) {
+                                // Written so a NaN counts as outside.
+                                outside |= abs(Double(c[t]) + Double(delta[t]) * inverse) <= bound ? 0 : 1
                             }
+                        } else {
+                            for t in (j * d)..<(j * d + d) { outside |= delta[t] != 0 ? 1 : 0 }
                         }
+                        if outside != 0 { return true }
                     }
                     return false
                 }

@@ -83,7 +83,11 @@ struct StatisticsMessage: Equatable {
             }
             o += 8 * k
             statistics.delta.withUnsafeBufferPointer { m in
+                #if _endian(little)
+                UnsafeMutableRawBufferPointer(rebasing: out[o..<(o + 4 * k * d)]).copyMemory(from: UnsafeRawBufferPointer(m))
+                #else
                 for t in 0..<(k * d) { out.storeBytes(of: m[t].bitPattern.littleEndian, toByteOffset: o + 4 * t, as: UInt32.self) }
+                #endif
             }
         }
     }
@@ -130,7 +134,12 @@ struct StatisticsMessage: Equatable {
             for j in 0..<k { m[j] = Double(bitPattern: u64(o)); o += 8 }
         }
         statistics.delta.withUnsafeMutableBufferPointer { m in
+            #if _endian(little)
+            // The k·d sums are the frame's bulk: one copy.
+            UnsafeMutableRawBufferPointer(m).copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[o..<(o + 4 * k * d)]))
+            #else
             for t in 0..<(k * d) { m[t] = Float(bitPattern: u32(o)); o += 4 }
+            #endif
         }
         if let why = statistics.validationError { throw DecodeError(reason: .invalid, detail: why) }
         return origin
