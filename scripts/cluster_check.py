@@ -17,6 +17,9 @@ Four scenarios run one after the other; the last line printed is the JSON summar
   CLUSTER_CHECK_VECTORS vectors of 4·d bytes through the network namespaces shares the cores;
 - coordinator_ms_per_epoch: the coordinator's processor time (all its threads) over the epochs
   it merged while the N-worker measurement was timed;
+- error_ratio: the N-worker model's error per vector (squared distance to the nearest center)
+  on the timed stream's rows over the one-worker model's: the same stream learned through
+  asynchronous workers (default staleness) against one worker, which is one daemon's order;
 - worker_kill: kill -9 of the last worker under load; passes when the coordinator and the other
   workers go on, every vector the survivors received is merged, and the model's error on the
   stream stays within 5 % of its value at the kill;
@@ -102,6 +105,8 @@ class Check:
         self.ctx = zmq.Context()
         self.statistics_port, self.model_port = 5570, 5571
         self.coordinator_ms_per_epoch = None
+        # The model's error on the timed stream's rows after each rate measurement, by workers.
+        self.errors = {}
 
     def ask(self, daemon, request=b"stats"):
         req = self.ctx.socket(zmq.REQ)
@@ -257,6 +262,7 @@ class Check:
             epochs = self.stats(c).get("cluster_epochs_merged", 0) - epochs_before
             cpu = cpu_seconds(c.proc.pid) - cpu_before
             self.coordinator_ms_per_epoch = round(1000 * cpu / epochs, 2) if epochs else None
+            self.errors[workers] = self.inertia(block, self.centers(c))
             return vectors / (finished - started), after
         finally:
             for x in [*ws, c]:
@@ -410,6 +416,10 @@ def main():
           f"{options.workers} workers {many_delivered and round(many_delivered)} vectors/s", file=sys.stderr)
     print(f"({d}, {k}) coordinator: {check.coordinator_ms_per_epoch} ms of processor time per merged epoch "
           f"(every thread, while timed)", file=sys.stderr)
+    errors = check.errors
+    error_ratio = round(errors[options.workers] / errors[1], 4) if errors.get(1) and errors.get(options.workers) else None
+    print(f"({d}, {k}) error per vector on the stream: one worker {errors.get(1)}, {options.workers} workers "
+          f"{errors.get(options.workers)} (ratio {error_ratio})", file=sys.stderr)
     worker_kill, lost_w = check.worker_kill()
     coordinator_kill, lost_c = check.coordinator_kill()
     partition = check.partition()
@@ -418,6 +428,7 @@ def main():
         "speedup": round(many_delivered / one_delivered, 3) if one_delivered and many_delivered else None,
         "speedup_end_to_end": round(many / one, 3) if one and many else None,
         "coordinator_ms_per_epoch": check.coordinator_ms_per_epoch,
+        "error_ratio": error_ratio,
         "max_center_diff": diff,
         "worker_kill": worker_kill,
         "coordinator_kill": coordinator_kill,
