@@ -148,6 +148,11 @@ def stationary(seed, extra=None, total=STATIONARY_VECTORS, batch=1000, chunk=200
             "changes": len(ev.of("change")), "vectors_accepted": stats["vectors_accepted"], "final_ratio": inertia(fresh, C) / true_error}
 
 
+def grouped(n):
+    """An integer with its digits grouped by spaces, as the project writes numbers."""
+    return f"{n:,}".replace(",", " ")
+
+
 def judge(row):
     """[(bar, measured value, met)] for one row of `moving`, `jump` or `stationary`."""
     if row["test"] == "moving":
@@ -155,11 +160,11 @@ def judge(row):
                  bool(row["window_ratio"] <= MOVING_BAR))]
     if row["test"] == "jump":
         first = row["announced_after"]
-        return [(f"first `drift` event within {ANNOUNCE_WITHIN:,} vectors of the jump",
-                 "none" if first is None else f"{first:,} vectors", first is not None and first <= ANNOUNCE_WITHIN),
-                (f"error on fresh vectors ÷ true error ≤ {RECOVER_BAR:g}, {row['after']:,} vectors after the jump",
+        return [(f"first `drift` event within {grouped(ANNOUNCE_WITHIN)} vectors of the jump",
+                 "none" if first is None else f"{grouped(first)} vectors", first is not None and first <= ANNOUNCE_WITHIN),
+                (f"error on fresh vectors ÷ true error ≤ {RECOVER_BAR:g}, {grouped(row['after'])} vectors after the jump",
                  f"{row['ratio_after']:.3f}", bool(row["ratio_after"] <= RECOVER_BAR and row["after"] <= RECOVER_WITHIN))]
-    return [(f"no `drift` event on {row['vectors']:,} stationary vectors", f"{row['drift_events']}",
+    return [(f"no `drift` event on {grouped(row['vectors'])} stationary vectors", f"{row['drift_events']}",
              row["drift_events"] == 0)]
 
 
