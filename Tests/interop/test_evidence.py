@@ -1,6 +1,9 @@
 """The evidence report in quick mode: `scripts/evidence/run.sh <tmp> --quick` must write the report
 and every plot, and its checks (voronoid's blob inertia within the stated tolerance of
 scikit-learn's, the numpy reimplementation agreeing with the daemon, nothing dropped) must pass.
+The bars of issues 11 and 12 (quality and drift with all defaults, throughput at embedding shapes)
+must each be measured and given a verdict in checks.json and the report; whether they are met is
+reported, not asserted.
 
 Binary: the one every interop test uses (conftest.BINARY: $VORONOID_BIN, which scripts/test.sh sets
 to the release build, else the newer of .build/release and .build/debug); when none exists, run.sh
@@ -15,7 +18,8 @@ import subprocess
 from conftest import BINARY, ROOT
 
 PLOTS = ["centers_over_time.png", "throughput.png", "quality.png", "trajectory_equivalence.png",
-         "monotone_collapse.png", "stability.png", "annealing.png"]
+         "monotone_collapse.png", "stability.png", "annealing.png", "defaults_bars.png"]
+QUALITY_SETS = ["blobs-16", "digits", "flower", "wine", "cancer", "blobs-64", "blobs-384"]
 
 
 def test_quick_evidence_report(tmp_path):
@@ -43,3 +47,14 @@ def test_quick_evidence_report(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     assert "## Machine and versions" in text and "swift --version" in text
     assert "Command: `scripts/evidence/run.sh " in text and "--quick" in text
+    assert "## 2. All defaults" in text and "### Throughput at embedding shapes" in text
+
+    # The bars: each measured once per quick-mode seed and judged; met or not is reported only.
+    bars = checks["bars"]
+    assert all(isinstance(b["met"], bool) and b["value"] for b in bars), bars
+    for group, count in [("quality", len(QUALITY_SETS)), ("quality limit", len(QUALITY_SETS)),
+                         ("embedding throughput", 2), ("drift", 4)]:
+        assert len([b for b in bars if b["group"] == group]) == count, (group, bars)
+    for name in QUALITY_SETS:
+        assert any(b["bar"].startswith(f"{name} seed 1:") for b in bars if b["group"] == "quality"), name
+    assert "met" in text and "quick mode: the stationary stream is shortened" in text.lower()

@@ -12,6 +12,15 @@ import numpy as np
 import zmq
 
 
+def default_binary():
+    """The binary the stand-alone scripts drive: $VORONOID_BIN, else the release build."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for p in (os.environ.get("VORONOID_BIN"), os.path.join(root, ".build/release/voronoid")):
+        if p and os.path.exists(p):
+            return p
+    raise SystemExit("no voronoid binary: build with `swift build -c release` or set VORONOID_BIN")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,6 +9,9 @@ defaults but k and the batch size:
 - a long stationary stream of the same kind (10 M vectors by default): no `drift` event (and the
   per-cluster `change` events counted, none expected).
 
+The evidence report (evidence.py) runs `moving`, `jump` and `stationary` and judges their rows
+with `judge`.
+
     python3 scripts/evidence/drift.py [--only moving,jump,stationary] [--seeds N] [--stationary N]
                                       [--set key=value ...] [--json OUT]
 """
@@ -24,17 +27,14 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from daemon import Voronoid  # noqa: E402
+from daemon import Voronoid, default_binary as binary  # noqa: E402
 from streams import make_drift  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def binary():
-    for p in (os.environ.get("VORONOID_BIN"), os.path.join(ROOT, ".build/release/voronoid")):
-        if p and os.path.exists(p):
-            return p
-    raise SystemExit("no voronoid binary: build with `swift build -c release` or set VORONOID_BIN")
+MOVING_BAR = 1.2          # recent-window inertia / the true moving centers' error
+ANNOUNCE_WITHIN = 5_000   # vectors from the jump to the first `drift` event
+RECOVER_WITHIN = 20_000   # vectors after the jump by which the model is back within...
+RECOVER_BAR = 1.2         # ...this factor of the true error
+STATIONARY_VECTORS = 10_000_000
 
 
 class JumpStream:
@@ -92,10 +92,11 @@ class Events:
         return [e for e in self.items if e["event"] == kind]
 
 
-def moving(seed, extra):
+def moving(seed, extra=None, exe=None):
     n, d, k, batch = 100_000, 8, 8, 1024
+    extra = extra or {}
     X, _, _, _, _, truth = make_drift(n, d, k, seed)
-    with Voronoid(binary(), k, {"input.batch_size": batch, "model.seed": seed, **extra}) as v:
+    with Voronoid(exe or binary(), k, {"input.batch_size": batch, "model.seed": seed, **extra}) as v:
         ev = Events(v)
         v.stream(X, batch)
         C = v.snapshot()["centers"]
@@ -108,9 +109,10 @@ def moving(seed, extra):
             "warnings": len(ev.of("drift_warning")), "changes": len(ev.of("change"))}
 
 
-def jump(seed, extra, before=40_000, after=20_000, batch=500):
+def jump(seed, extra=None, before=40_000, after=RECOVER_WITHIN, batch=500, exe=None):
     s = JumpStream(seed)
-    with Voronoid(binary(), 8, {"input.batch_size": batch, "model.seed": seed, **extra}) as v:
+    extra = extra or {}
+    with Voronoid(exe or binary(), 8, {"input.batch_size": batch, "model.seed": seed, **extra}) as v:
         ev = Events(v)
         X, _ = s.rows(before)
         v.stream(X, batch)
@@ -124,12 +126,13 @@ def jump(seed, extra, before=40_000, after=20_000, batch=500):
     first = next((x for x in drifts if x > 0), None)
     return {"test": "jump", "seed": seed, "announced_after": first,
             "false_before_jump": sum(1 for x in drifts if x <= 0),
-            "ratio_after_20000": inertia(fresh, C) / true_error}
+            "after": after, "ratio_after": inertia(fresh, C) / true_error}
 
 
-def stationary(seed, extra, total, batch=1000, chunk=200_000):
+def stationary(seed, extra=None, total=STATIONARY_VECTORS, batch=1000, chunk=200_000, exe=None):
     s = JumpStream(seed)
-    with Voronoid(binary(), 8, {"input.batch_size": batch, "model.seed": seed, **extra}) as v:
+    extra = extra or {}
+    with Voronoid(exe or binary(), 8, {"input.batch_size": batch, "model.seed": seed, **extra}) as v:
         ev = Events(v)
         sent, started = 0, time.time()
         while sent < total:
@@ -145,11 +148,31 @@ def stationary(seed, extra, total, batch=1000, chunk=200_000):
             "changes": len(ev.of("change")), "vectors_accepted": stats["vectors_accepted"], "final_ratio": inertia(fresh, C) / true_error}
 
 
+def grouped(n):
+    """An integer with its digits grouped by spaces, as the project writes numbers."""
+    return f"{n:,}".replace(",", " ")
+
+
+def judge(row):
+    """[(bar, measured value, met)] for one row of `moving`, `jump` or `stationary`."""
+    if row["test"] == "moving":
+        return [(f"recent-window inertia ÷ true centers' error ≤ {MOVING_BAR:g}", f"{row['window_ratio']:.3f}",
+                 bool(row["window_ratio"] <= MOVING_BAR))]
+    if row["test"] == "jump":
+        first = row["announced_after"]
+        return [(f"first `drift` event within {grouped(ANNOUNCE_WITHIN)} vectors of the jump",
+                 "none" if first is None else f"{grouped(first)} vectors", first is not None and first <= ANNOUNCE_WITHIN),
+                (f"error on fresh vectors ÷ true error ≤ {RECOVER_BAR:g}, {grouped(row['after'])} vectors after the jump",
+                 f"{row['ratio_after']:.3f}", bool(row["ratio_after"] <= RECOVER_BAR and row["after"] <= RECOVER_WITHIN))]
+    return [(f"no `drift` event on {grouped(row['vectors'])} stationary vectors", f"{row['drift_events']}",
+             row["drift_events"] == 0)]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="moving,jump,stationary")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--stationary", type=int, default=10_000_000, help="vectors of the stationary stream")
+    ap.add_argument("--stationary", type=int, default=STATIONARY_VECTORS, help="vectors of the stationary stream")
     ap.add_argument("--set", action="append", default=[], help="voronoid setting key=value")
     ap.add_argument("--json")
     a = ap.parse_args()

@@ -10,7 +10,8 @@ For each shape (d, k) the same blobs stream goes, in batches of 1024, through
     threads (its OpenMP threads are erratic on a shared 2-core machine; the better is quoted),
     initialisation included.
 The two alternate in rounds and each keeps its best round, so a busy machine slows both alike.
-Prints a Markdown table (or JSON lines) with the ratio to scikit-learn's best.
+Prints a Markdown table (or JSON lines) with the ratio to scikit-learn's best. The evidence report
+(evidence.py) runs `measure` on SHAPES and holds the ratios to BARS.
 """
 import argparse
 import json
@@ -27,7 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from daemon import Voronoid  # noqa: E402
 
 SHAPES = [(384, 256), (768, 1024)]
+BARS = {(384, 256): 2.0, (768, 1024): 3.0}  # voronoid ÷ scikit-learn's best, throughput
 BATCH = 1024
+
+
+def default_vectors(d):
+    return 100_000 if d <= 384 else 60_000
 
 
 def blobs(n, d, k, seed):
@@ -54,6 +60,23 @@ def voronoid_rate(binary, X, k, threads):
     return len(X) / seconds
 
 
+def measure(binary, d, k, n, rounds):
+    """One shape: each side's best round of `rounds`, alternating so that a busy machine slows
+    both alike; ratios are to scikit-learn's better thread setting."""
+    X = blobs(n, d, k, seed=d + k)
+    best = {"sk1": 0.0, "skdefault": 0.0, "v1": 0.0, "v2": 0.0}
+    for _ in range(rounds):
+        best["sk1"] = max(best["sk1"], sklearn_rate(X, k, 1))
+        best["v1"] = max(best["v1"], voronoid_rate(binary, X, k, 1))
+        best["skdefault"] = max(best["skdefault"], sklearn_rate(X, k, None))
+        best["v2"] = max(best["v2"], voronoid_rate(binary, X, k, 2))
+    sk = max(best["sk1"], best["skdefault"])
+    return {"d": d, "k": k, "vectors": n, "rounds": rounds, "sklearn_1_thread": round(best["sk1"]),
+            "sklearn_default_threads": round(best["skdefault"]), "voronoid_threads_1": round(best["v1"]),
+            "voronoid_threads_2": round(best["v2"]), "ratio_threads_1": best["v1"] / sk,
+            "ratio_best": max(best["v1"], best["v2"]) / sk}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=".build/release/voronoid")
@@ -63,19 +86,7 @@ def main():
     args = ap.parse_args()
     rows = []
     for d, k in SHAPES:
-        n = args.vectors or (100_000 if d <= 384 else 60_000)
-        X = blobs(n, d, k, seed=d + k)
-        best = {"sk1": 0.0, "skdefault": 0.0, "v1": 0.0, "v2": 0.0}
-        for _ in range(args.rounds):
-            best["sk1"] = max(best["sk1"], sklearn_rate(X, k, 1))
-            best["v1"] = max(best["v1"], voronoid_rate(args.binary, X, k, 1))
-            best["skdefault"] = max(best["skdefault"], sklearn_rate(X, k, None))
-            best["v2"] = max(best["v2"], voronoid_rate(args.binary, X, k, 2))
-        sk = max(best["sk1"], best["skdefault"])
-        row = {"d": d, "k": k, "vectors": n, "sklearn_1_thread": round(best["sk1"]),
-               "sklearn_default_threads": round(best["skdefault"]), "voronoid_threads_1": round(best["v1"]),
-               "voronoid_threads_2": round(best["v2"]), "ratio_threads_1": round(best["v1"] / sk, 2),
-               "ratio_best": round(max(best["v1"], best["v2"]) / sk, 2)}
+        row = measure(args.binary, d, k, args.vectors or default_vectors(d), args.rounds)
         rows.append(row)
         if args.json:
             print(json.dumps(row), flush=True)
@@ -84,7 +95,7 @@ def main():
         print("| --- | --- | --- | --- | --- | --- |")
         for r in rows:
             print(f"| {r['d']} | {r['k']} | {r['vectors']} | {r['sklearn_1_thread']:,} / {r['sklearn_default_threads']:,} "
-                  f"| {r['voronoid_threads_1']:,} / {r['voronoid_threads_2']:,} | {r['ratio_threads_1']} / {r['ratio_best']} |")
+                  f"| {r['voronoid_threads_1']:,} / {r['voronoid_threads_2']:,} | {r['ratio_threads_1']:.2f} / {r['ratio_best']:.2f} |")
 
 
 if __name__ == "__main__":
