@@ -534,6 +534,7 @@ public final class MiniBatchUpdater {
         state.vectorsSeen &+= UInt64(count)
         state.scheduleClock += stats.weight
         state.batches &+= 1
+        if configuration.supportLimit > 0, report.meanSupportSize > configuration.supportLimit { state.cool(by: 2) }
 
         observeClusters(&state, statistics: st, gamma: gamma)
         report.drift = respondToDrift(&state, stats: stats, count: count)

@@ -139,6 +139,27 @@ public struct ModelState: Sendable, Equatable {
         scheduleClock = Swift.max(0, target * schedule.halfLife)
     }
 
+    /// Lowers the temperature by `factor` by moving the schedule's clock on, no further than
+    /// where the schedule reaches its floor (so a later ``reheat(by:)`` still finds it there);
+    /// a constant schedule is left alone.
+    public mutating func cool(by factor: Double) {
+        guard factor > 1 else { return }
+        let x = scheduleClock / schedule.halfLife
+        let target: Double
+        let atFloor: Double
+        switch schedule.kind {
+        case .constant: return
+        case .exponential:
+            target = x + _log(factor) / _log(2)
+            atFloor = _log(schedule.initial / schedule.floor) / _log(2)
+        case .inverseTime:
+            target = (1 + x) * factor - 1
+            atFloor = schedule.initial / schedule.floor - 1
+        }
+        guard atFloor > x else { return }
+        scheduleClock = Swift.min(target, atFloor) * schedule.halfLife
+    }
+
     /// Cluster `j`'s spread: the mean squared distance to its center of the vectors it was
     /// nearest to, forgotten like the soft counts (0 before any).
     public func spread(_ j: Int) -> Double {

@@ -56,6 +56,72 @@ import Testing
         #expect(h > 0.9 * fraction * 200_000, "half-life \(h) after 200 000 vectors")
     }
 
+    /// Cooling moves the schedule's clock on: T halves (exponential), its denominator doubles
+    /// (inverse time), never below the floor, and a reheat afterwards finds the clock where the
+    /// floor begins rather than past it.
+    @Test func coolingHalvesTheTemperatureDownToTheFloor() {
+        for kind in [TemperatureSchedule.Kind.exponential, .inverseTime] {
+            var s = ModelState(centers: [0, 0], k: 1, dimension: 2,
+                               schedule: TemperatureSchedule(kind: kind, initial: 64, floor: 1, halfLife: 1000),
+                               random: RandomSource(seed: 1))
+            s.scheduleClock = 500
+            let before = s.temperature
+            s.cool(by: 2)
+            #expect(abs(s.temperature - before / 2) < 1e-9 * before, "\(kind)")
+            for _ in 0..<20 { s.cool(by: 2) }
+            #expect(s.temperature == 1, "\(kind): at the floor")
+            s.reheat(by: 4)
+            #expect(abs(s.temperature - 4) < 1e-9, "\(kind): a reheat from the floor")
+        }
+        var constant = ModelState(centers: [0, 0], k: 1, dimension: 2, schedule: .constant(3), random: RandomSource(seed: 1))
+        constant.cool(by: 2)
+        #expect(constant.temperature == 3)
+    }
+
+    /// With a support limit, a batch whose vectors share more centers than the limit halves the
+    /// temperature after its step, on top of the schedule, whether it is updated at once or its
+    /// statistics are applied as they come (a coordinator's); a batch within the limit, or the
+    /// rule off, leaves the schedule alone.
+    @Test func aWideSupportCoolsTheModel() {
+        let blobs = TestBlobs(k: 8, d: 4, perCluster: 64, spread: 1, side: 12, seed: 3)
+        let n = blobs.labels.count
+        func model(_ initial: Double) -> ModelState {
+            ModelState(centers: blobs.means, k: 8, dimension: 4,
+                       schedule: TemperatureSchedule(kind: .exponential, initial: initial, floor: 0.01, halfLife: 1e12),
+                       random: RandomSource(seed: 2))
+        }
+        func updater(limit: Double) -> MiniBatchUpdater {
+            var configuration = UpdateConfiguration(mode: .entmax15, deadCenterFraction: 0, separationInterval: 0)
+            configuration.drift = nil
+            configuration.supportLimit = limit
+            return MiniBatchUpdater(configuration: configuration)
+        }
+        // At T 400 on blobs 12 apart, every vector shares several centers.
+        var off = model(400)
+        let wide = blobs.rows.withUnsafeBufferPointer { updater(limit: 0).update(&off, rows: $0, count: n) }
+        #expect(wide.meanSupportSize > 3)
+        #expect(abs(off.temperature - 400) < 1e-6)
+
+        var on = model(400)
+        let cooled = blobs.rows.withUnsafeBufferPointer { updater(limit: 3).update(&on, rows: $0, count: n) }
+        #expect(abs(cooled.temperature - 400) < 1e-6, "the step runs at the scheduled temperature")
+        #expect(abs(on.temperature - 200) < 1e-6, "after a batch of mean support \(cooled.meanSupportSize): \(on.temperature)")
+
+        var coordinator = model(400)
+        let u = updater(limit: 3)
+        var statistics = SufficientStatistics(k: 8, dimension: 4, baseVersion: 0)
+        blobs.rows.withUnsafeBufferPointer { u.computeStatistics(coordinator, rows: $0, count: n, into: &statistics) }
+        _ = u.apply(statistics, to: &coordinator)
+        #expect(abs(coordinator.temperature - 200) < 1e-6)
+        #expect(coordinator.centers == on.centers, "the same step either way")
+
+        // Cold enough that the support is within the limit: the schedule alone.
+        var cold = model(0.5)
+        let narrow = blobs.rows.withUnsafeBufferPointer { updater(limit: 3).update(&cold, rows: $0, count: n) }
+        #expect(narrow.meanSupportSize <= 3)
+        #expect(abs(cold.temperature - 0.5) < 1e-9)
+    }
+
     /// A drift alarm cuts the counts to one dead-center window each, and with them the memory.
     @Test func driftShortensTheMemory() {
         let p = Pacing()

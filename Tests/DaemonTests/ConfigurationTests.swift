@@ -41,6 +41,8 @@ import Testing
         ("model.warmup_seedings=0", "model.warmup_seedings", "got 0"),
         ("model.warmup_seedings=1.5", "model.warmup_seedings", "whole number"),
         ("temperature.cooling_per_center=0", "temperature.cooling_per_center", "got 0"),
+        ("temperature.support_limit=0.5", "temperature.support_limit", "at least 1"),
+        ("temperature.support_limit=-1", "temperature.support_limit", "got -1"),
         ("changes.size_factor=1", "changes.size_factor", "got 1"),
         ("changes.spread_factor=0.5", "changes.spread_factor", "got 0.5"),
         ("changes.location_fraction=0", "changes.location_fraction", "got 0"),

@@ -88,7 +88,7 @@ public enum ConfigurationReader {
         "model.dead_center_rule", "model.dead_center_window", "model.pacing", "model.memory_fraction", "model.memory_floor",
         "model.separation_interval", "model.threads", "model.initial_centers",
         "temperature.schedule", "temperature.initial", "temperature.floor", "temperature.half_life",
-        "temperature.heat", "temperature.floor_ratio", "temperature.cooling_per_center",
+        "temperature.heat", "temperature.floor_ratio", "temperature.cooling_per_center", "temperature.support_limit",
         "drift.enabled", "drift.tolerance", "drift.threshold", "drift.reheat",
         "changes.enabled", "changes.size_factor", "changes.spread_factor", "changes.location_fraction",
         "input.socket", "input.endpoints", "input.connect", "input.topics", "input.batch_size", "input.max_wait_ms",
@@ -125,6 +125,12 @@ public enum ConfigurationReader {
         case "model.memory_fraction": c.model.memoryFraction = try v.double(above: 0, allowInfinity: false)
         case "model.memory_floor": c.model.memoryFloor = try v.double(above: 0, allowInfinity: false)
         case "temperature.cooling_per_center": c.temperature.coolingPerCenter = try v.double(above: 0, allowInfinity: false)
+        case "temperature.support_limit":
+            let limit = try v.double(atLeast: 0)
+            guard limit == 0 || limit >= 1 else {
+                throw ConfigurationError(key: key, reason: "\(limit) must be 0 (off) or at least 1 (a vector always has one center)")
+            }
+            c.temperature.supportLimit = limit
         case "model.learning_rate":
             if case .string("per_center") = value { c.model.learningRate = nil } else {
                 let r = try v.double(above: 0, allowInfinity: false)

@@ -75,6 +75,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var heat = 1.0
         /// `temperature.floor_ratio`: the `auto` floor as a fraction of T₀.
         public var floorRatio = 1e-3
+        /// `temperature.support_limit`: while a batch's vectors share more centers than this on
+        /// average, the temperature halves after the batch on top of its schedule; 0 turns it
+        /// off (``UpdateConfiguration/supportLimit``).
+        public var supportLimit = 3.0
     }
 
     /// `[drift]`: the test for a change of the error's level, and the response to one.
@@ -339,6 +343,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         u.deadCenterWindow = model.deadCenterWindow
         u.drift = drift.enabled ? DriftParameters(tolerance: drift.tolerance, sigmas: drift.threshold) : nil
         u.reheatFactor = drift.reheat
+        u.supportLimit = temperature.supportLimit
         return u
     }
 
