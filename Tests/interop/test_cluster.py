@@ -281,9 +281,9 @@ def test_a_backlog_is_learned_against_the_model_versions_published_meanwhile(ctx
             (stats(ctx, c.query), stats(ctx, w.query))
         s, ws = stats(ctx, c.query), stats(ctx, w.query)
         # Learned against the first model alone, the backlog would reach the coordinator in two
-        # or three messages (the window's two, then everything held).
-        assert ws["cluster_epochs_sent"] >= 8 and s["model_version"] >= 8, (s, ws)
-        assert ws["cluster_models_adopted"] >= 8, ws
+        # or three messages (the window's two, then everything held), after one adoption.
+        assert ws["cluster_epochs_sent"] >= 5 and s["model_version"] >= 5, (s, ws)
+        assert ws["cluster_models_adopted"] >= 5, ws
 
 
 def test_a_stopped_coordinator_costs_the_workers_nothing(ctx):

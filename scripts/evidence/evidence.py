@@ -291,11 +291,13 @@ def agreement_check(binary, cfg):
     for mode in ["entmax15", "softmax", "hard"]:
         settings = {**stream_settings(n, BATCH, 5), "model.mode": mode, "drift.enabled": "false",
                     "model.warmup_iterations": 0, "model.warmup_seedings": 1,
-                    "model.dead_center_fraction": 0, "model.separation_interval": 0}
+                    "model.dead_center_fraction": 0, "model.separation_interval": 0,
+                    "temperature.heat": 1, "temperature.support_limit": 0}
         with Voronoid(binary, 16, settings) as v:
             v.stream(X, BATCH)
             snap = v.snapshot()
-        m = ref.seeded_model(X[:BATCH], 16, 5, mode, half_life=settings["temperature.half_life"],
+        m = ref.seeded_model(X[:BATCH], 16, 5, mode, heat=settings["temperature.heat"],
+                             half_life=settings["temperature.half_life"],
                              count_half_life=settings["model.count_half_life"])
         ref.run_stream(m, X, BATCH)
         diff = float(np.abs(m.C - snap["centers"]).max())
@@ -1104,7 +1106,8 @@ def main():
              "automatic temperature and schedule. It was first run against the daemon on the same data, "
              f"seed and batches (blobs d=16, k=16, std 3, n={cfg['agreement_n']}, batch {BATCH}; daemon with "
              + ", ".join(f"`{k}={v}`" for k, v in agreement_settings.items() if k not in ("model.mode",))
-             + " — re-seeding and separation are off because the reimplementation has neither):\n")
+             + " — re-seeding, separation and cooling by the support are off because the reimplementation "
+             "has none of them):\n")
     L.append(table(["mode", "max |c_daemon − c_numpy|", "max |N_daemon − N_numpy|", "relative T difference", "within tolerance"],
                    [[r["mode"], f"{r['max_abs_diff']:.3g}", f"{r['max_count_diff']:.3g}", f"{r['rel_T']:.2g}",
                      "yes" if r["ok"] else "**no**"] for r in agreement]))
