@@ -128,14 +128,7 @@ public struct ModelState: Sendable, Equatable {
     /// Raises the temperature by `factor` (at most to the schedule's start) by moving the
     /// schedule's clock back; a constant schedule is left alone.
     public mutating func reheat(by factor: Double) {
-        guard factor > 1 else { return }
-        let x = scheduleClock / schedule.halfLife
-        let target: Double
-        switch schedule.kind {
-        case .constant: return
-        case .exponential: target = x - _log(factor) / _log(2)
-        case .inverseTime: target = (1 + x) / factor - 1
-        }
+        guard factor > 1, let target = clockPosition(scaling: factor) else { return }
         scheduleClock = Swift.max(0, target * schedule.halfLife)
     }
 
@@ -143,21 +136,21 @@ public struct ModelState: Sendable, Equatable {
     /// where the schedule reaches its floor (so a later ``reheat(by:)`` still finds it there);
     /// a constant schedule is left alone.
     public mutating func cool(by factor: Double) {
-        guard factor > 1 else { return }
-        let x = scheduleClock / schedule.halfLife
-        let target: Double
-        let atFloor: Double
-        switch schedule.kind {
-        case .constant: return
-        case .exponential:
-            target = x + _log(factor) / _log(2)
-            atFloor = _log(schedule.initial / schedule.floor) / _log(2)
-        case .inverseTime:
-            target = (1 + x) * factor - 1
-            atFloor = schedule.initial / schedule.floor - 1
-        }
-        guard atFloor > x else { return }
+        guard factor > 1, let target = clockPosition(scaling: 1 / factor),
+              let atFloor = clockPosition(scaling: schedule.floor / schedule.temperature(at: scheduleClock)),
+              atFloor > scheduleClock / schedule.halfLife else { return }
         scheduleClock = Swift.min(target, atFloor) * schedule.halfLife
+    }
+
+    /// Where the schedule's clock, in half-lives, would stand for the temperature (before its
+    /// floor) to be `ratio` times what it is now; nil for a constant schedule.
+    private func clockPosition(scaling ratio: Double) -> Double? {
+        let x = scheduleClock / schedule.halfLife
+        switch schedule.kind {
+        case .constant: return nil
+        case .exponential: return x - _log(ratio) / _log(2)
+        case .inverseTime: return (1 + x) / ratio - 1
+        }
     }
 
     /// Cluster `j`'s spread: the mean squared distance to its center of the vectors it was
