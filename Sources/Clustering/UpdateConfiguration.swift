@@ -57,15 +57,15 @@ public struct UpdateConfiguration: Sendable, Equatable {
     /// ×4 left the model at 1.68× the true error 20 000 vectors later, no reheat at ≤ 1.2×.
     public var reheatFactor: Double = 1
     /// While a batch's vectors share more than this many centers on average, the temperature
-    /// halves after the batch's step, on top of its schedule; 0 turns the rule off. (Computing
-    /// such a batch again at the lower temperature before its step was tried: at d 768, k 1024
-    /// the error ended 16 % higher, and a coordinator, which has only statistics, could not.) The automatic start
-    /// is set from the typical gap between a vector's two nearest centers, but in many dimensions
-    /// a vector far from every center (a cluster the warm-up missed) sees hundreds within 2T
-    /// of its nearest: measured at d 768, k 1024 (docs/SCHEDULES.md), a mean support of 41 that
-    /// the schedule kept for the whole stream, a quarter slower and 3.9× the error of hard
-    /// assignments. At the daemon's default, 3, the low-dimensional sets, which start near 1.5,
-    /// never trigger it.
+    /// halves after the batch's step, on top of its schedule; 0 turns the rule off.
+    ///
+    /// The automatic start comes from the typical gap between a vector's two nearest centers, but
+    /// in many dimensions soft steps at that temperature pull neighbouring centers together: at
+    /// d 768, k 1024 (docs/SCHEDULES.md) the mean support grew to 41 and the schedule kept it
+    /// for the whole stream, a quarter slower and 3.9× the error of hard assignments. At the
+    /// daemon's default, 3, the low-dimensional sets, which start near 1.5, never trigger it.
+    /// Computing such a batch again at the lower temperature before its step was tried: the
+    /// error ended 16 % higher, and a coordinator, which has only statistics, could not do it.
     public var supportLimit: Double = 0
     /// How distances are computed: both ways give the same supports and weights, to float32
     /// rounding; see ``DistanceMethod``.
