@@ -58,6 +58,7 @@ final class PublishLoop: Sendable {
         var prefixes: Set<[UInt8]> = []
         let jsonTopic = Array(WireTopic.centersJSON.utf8)
         var unencoded: CentersSnapshot?
+        let limiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "outbound message not encoded")
         var stopping = false
         let started = Clock.monotonicMilliseconds()
         while true {
@@ -83,7 +84,7 @@ final class PublishLoop: Sendable {
                         prefixes.insert(Array(prefix))
                         if jsonTopic.starts(with: prefix), let snapshot = unencoded {
                             unencoded = nil
-                            if let m = encodeJSON(snapshot) { cache[WireTopic.centersJSON] = m }
+                            if let m = encodeJSON(snapshot, limiter) { cache[WireTopic.centersJSON] = m }
                         }
                         for (topic, message) in cache where topic.utf8.starts(with: prefix) {
                             send(message, on: socket)
@@ -105,7 +106,7 @@ final class PublishLoop: Sendable {
                         cache[WireTopic.centersJSON] = nil
                         unencoded = nil
                         if prefixes.contains(where: { jsonTopic.starts(with: $0) }) {
-                            if let m = encodeJSON(snapshot) {
+                            if let m = encodeJSON(snapshot, limiter) {
                                 send(m, on: socket)
                                 cache[WireTopic.centersJSON] = m
                             }
@@ -123,15 +124,16 @@ final class PublishLoop: Sendable {
         }
     }
 
-    /// `centers.json` for `snapshot`; nil (counted and logged) when a value cannot be written.
-    private func encodeJSON(_ snapshot: CentersSnapshot) -> WireMessage? {
+    /// `centers.json` for `snapshot`; nil (counted, and logged at most once per
+    /// `log.drop_interval_s`) when a value cannot be written.
+    private func encodeJSON(_ snapshot: CentersSnapshot, _ limiter: DropLogLimiter) -> WireMessage? {
         var m = WireMessage(reservingCapacity: 128 + snapshot.centers.count * 16)
         do {
             try snapshot.encodeJSON(into: &m)
             return m
         } catch {
             statistics.encodeFailures.add(1, ordering: .relaxed)
-            logger.warning("centers.json not published: \(error)")
+            limiter.log(logger, reason: WireTopic.centersJSON, detail: error.description)
             return nil
         }
     }
