@@ -164,8 +164,10 @@ class Check:
         return push
 
     @staticmethod
-    def message(rows, seq):
-        return [b"vectors", struct.pack("<4sIQ", b"VB1N", len(rows), seq), rows.astype("<f4").tobytes()]
+    def message(rows, seq, payload=None):
+        """A VB1N batch of `rows`; `payload`, when given, is their float32 bytes already encoded."""
+        body = payload if payload is not None else rows.astype("<f4").tobytes()
+        return [b"vectors", struct.pack("<4sIQ", b"VB1N", len(rows), seq), body]
 
     @staticmethod
     def blobs(n, d, k, seed):
@@ -243,8 +245,8 @@ class Check:
 
             def push(f, share):
                 for j in range(share // BATCH):
-                    f.send_multipart([b"vectors", struct.pack("<4sIQ", b"VB1N", BATCH, j + 100), payloads[j % 32]],
-                                     copy=False)
+                    i = j % 32
+                    f.send_multipart(self.message(block[i * BATCH:(i + 1) * BATCH], j + 100, payloads[i]), copy=False)
             threads = [threading.Thread(target=push, args=(f, vectors // workers)) for f in feeds]
             for t in threads:
                 t.start()
