@@ -61,6 +61,7 @@ public struct ModelStateError: Error, Sendable, Equatable, CustomStringConvertib
 /// | 2 | k × float64 | ``received`` (version 1: 1 each, a fresh window) |
 /// | 3 | 4 × float64 | ``drift``: statistic, reference, variance, weight learned (version 1: a fresh test) |
 /// | 4 | 2k × float64 | ``spreadSums`` then ``spreadMass`` (version 1: 0, no spread yet) |
+/// | 5 | n × 3 × uint64 | ``mergedEpochs``: worker, incarnation, last sequence, by worker (written only when n > 0) |
 extension ModelState {
     static let magic: [UInt8] = Array("VORONOID".utf8)
     /// The format version this build writes.
@@ -87,7 +88,15 @@ extension ModelState {
         spread.reserveCapacity(16 * k)
         spread.appendLE(contentsOf: spreadSums)
         spread.appendLE(contentsOf: spreadMass)
-        return [(1, clock), (2, received), (3, drift), (4, spread)]
+        var records: [(tag: UInt32, payload: [UInt8])] = [(1, clock), (2, received), (3, drift), (4, spread)]
+        if !mergedEpochs.positions.isEmpty {
+            var ledger = [UInt8]()
+            for (worker, p) in mergedEpochs.positions.sorted(by: { $0.key < $1.key }) {
+                for v in [worker, p.incarnation, p.sequence] { ledger.appendLE(v) }
+            }
+            records.append((5, ledger))
+        }
+        return records
     }
 
     /// The state's bytes in format version 2.
@@ -248,6 +257,17 @@ extension ModelState {
             }
             spreadSums = Array(values[..<k])
             spreadMass = Array(values[k...])
+        case 5:
+            guard length % 24 == 0 else { throw ModelStateError(.invalidField, "merged-epochs record of \(length) bytes") }
+            var positions: [UInt64: EpochLedger.Position] = [:]
+            for o in stride(from: offset, to: offset + length, by: 24) {
+                let worker: UInt64 = r.read(o)
+                guard positions[worker] == nil else {
+                    throw ModelStateError(.invalidField, "worker \(worker) listed twice in the merged-epochs record")
+                }
+                positions[worker] = EpochLedger.Position(incarnation: r.read(o + 8), sequence: r.read(o + 16))
+            }
+            mergedEpochs = EpochLedger(positions: positions)
         default:
             break
         }

@@ -40,6 +40,11 @@ public struct ModelState: Sendable, Equatable {
     public var separations: UInt64
     /// The generator every random choice draws from.
     public var random: RandomSource
+    /// On a coordinator's model, the workers' epochs it includes: each worker's incarnation and
+    /// the last sequence merged in it. Checkpointed with the model, so a coordinator restored
+    /// from a checkpoint knows which epochs it holds and which its workers must send again.
+    /// Empty on a single daemon's model.
+    public var mergedEpochs = EpochLedger()
     /// How vectors are compared; part of the model (a checkpoint of one metric is never
     /// restored as the other).
     public let metric: Metric
@@ -107,6 +112,7 @@ public struct ModelState: Sendable, Equatable {
         reseeds = other.reseeds
         separations = other.separations
         random = other.random
+        mergedEpochs = other.mergedEpochs
     }
 
     /// A copy with storage of its own (not shared copy-on-write with this state), so that

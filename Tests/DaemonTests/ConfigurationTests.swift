@@ -55,6 +55,7 @@ import Testing
         ("cluster.workers=0", "cluster.workers", "got 0"),
         ("cluster.window=0", "cluster.window", "got 0"),
         ("cluster.queue_epochs=0", "cluster.queue_epochs", "got 0"),
+        ("cluster.retain_epochs=-1", "cluster.retain_epochs", "got -1"),
         ("cluster.worker_id=-5", "cluster.worker_id", "got -5"),
         ("cluster.statistics_endpoint=host:5570", "cluster.statistics_endpoint", "host:5570"),
         ("cluster.worker_timeout_s=0", "cluster.worker_timeout_s", "got 0"),

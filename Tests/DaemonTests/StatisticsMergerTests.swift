@@ -87,6 +87,37 @@ import Wire
         #expect(a.counters.stepsApplied == 10 && a.counters.epochsMissed == 0)
     }
 
+    /// The model names the epochs it holds, a checkpoint keeps them, and a coordinator restored
+    /// from it drops those epochs if they come again and merges the rest.
+    @Test func aRestoredModelKnowsTheEpochsItHolds() throws {
+        let rows = Self.data(n: 1000, seed: 9)
+        let (start, configuration) = Self.start(rows)
+        let worker = MiniBatchUpdater(configuration: configuration)
+        let merger = StatisticsMerger(model: start, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: 2)
+        #expect(merger.model.mergedEpochs.positions.isEmpty)
+        for s in 0..<3 {
+            let lo = s * 100 * Self.d
+            for w: UInt64 in [1, 2] where w == 1 || s < 2 {
+                let f = Self.epoch(worker, merger.model, rows[lo..<(lo + 100 * Self.d)], worker: w, sequence: UInt64(s + 1))
+                #expect(f.withUnsafeBytes { merger.receive($0) } == .pending)
+            }
+            _ = merger.applyPending()
+        }
+        let held = EpochLedger(positions: [1: .init(incarnation: 1, sequence: 3), 2: .init(incarnation: 1, sequence: 2)])
+        #expect(merger.model.mergedEpochs == held)
+        let restored = try ModelState(encoded: merger.model.encoded())
+        #expect(restored == merger.model)
+        let again = StatisticsMerger(model: restored, updater: MiniBatchUpdater(configuration: configuration), maxStaleness: 2)
+        let lo = 300 * Self.d
+        let copy = Self.epoch(worker, restored, rows[lo..<(lo + 100 * Self.d)], worker: 2, sequence: 2)
+        #expect(copy.withUnsafeBytes { again.receive($0) } == .duplicate)
+        let next = Self.epoch(worker, restored, rows[lo..<(lo + 100 * Self.d)], worker: 2, sequence: 3)
+        #expect(next.withUnsafeBytes { again.receive($0) } == .pending)
+        _ = again.applyPending()
+        #expect(again.model.mergedEpochs.lastSequence(of: 2) == .init(incarnation: 1, sequence: 3))
+        #expect(again.model.vectorsSeen == restored.vectorsSeen + 100)
+    }
+
     /// Within the staleness bound an older epoch is rebased and merged; beyond it, dropped.
     @Test(arguments: [0, 1, 3])
     func staleEpochsAreRebasedWithinTheBoundAndDroppedBeyond(bound: Int) {

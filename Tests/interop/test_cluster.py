@@ -11,6 +11,7 @@ import time
 import urllib.request
 
 import numpy as np
+import pytest
 import zmq
 
 from conftest import Daemon, ask, batch_message, blobs, decode_centers, free_ports, stats, wait_for
@@ -317,17 +318,20 @@ def test_a_stopped_coordinator_costs_the_workers_nothing(ctx):
             assert t["cluster_epochs_dropped"] == 0 and t["cluster_acknowledgements_timed_out"] == 0
 
 
-def test_a_killed_coordinator_restarts_from_its_checkpoint_and_the_workers_carry_on(ctx, tmp_path):
-    """kill -9 of the coordinator under load, then a restart on the same endpoints: it restores
-    the newest checkpoint under a new model epoch, the workers adopt that model as soon as it is
-    published, and what they learned while it was away reaches it. Lost: the versions merged
-    after the last checkpoint (here one is written every step, so none) and at most
-    `cluster.window` messages per worker that were on their way (dropped as another model epoch's,
-    and counted)."""
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill", "stop"])
+def test_a_coordinator_restarted_from_its_checkpoint_loses_no_epoch(ctx, tmp_path, how):
+    """kill -9 (or a clean stop) of the coordinator under load, then a restart on the same
+    endpoints: it restores the newest checkpoint under a new model epoch, the workers adopt that
+    model as soon as it is published, and what they learned while it was away reaches it. The
+    epochs the checkpoint lacks (the last steps, and the messages on their way, which the
+    restarted coordinator drops as another model epoch's) are sent again from the workers'
+    copies: every vector sent reaches the model exactly once."""
     endpoints = cluster_endpoints()
     X, _, means = blobs(100 * B, d=D, k=K, seed=11, spread=1.0, side=30)
     held_out, _, _ = blobs(4000, d=D, k=K, seed=11, spread=1.0, side=30)
-    state = ["--state", str(tmp_path / "coordinator"), "--set", "state.checkpoint_batches=1"]
+    # Checkpoints by time only: the restart loses every step since the last one, and the
+    # workers' copies must make up for all of them.
+    state = ["--state", str(tmp_path / "coordinator"), "--set", "state.checkpoint_interval_s=1"]
     c = coordinator(endpoints, *state)
     try:
         with worker(endpoints, 1) as w1, worker(endpoints, 2) as w2:
@@ -344,8 +348,10 @@ def test_a_killed_coordinator_restarts_from_its_checkpoint_and_the_workers_carry
 
             feed(20)
             assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == sent, timeout=30), c.log
+            time.sleep(1.5)  # a checkpoint by time
+            feed(10)  # under load: steps after that checkpoint, and messages on their way
             before = stats(ctx, c.query)
-            os.kill(c.proc.pid, signal.SIGKILL)
+            os.kill(c.proc.pid, how)
             c.proc.wait(10)
             c.stop()
             # The workers keep ingesting and publishing assignments while the coordinator is away.
@@ -356,11 +362,8 @@ def test_a_killed_coordinator_restarts_from_its_checkpoint_and_the_workers_carry
                        "--set", f'cluster.statistics_endpoint="{endpoints[0]}"',
                        "--set", f'cluster.model_endpoint="{endpoints[1]}"', *state, ports=c.ports)
             restored = stats(ctx, c.query)
-            # A checkpoint is handed over every step; the kill may catch the last one being
-            # written, and then the one before is restored.
-            assert before["model_version"] - 1 <= restored["model_version"] <= before["model_version"]
-            unsaved = before["vectors_seen"] - restored["vectors_seen"]
-            assert restored["model_epoch"] != before["model_epoch"]    # unclean stop: a new epoch
+            # A coordinator starts each run under a new model epoch, cleanly stopped or not.
+            assert restored["model_epoch"] != before["model_epoch"]
             # Both workers adopt the restarted coordinator's model.
             assert wait_for(lambda: all(stats(ctx, w.query).get("model_epoch") == restored["model_epoch"]
                                         for w in (w1, w2)), timeout=20), (w1.log[-2000:], c.log[-2000:])
@@ -372,18 +375,75 @@ def test_a_killed_coordinator_restarts_from_its_checkpoint_and_the_workers_carry
                                             and t["cluster_unacknowledged_epochs"] == 0)(stats(ctx, w.query))
                                            for w in (w1, w2)), timeout=30)
             s = stats(ctx, c.query)
-            assert settled, (s, stats(ctx, w1.query), stats(ctx, w2.query))
-            # Lost: the step not yet in a checkpoint, if any, and the messages each worker sent into
-            # the dead coordinator's connection (at most `cluster.window` = 2 each, one batch each
-            # here: the workers were idle at the kill), which the restarted coordinator dropped as
-            # another model epoch's and counted. Everything else the workers learned while it was
-            # away reached the model.
-            lost = sent - s["vectors_seen"]
-            assert s["cluster_foreign_epoch_dropped"] <= 2 * 2
-            assert lost == unsaved + s["cluster_foreign_epoch_dropped"] * B, (lost, unsaved, s)
+            ws = [stats(ctx, w.query) for w in (w1, w2)]
+            assert settled, (s, ws)
+            # Nothing lost and nothing merged twice: the model counts every vector sent once.
+            assert s["vectors_seen"] == sent, (sent, restored, s, ws)
             assert s["cluster_duplicates_dropped"] == 0
+            resent = sum(t["cluster_vectors_resent"] for t in ws)
+            # What the workers sent again is what the restored checkpoint lacked: the steps after
+            # it (at least those before `before` was read) and the epochs that were on their way.
+            assert resent >= before["vectors_seen"] - restored["vectors_seen"], (resent, before, restored)
+            assert all(t["cluster_epochs_unretained"] == 0 for t in ws)
             final = inertia(held_out, centers(ctx, c)["centers"])
             assert final <= 1.2 * inertia(held_out, means)
+    finally:
+        c.stop()
+
+
+def test_without_copies_a_restarted_coordinator_loses_what_its_checkpoint_lacks(ctx, tmp_path):
+    """`cluster.retain_epochs = 0`: the workers keep no copies, so what the checkpoint lacks (the
+    steps after it and the messages on their way at the kill) never reaches the model, and what
+    they learn afterwards does."""
+    endpoints = cluster_endpoints()
+    X, _, _ = blobs(100 * B, d=D, k=K, seed=12, spread=1.0, side=30)
+    state = ["--state", str(tmp_path / "coordinator"), "--set", "state.checkpoint_interval_s=1"]
+    c = coordinator(endpoints, *state)
+    try:
+        settings = ("--set", "cluster.retain_epochs=0")
+        with worker(endpoints, 1, *settings) as w1, worker(endpoints, 2, *settings) as w2:
+            feeds = {1: pusher(ctx, w1.input), 2: pusher(ctx, w2.input)}
+            sent = 0
+
+            def feed(n):
+                nonlocal sent
+                for j in range(n):
+                    for w in (1, 2):
+                        rows = X[((sent // B) % 100) * B:((sent // B) % 100 + 1) * B]
+                        feeds[w].send_multipart(batch_message(rows, seq=sent // B + 1))
+                        sent += B
+
+            feed(20)
+            assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == sent, timeout=30), c.log
+            time.sleep(1.5)
+            feed(10)
+            os.kill(c.proc.pid, signal.SIGKILL)
+            c.proc.wait(10)
+            c.stop()
+            feed(10)
+            assert wait_for(lambda: all(stats(ctx, w.query)["vectors_accepted"] == sent // 2 for w in (w1, w2)), timeout=30)
+            c = Daemon("--role", "coordinator", "--k", str(K), "--dimension", str(D),
+                       "--set", f'cluster.statistics_endpoint="{endpoints[0]}"',
+                       "--set", f'cluster.model_endpoint="{endpoints[1]}"', *state, ports=c.ports)
+            restored = stats(ctx, c.query)
+            assert wait_for(lambda: all(stats(ctx, w.query).get("model_epoch") == restored["model_epoch"]
+                                        for w in (w1, w2)), timeout=20)
+            # Held while the coordinator was away: sent once it is back (not copies, the
+            # statistics never sent).
+            settled = wait_for(lambda: all((lambda t: t["cluster_held_vectors"] == 0
+                                            and t["cluster_unacknowledged_epochs"] == 0)(stats(ctx, w.query))
+                                           for w in (w1, w2)), timeout=30)
+            before_feed = stats(ctx, c.query)["vectors_seen"]
+            feed(10)
+            expected = before_feed + 10 * 2 * B
+            settled = settled and wait_for(lambda: stats(ctx, c.query)["vectors_seen"] >= expected, timeout=30)
+            time.sleep(0.3)
+            s = stats(ctx, c.query)
+            ws = [stats(ctx, w.query) for w in (w1, w2)]
+            assert settled, (s, ws)
+            assert all(t["cluster_epochs_resent"] == 0 and t["cluster_retained_epochs"] == 0 for t in ws), ws
+            assert s["vectors_seen"] == expected, (expected, s)
+            assert s["vectors_seen"] <= sent
     finally:
         c.stop()
 

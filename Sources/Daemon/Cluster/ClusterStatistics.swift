@@ -35,6 +35,15 @@ final class ClusterStatistics: Sendable {
     let unacknowledged = Atomic<UInt64>(0)
     /// Epochs taken as lost because no acknowledgement came within `cluster.ack_timeout_s`.
     let acknowledgementsTimedOut = Atomic<UInt64>(0)
+    /// Copies of sent epochs kept until the coordinator's checkpoint holds them.
+    let retainedEpochs = Atomic<UInt64>(0)
+    /// Epochs (and their vectors) released from `cluster.retain_epochs` before a checkpoint
+    /// was known to hold them: a coordinator restored from an older checkpoint lacks them.
+    let epochsUnretained = Atomic<UInt64>(0)
+    let vectorsUnretained = Atomic<UInt64>(0)
+    /// Epochs (and their vectors) sent again to a coordinator restored without them.
+    let epochsResent = Atomic<UInt64>(0)
+    let vectorsResent = Atomic<UInt64>(0)
     /// Seeded models offered to the coordinator.
     let proposalsSent = Atomic<UInt64>(0)
     /// Model versions received from the coordinator and adopted.
@@ -112,6 +121,11 @@ final class ClusterStatistics: Sendable {
                 Reading(name: "held_vectors", type: "gauge", help: "Vectors learned but not sent yet: held while cluster.window messages are on their way.", value: load(heldVectors)),
                 Reading(name: "unacknowledged_epochs", type: "gauge", help: "Statistics messages sent and not yet acknowledged by the coordinator.", value: load(unacknowledged)),
                 Reading(name: "acknowledgements_timed_out_total", type: "counter", help: "Epochs taken as lost because the coordinator did not acknowledge them within cluster.ack_timeout_s.", value: load(acknowledgementsTimedOut)),
+                Reading(name: "retained_epochs", type: "gauge", help: "Sent epochs kept until the coordinator's newest checkpoint holds them (cluster.retain_epochs).", value: load(retainedEpochs)),
+                Reading(name: "epochs_unretained_total", type: "counter", help: "Sent epochs released before a checkpoint was known to hold them (cluster.retain_epochs was full).", value: load(epochsUnretained)),
+                Reading(name: "vectors_unretained_total", type: "counter", help: "Vectors in those epochs.", value: load(vectorsUnretained)),
+                Reading(name: "epochs_resent_total", type: "counter", help: "Sent epochs sent again to a coordinator restored without them.", value: load(epochsResent)),
+                Reading(name: "vectors_resent_total", type: "counter", help: "Vectors in the epochs sent again.", value: load(vectorsResent)),
                 Reading(name: "proposals_sent_total", type: "counter", help: "Seeded models offered to the coordinator.", value: load(proposalsSent)),
                 Reading(name: "models_adopted_total", type: "counter", help: "Model versions adopted from the coordinator.", value: load(modelsAdopted)),
                 Reading(name: "models_refused_total", type: "counter", help: "Model messages refused (undecodable, or another k, dimension or metric).", value: load(modelsRefused)),

@@ -1,20 +1,26 @@
 import Clustering
 
-/// One model version on the wire, coordinator → workers: two frames.
+/// One model version on the wire, coordinator → workers: two or three frames.
 ///
 /// ```
 /// frame 0: the model, encoded as a checkpoint (ModelState.encoded(): "VORONOID", format 2, CRC-32C)
 /// frame 1: "VAK1" | count u32 | count × (worker u64 | incarnation u64 | sequence u64)
+/// frame 2: the same layout (only from a coordinator that checkpoints)
 /// ```
 ///
 /// The model's (epoch, version) is the message's sequence number (the zguide's Clone pattern:
 /// every message is a whole snapshot, so a worker that missed versions only needs the newest).
+/// The model's ``ModelState/mergedEpochs`` say which of each worker's epochs it holds.
 /// Frame 1 acknowledges, per worker, the newest epoch the coordinator has received (merged or
 /// dropped), so a worker knows how many of its statistics messages are still on their way.
+/// Frame 2 lists the epochs the coordinator's newest checkpoint holds: a worker keeps a copy of
+/// each epoch it sent until that frame covers it, so a coordinator restored from that checkpoint
+/// can be sent again what it lost. Without frame 2 (no checkpoints) the model's own merged
+/// epochs are what a worker waits for.
 enum ModelMessage {
     static let acknowledgementsMagic: [UInt8] = Array("VAK1".utf8)
 
-    /// The acknowledgements frame for `received`, in worker order, into `bytes` (capacity reused).
+    /// The acknowledgements frame (frame 1 or 2) for `received`, in worker order, into `bytes` (capacity reused).
     static func encodeAcknowledgements(_ received: [UInt64: EpochLedger.Position], into bytes: inout [UInt8]) {
         bytes.removeAll(keepingCapacity: true)
         bytes.append(contentsOf: acknowledgementsMagic)

@@ -68,14 +68,17 @@ final class StatisticsMerger {
     private var pendingCount = 0
     private var merged: SufficientStatistics
 
-    /// - Parameter maxStaleness: versions an epoch's base may lag the model (0: only epochs
-    ///   computed against the current version are merged, the synchronous mode).
-    init(model: ModelState, updater: MiniBatchUpdater, maxStaleness: Int, ledger: EpochLedger = EpochLedger()) {
+    /// - Parameters:
+    ///   - model: where merging starts; its ``ModelState/mergedEpochs`` (a restored checkpoint's)
+    ///     seed the ledger, so an epoch the model holds is never merged again.
+    ///   - maxStaleness: versions an epoch's base may lag the model (0: only epochs computed
+    ///     against the current version are merged, the synchronous mode).
+    init(model: ModelState, updater: MiniBatchUpdater, maxStaleness: Int) {
         precondition(maxStaleness >= 0, "maxStaleness must be ≥ 0")
         self.model = model
         self.updater = updater
         self.maxStaleness = maxStaleness
-        self.ledger = ledger
+        self.ledger = model.mergedEpochs
         history = [(model.batches, model.centers)]
         decoded = SufficientStatistics(k: model.k, dimension: model.dimension)
         merged = SufficientStatistics(k: model.k, dimension: model.dimension)
@@ -177,6 +180,8 @@ final class StatisticsMerger {
         counters.epochsMerged += UInt64(pendingCount)
         pendingCount = 0
         let report = updater.apply(merged, to: &model)
+        // Every admitted epoch was pending, so the ledger now names exactly what the model holds.
+        model.mergedEpochs = ledger
         counters.stepsApplied += 1
         remember()
         return report

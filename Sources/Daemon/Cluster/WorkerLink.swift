@@ -31,11 +31,16 @@ final class WorkerLink: Sendable {
     /// a restarted worker numbers its epochs from 1 again under a larger one.
     let workerID: UInt64
     let incarnation: UInt64
-    /// A model version and what it acknowledges of this worker: the newest epoch of this
-    /// incarnation the coordinator has received, or nil when it lists none.
+    /// A model version and what it says of this incarnation's epochs.
     struct Version {
         var model: ModelState
+        /// The newest epoch the coordinator has received, or nil when it lists none.
         var acknowledged: UInt64?
+        /// The last epoch the model holds (0: none).
+        var merged: UInt64 = 0
+        /// The last epoch the coordinator's newest checkpoint holds, or, from a coordinator
+        /// without checkpoints, ``merged`` (0: none): epochs after it may have to be sent again.
+        var durable: UInt64 = 0
     }
     private let latest = Mutex<Version?>(nil)
     // SAFETY: set by start() and read by run(), both on the loop's own thread, never elsewhere.
@@ -130,7 +135,7 @@ final class WorkerLink: Sendable {
         // (no message arrived) and which the next poll reports (ETERM at shutdown) or retries.
         var received = 0
         while (try? sub.receive(into: &message, dontWait: true)) == true {
-            guard message.count == 2 else {
+            guard message.count == 2 || message.count == 3 else {
                 statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
                 continue
             }
@@ -141,12 +146,17 @@ final class WorkerLink: Sendable {
         guard received > 0 else { return }
         let decoded: ModelState
         let acknowledged: UInt64?
+        var durable: UInt64?
         do {
             decoded = try newest.withUnsafeBytes(ofFrame: 0) { bytes throws(ModelStateError) in try ModelState(encoded: bytes) }
-            let position = try newest.withUnsafeBytes(ofFrame: 1) { bytes throws(StatisticsMessage.DecodeError) in
-                try ModelMessage.acknowledgement(for: workerID, in: bytes)
+            func mine(_ frame: Int) throws(StatisticsMessage.DecodeError) -> UInt64? {
+                let position = try newest.withUnsafeBytes(ofFrame: frame) { bytes throws(StatisticsMessage.DecodeError) in
+                    try ModelMessage.acknowledgement(for: workerID, in: bytes)
+                }
+                return position?.incarnation == incarnation ? position?.sequence : nil
             }
-            acknowledged = position?.incarnation == incarnation ? position?.sequence : nil
+            acknowledged = try mine(1)
+            if newest.count == 3 { durable = try mine(2) ?? 0 }
         } catch {
             statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
             logger.warning("model message refused: \(error)")
@@ -157,7 +167,9 @@ final class WorkerLink: Sendable {
             logger.warning("model message refused: k = \(decoded.k), dimension = \(decoded.dimension), metric = \(decoded.metric.rawValue); this worker has model.k = \(c.k), model.dimension = \(c.dimension), model.metric = \(c.metric.rawValue)")
             return
         }
-        latest.withLock { $0 = Version(model: decoded, acknowledged: acknowledged) }
+        let held = decoded.mergedEpochs.lastSequence(of: workerID)
+        let merged = held?.incarnation == incarnation ? held!.sequence : 0
+        latest.withLock { $0 = Version(model: decoded, acknowledged: acknowledged, merged: merged, durable: durable ?? merged) }
         try? modelReady.signal()  // fails only on counter overflow, and then it is readable
     }
 }

@@ -104,7 +104,7 @@ public enum ConfigurationReader {
         "fault.stall_after_s", "fault.fail_loop", "fault.fail_after_s", "fault.query_send_failures",
         "fault.checkpoint_delay_ms",
         "cluster.role", "cluster.statistics_endpoint", "cluster.model_endpoint", "cluster.staleness",
-        "cluster.workers", "cluster.window", "cluster.ack_timeout_s", "cluster.worker_id", "cluster.queue_epochs", "cluster.worker_timeout_s",
+        "cluster.workers", "cluster.window", "cluster.ack_timeout_s", "cluster.worker_id", "cluster.queue_epochs", "cluster.retain_epochs", "cluster.worker_timeout_s",
         "cluster.model_interval_ms", "cluster.epoch_vectors", "cluster.epoch_ms",
     ]
 
@@ -233,6 +233,7 @@ public enum ConfigurationReader {
             // above 2⁵³ would not round-trip, so the range stops there.
             c.cluster.workerID = UInt64(try v.int(min: 0, max: 1 << 53))
         case "cluster.queue_epochs": c.cluster.queueEpochs = try v.int(min: 1, max: 1 << 16)
+        case "cluster.retain_epochs": c.cluster.retainEpochs = try v.int(min: 0, max: 1 << 16)
         case "cluster.worker_timeout_s": c.cluster.workerTimeoutSeconds = try v.double(above: 0, allowInfinity: false)
         case "cluster.model_interval_ms": c.cluster.modelIntervalMilliseconds = try v.int(min: 0, max: 60_000)
         case "cluster.epoch_vectors": c.cluster.epochVectors = try v.int(min: 0, max: 1 << 30)

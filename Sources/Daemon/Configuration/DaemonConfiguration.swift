@@ -293,6 +293,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `cluster.queue_epochs`: statistics messages a worker holds for the coordinator before
         /// it drops new ones (and counts them); the clustering thread never waits for the network.
         public var queueEpochs = 64
+        /// `cluster.retain_epochs`: sent epochs a worker keeps a copy of until the coordinator's
+        /// newest checkpoint holds them, so a coordinator restored from it is sent them again
+        /// (exactly once); beyond this many the oldest is released unconfirmed (counted). 0 keeps none.
+        public var retainEpochs = 64
         /// `cluster.worker_timeout_s`: a worker the coordinator has not heard from for this long
         /// counts as silent in `stats` and `/metrics`.
         public var workerTimeoutSeconds = 10.0

@@ -17,6 +17,7 @@ final class CheckpointWriter: DaemonService {
     let logger: Logger
     let health: LoopHealth
     private let pending = Mutex<ModelState?>(nil)
+    private let durable = Mutex(EpochLedger())
     private let wake: EventFD
     private let stop: EventFD
 
@@ -42,6 +43,14 @@ final class CheckpointWriter: DaemonService {
         if replaced { statistics.checkpointsSkipped.add(1, ordering: .relaxed) }
         try? wake.signal()  // an eventfd signal fails only on counter overflow; the slot is read anyway
     }
+
+    /// The workers' epochs (``ModelState/mergedEpochs``) the newest checkpoint on disk holds:
+    /// what a coordinator restarted now would still have merged.
+    var durableEpochs: EpochLedger { durable.withLock { $0 } }
+
+    /// Records that a model holding `epochs` is on disk already (the checkpoint a coordinator
+    /// was restored from).
+    func noteDurable(_ epochs: EpochLedger) { durable.withLock { $0 = epochs } }
 
     /// Asks the thread to write what is waiting and end.
     func requestStop() { try? stop.signal() }  // see submit(_:)
@@ -88,6 +97,7 @@ final class CheckpointWriter: DaemonService {
         }
         do {
             let path = try store.write(state)
+            durable.withLock { $0 = state.mergedEpochs }
             statistics.checkpointsWritten.add(1, ordering: .relaxed)
             statistics.lastCheckpointUnixMilliseconds.store(UInt64(Clock.unixMilliseconds()), ordering: .relaxed)
             logger.debug("checkpoint written: \(path) (model version \(state.batches))")

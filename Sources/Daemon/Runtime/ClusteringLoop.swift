@@ -75,6 +75,9 @@ final class ClusteringLoop: @unchecked Sendable {
     private var held: SufficientStatistics
     /// The model version the oldest batch in `held` was computed against.
     private var heldSince: UInt64 = 0
+    /// Copies of the epochs sent that the coordinator's newest checkpoint may not hold yet
+    /// (made at the first send, in the statistics' shape).
+    private var retention: EpochRetention?
     /// When the held statistics took their first batch (monotonic milliseconds).
     private var heldAt: UInt64 = 0
     /// A worker takes no batch while this holds: after proposing its seed, until the first
@@ -386,6 +389,14 @@ final class ClusteringLoop: @unchecked Sendable {
     /// so a test can drive a worker's batch path on its own thread.
     func adopt(_ version: WorkerLink.Version) {
         let next = version.model
+        // A new model epoch is a coordinator that restarted (from a checkpoint, or afresh): its
+        // model's merged epochs say which of the copies it holds. Otherwise the copies its
+        // checkpoint holds are done with.
+        let restarted = model.map { $0.epoch != next.epoch } ?? false
+        if !restarted, retention != nil {
+            retention!.release(through: version.durable)
+            statistics.cluster.retainedEpochs.store(UInt64(retention!.epochs), ordering: .relaxed)
+        }
         // What the coordinator acknowledges opens the window, whether or not the model is new.
         // A version that does not list this incarnation comes from a coordinator with no record
         // of it (restarted, or never reached): what was on its way is gone, and the window opens.
@@ -422,6 +433,9 @@ final class ClusteringLoop: @unchecked Sendable {
         } else {
             held.reset(baseVersion: next.batches)
         }
+        if restarted, let taken = resend(after: version.merged, onto: next) {
+            logger.notice("the coordinator came back under model epoch \(next.epoch) without \(taken.epochs) epoch(s) this worker sent (\(taken.vectors) vectors): sending them again")
+        }
         if first { model = next.detached() } else { model!.assign(from: next) }
         dimension = next.dimension
         shared.publish(model!, through: &spare)
@@ -447,6 +461,28 @@ final class ClusteringLoop: @unchecked Sendable {
             learnWarmup()
         }
         send()
+    }
+
+    /// Adds the copies of the epochs sent after `merged` to the held statistics (already
+    /// relative to `next`), to go out with the next epoch; nil when there were none.
+    private func resend(after merged: UInt64, onto next: ModelState) -> (epochs: Int, vectors: Int)? {
+        guard var kept = retention, !kept.isEmpty else { return nil }
+        let wasEmpty = held.isEmpty
+        let taken = next.centers.withUnsafeBufferPointer {
+            kept.takeAll(after: merged, onto: $0, version: next.batches, into: &held)
+        }
+        retention = kept
+        let cluster = statistics.cluster
+        cluster.retainedEpochs.store(0, ordering: .relaxed)
+        guard taken.epochs > 0 else { return nil }
+        if wasEmpty {
+            heldSince = next.batches
+            heldAt = Clock.monotonicMilliseconds()
+        }
+        cluster.epochsResent.add(UInt64(taken.epochs), ordering: .relaxed)
+        cluster.vectorsResent.add(UInt64(taken.vectors), ordering: .relaxed)
+        cluster.heldVectors.store(UInt64(held.vectors), ordering: .relaxed)
+        return taken
     }
 
     /// The gathered warm-up (rows, ids, weights), leaving it empty.
@@ -529,6 +565,17 @@ final class ClusteringLoop: @unchecked Sendable {
         StatisticsMessage.encode(held, origin: .init(worker: link.workerID, incarnation: link.incarnation, sequence: sequence,
                                                      modelEpoch: model.epoch), into: &frame)
         let vectors = held.vectors
+        if retention == nil || retention!.capacity > 0 && !retention!.matches(held) {
+            retention = EpochRetention(capacity: c.retainEpochs, k: held.k, dimension: held.dimension)
+        }
+        let released = model.centers.withUnsafeBufferPointer {
+            retention!.retain(taking: &held, sequence: sequence, centers: $0, version: model.batches)
+        }
+        if released > 0 {
+            statistics.cluster.epochsUnretained.add(1, ordering: .relaxed)
+            statistics.cluster.vectorsUnretained.add(UInt64(released), ordering: .relaxed)
+        }
+        statistics.cluster.retainedEpochs.store(UInt64(retention!.epochs), ordering: .relaxed)
         held.reset(baseVersion: model.batches)
         statistics.cluster.heldVectors.store(0, ordering: .relaxed)
         statistics.cluster.unacknowledged.store(sequence - acknowledged, ordering: .relaxed)
@@ -558,6 +605,8 @@ final class ClusteringLoop: @unchecked Sendable {
         model = state.detached()
         dimension = state.dimension
         merger = StatisticsMerger(model: state, updater: updater, maxStaleness: configuration.cluster.staleness)
+        // A restored model's epochs are on disk; a seeded one holds none.
+        checkpoints?.noteDurable(state.mergedEpochs)
         shared.publish(model!, through: &spare)
         statistics.modelVersion.store(state.batches, ordering: .relaxed)
         statistics.temperatureBits.store(state.temperature.bitPattern, ordering: .relaxed)
@@ -579,7 +628,13 @@ final class ClusteringLoop: @unchecked Sendable {
         guard let link = coordinatorLink, let model, let merger else { return }
         var acknowledgements: [UInt8] = []
         ModelMessage.encodeAcknowledgements(merger.received, into: &acknowledgements)
-        link.publish([model.encoded(), acknowledgements])
+        var frames = [model.encoded(), acknowledgements]
+        if let writer = checkpoints {
+            var durable: [UInt8] = []
+            ModelMessage.encodeAcknowledgements(writer.durableEpochs.positions, into: &durable)
+            frames.append(durable)
+        }
+        link.publish(frames)
     }
 
     /// Takes every frame the workers sent, then applies what may be applied: everything

@@ -84,11 +84,16 @@ public final class DaemonRunner: Sendable {
                     var state = state
                     // Versions past this checkpoint may already have been published (the last
                     // run crashed, or a newer checkpoint was damaged): go on under a new model
-                    // epoch so (epoch, version) never names two different models.
-                    if unclean || !found.skipped.isEmpty {
+                    // epoch so (epoch, version) never names two different models. A coordinator
+                    // always does: its workers then drop what they sent the last run from the
+                    // wire and send again, once, every epoch the checkpoint does not hold.
+                    if unclean || !found.skipped.isEmpty || role == .coordinator {
                         let previous = state.epoch
                         state.epoch = max(UInt64(Clock.unixMilliseconds()), previous &+ 1)
-                        logger.notice("the model continues as epoch \(state.epoch) (was \(previous)): \(unclean ? "the last run did not stop cleanly" : "a newer checkpoint was damaged"), so versions past \(state.batches) may have been published already")
+                        let why = unclean ? "the last run did not stop cleanly, so versions past \(state.batches) may have been published already"
+                            : !found.skipped.isEmpty ? "a newer checkpoint was damaged, so versions past \(state.batches) may have been published already"
+                            : "a coordinator starts each run under a new epoch, so its workers send again what this checkpoint lacks"
+                        logger.notice("the model continues as epoch \(state.epoch) (was \(previous)): \(why)")
                     }
                     restored = state
                     logger.notice("restored model from \(path): version \(state.batches), \(state.vectorsSeen) vectors seen, T = \(state.temperature)")
