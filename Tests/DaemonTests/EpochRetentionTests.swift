@@ -94,3 +94,4 @@ import Testing
         #expect(released == 0 && retention.isEmpty && taken == epochs[0])
     }
 }
+

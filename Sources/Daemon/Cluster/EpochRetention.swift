@@ -23,10 +23,12 @@ struct EpochRetention {
     let capacity: Int
     private let k: Int
     private let dimension: Int
-    /// The copies, oldest first, all relative to ``base``.
-    private var entries: [(sequence: UInt64, statistics: SufficientStatistics)] = []
-    /// Storage of released copies, for the next ones.
-    private var spare: [SufficientStatistics] = []
+    /// A ring of `count` copies from `head`, oldest first, all relative to ``base``; the slots
+    /// are made as the ring first fills and reused after, so keeping a copy allocates nothing.
+    private var slots: [SufficientStatistics] = []
+    private var sequences: [UInt64] = []
+    private var head = 0
+    private var count = 0
     /// The centers every copy is relative to, and their version.
     private var base: [Float] = []
     private var baseVersion: UInt64 = 0
@@ -39,12 +41,15 @@ struct EpochRetention {
     }
 
     /// Copies kept.
-    var epochs: Int { entries.count }
+    var epochs: Int { count }
     /// Vectors in the copies kept.
-    var vectors: Int { entries.reduce(0) { $0 + $1.statistics.vectors } }
-    var isEmpty: Bool { entries.isEmpty }
+    var vectors: Int { (0..<count).reduce(0) { $0 + slots[slot($1)].vectors } }
+    var isEmpty: Bool { count == 0 }
     /// Whether `statistics` have the shape the copies have.
     func matches(_ statistics: SufficientStatistics) -> Bool { statistics.k == k && statistics.dimension == dimension }
+
+    /// The slot of the `i`-th oldest copy.
+    private func slot(_ i: Int) -> Int { (head + i) % capacity }
 
     /// Keeps epoch `sequence` (numbered above every kept one), computed against `centers` of
     /// version `version`: takes `statistics`' storage and leaves a spare buffer of the same shape
@@ -54,16 +59,23 @@ struct EpochRetention {
     mutating func retain(taking statistics: inout SufficientStatistics, sequence: UInt64,
                          centers: UnsafeBufferPointer<Float>, version: UInt64) -> Int {
         guard capacity > 0 else { return 0 }
-        precondition(statistics.k == k && statistics.dimension == dimension, "EpochRetention: shape differs")
-        precondition(entries.last.map { $0.sequence < sequence } ?? true, "EpochRetention: sequences must grow")
+        precondition(matches(statistics), "EpochRetention: shape differs")
+        precondition(count == 0 || sequences[slot(count - 1)] < sequence, "EpochRetention: sequences must grow")
         var evicted = 0
-        if entries.count == capacity {
-            evicted = entries[0].statistics.vectors
-            spare.append(entries.removeFirst().statistics)
+        if count == capacity {
+            evicted = slots[head].vectors
+            head = slot(1)
+            count -= 1
         }
-        var kept = spare.popLast() ?? SufficientStatistics(k: k, dimension: dimension)
-        swap(&kept, &statistics)
-        if entries.isEmpty {
+        let index = slot(count)
+        if index == slots.count {
+            slots.append(SufficientStatistics(k: k, dimension: dimension))
+            sequences.append(0)
+        }
+        swap(&slots[index], &statistics)
+        sequences[index] = sequence
+        count += 1
+        if count == 1 {
             // The first copy sets the base: no rebase, and the old base's storage is reused.
             if base.count == centers.count {
                 base.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: centers) }
@@ -71,18 +83,18 @@ struct EpochRetention {
                 base = Array(centers)
             }
             baseVersion = version
-            kept.baseVersion = version
+            slots[index].baseVersion = version
         } else {
-            base.withUnsafeBufferPointer { kept.rebase(to: baseVersion, from: centers, onto: $0) }
+            base.withUnsafeBufferPointer { slots[index].rebase(to: baseVersion, from: centers, onto: $0) }
         }
-        entries.append((sequence, kept))
         return evicted
     }
 
     /// Releases the copies of epochs numbered up to `sequence`: a checkpoint holds them.
     mutating func release(through sequence: UInt64) {
-        while let first = entries.first, first.sequence <= sequence {
-            spare.append(entries.removeFirst().statistics)
+        while count > 0, sequences[head] <= sequence {
+            head = slot(1)
+            count -= 1
         }
     }
 
@@ -95,13 +107,14 @@ struct EpochRetention {
         precondition(held.baseVersion == version, "EpochRetention: held statistics are relative to another version")
         release(through: sequence)
         var taken = (epochs: 0, vectors: 0)
-        for i in entries.indices {
-            base.withUnsafeBufferPointer { entries[i].statistics.rebase(to: version, from: $0, onto: centers) }
-            held.merge(entries[i].statistics)
+        for i in 0..<count {
+            let j = slot(i)
+            base.withUnsafeBufferPointer { slots[j].rebase(to: version, from: $0, onto: centers) }
+            held.merge(slots[j])
             taken.epochs += 1
-            taken.vectors += entries[i].statistics.vectors
+            taken.vectors += slots[j].vectors
         }
-        release(through: .max)
+        count = 0
         return taken
     }
 }
