@@ -84,6 +84,25 @@ import Testing
         #expect(retention.isEmpty)
     }
 
+    /// Buffers are made for as many copies as were ever unconfirmed at once, not for the
+    /// capacity: a worker whose copies are confirmed one or two epochs later keeps two or three.
+    @Test func buffersFollowTheCopiesUnconfirmedAtOnce() {
+        let (models, epochs) = Self.epochs()
+        var retention = EpochRetention(capacity: 64, k: Self.k, dimension: Self.d)
+        var held = epochs[0]
+        for i in 1...200 {
+            _ = models[0].centers.withUnsafeBufferPointer {
+                retention.retain(taking: &held, sequence: UInt64(i), centers: $0, version: models[0].batches)
+            }
+            held.merge(epochs[i % 4].rebased(from: models[i % 4], onto: models[0]))
+            // Confirmed two epochs late, and now and then five.
+            retention.release(through: UInt64(max(0, i % 50 == 0 ? i - 5 : i - 2)))
+            #expect(retention.epochs <= 5)
+        }
+        #expect(retention.buffers <= 6)
+        #expect(retention.epochs == 3)  // 198, 199, 200: the last confirmation was late
+    }
+
     @Test func noCapacityKeepsNothingAndLeavesTheStatisticsAlone() {
         let (models, epochs) = Self.epochs()
         var retention = EpochRetention(capacity: 0, k: Self.k, dimension: Self.d)
@@ -95,3 +114,14 @@ import Testing
     }
 }
 
+
+extension SufficientStatistics {
+    /// These statistics made relative to `to`'s centers instead of `from`'s.
+    func rebased(from: ModelState, onto to: ModelState) -> SufficientStatistics {
+        var copy = self
+        from.centers.withUnsafeBufferPointer { old in
+            to.centers.withUnsafeBufferPointer { copy.rebase(to: to.batches, from: old, onto: $0) }
+        }
+        return copy
+    }
+}

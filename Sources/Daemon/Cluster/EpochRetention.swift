@@ -23,8 +23,9 @@ struct EpochRetention {
     let capacity: Int
     private let k: Int
     private let dimension: Int
-    /// A ring of `count` copies from `head`, oldest first, all relative to ``base``; the slots
-    /// are made as the ring first fills and reused after, so keeping a copy allocates nothing.
+    /// A ring of `count` copies from `head`, oldest first, all relative to ``base``. A slot is
+    /// made only when every slot holds a copy, so there are as many as were ever unconfirmed
+    /// at once (not `capacity`), and keeping a copy allocates nothing once they exist.
     private var slots: [SufficientStatistics] = []
     private var sequences: [UInt64] = []
     private var head = 0
@@ -45,11 +46,13 @@ struct EpochRetention {
     /// Vectors in the copies kept.
     var vectors: Int { (0..<count).reduce(0) { $0 + slots[slot($1)].vectors } }
     var isEmpty: Bool { count == 0 }
+    /// Buffers made so far (each about 4·k·d bytes).
+    var buffers: Int { slots.count }
     /// Whether `statistics` have the shape the copies have.
     func matches(_ statistics: SufficientStatistics) -> Bool { statistics.k == k && statistics.dimension == dimension }
 
     /// The slot of the `i`-th oldest copy.
-    private func slot(_ i: Int) -> Int { (head + i) % capacity }
+    private func slot(_ i: Int) -> Int { (head + i) % slots.count }
 
     /// Keeps epoch `sequence` (numbered above every kept one), computed against `centers` of
     /// version `version`: takes `statistics`' storage and leaves a spare buffer of the same shape
@@ -67,11 +70,18 @@ struct EpochRetention {
             head = slot(1)
             count -= 1
         }
-        let index = slot(count)
-        if index == slots.count {
+        if count == slots.count {
+            // Every slot holds a copy: a new one goes after the newest, so the ring is first
+            // turned to start at slot 0.
+            if head != 0 {
+                slots = Array(slots[head...] + slots[..<head])
+                sequences = Array(sequences[head...] + sequences[..<head])
+                head = 0
+            }
             slots.append(SufficientStatistics(k: k, dimension: dimension))
             sequences.append(0)
         }
+        let index = slot(count)
         swap(&slots[index], &statistics)
         sequences[index] = sequence
         count += 1
