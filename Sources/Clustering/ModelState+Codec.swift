@@ -62,6 +62,7 @@ public struct ModelStateError: Error, Sendable, Equatable, CustomStringConvertib
 /// | 3 | 4 × float64 | ``drift``: statistic, reference, variance, weight learned (version 1: a fresh test) |
 /// | 4 | 2k × float64 | ``spreadSums`` then ``spreadMass`` (version 1: 0, no spread yet) |
 /// | 5 | n × 3 × uint64 | ``mergedEpochs``: worker, incarnation, last sequence, by worker (written only when n > 0) |
+/// | 6 | uint64 | ``lineage`` (without it: the file's epoch) |
 extension ModelState {
     static let magic: [UInt8] = Array("VORONOID".utf8)
     /// The format version this build writes.
@@ -88,6 +89,8 @@ extension ModelState {
         spread.reserveCapacity(16 * k)
         spread.appendLE(contentsOf: spreadSums)
         spread.appendLE(contentsOf: spreadMass)
+        var lineage = [UInt8]()
+        lineage.appendLE(self.lineage)
         var records: [(tag: UInt32, payload: [UInt8])] = [(1, clock), (2, received), (3, drift), (4, spread)]
         if !mergedEpochs.positions.isEmpty {
             var ledger = [UInt8]()
@@ -96,6 +99,7 @@ extension ModelState {
             }
             records.append((5, ledger))
         }
+        records.append((6, lineage))
         return records
     }
 
@@ -268,6 +272,9 @@ extension ModelState {
                 positions[worker] = EpochLedger.Position(incarnation: r.read(o + 8), sequence: r.read(o + 16))
             }
             mergedEpochs = EpochLedger(positions: positions)
+        case 6:
+            guard length == 8 else { throw ModelStateError(.invalidField, "lineage record of \(length) bytes") }
+            lineage = r.read(offset)
         default:
             break
         }

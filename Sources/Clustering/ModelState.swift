@@ -34,6 +34,10 @@ public struct ModelState: Sendable, Equatable {
     public var batches: UInt64
     /// Incremented each time the model is seeded anew; together with ``batches`` it names a model.
     public var epoch: UInt64
+    /// The ``epoch`` the model was seeded under. A model restored from a checkpoint and carried
+    /// on under a new epoch keeps it, so two models with the same lineage have the same centers'
+    /// history (center `j` is the same cluster in both), and two with different ones need not.
+    public var lineage: UInt64
     /// Dead centers re-seeded so far.
     public var reseeds: UInt64
     /// Coinciding centers separated so far.
@@ -72,6 +76,7 @@ public struct ModelState: Sendable, Equatable {
         self.scheduleClock = 0
         self.batches = 0
         self.epoch = epoch
+        self.lineage = epoch
         self.reseeds = 0
         self.separations = 0
         self.random = random
@@ -109,6 +114,7 @@ public struct ModelState: Sendable, Equatable {
         scheduleClock = other.scheduleClock
         batches = other.batches
         epoch = other.epoch
+        lineage = other.lineage
         reseeds = other.reseeds
         separations = other.separations
         random = other.random

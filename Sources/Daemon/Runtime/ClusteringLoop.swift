@@ -415,6 +415,15 @@ final class ClusteringLoop: @unchecked Sendable {
             return
         }
         let first = model == nil
+        if !held.isEmpty, let current = model, current.lineage != next.lineage {
+            // A model seeded anew (a coordinator that lost its checkpoints): its center j is not
+            // this one's, so sums learned against this one would pull the wrong clusters.
+            statistics.cluster.epochsDropped.add(1, ordering: .relaxed)
+            statistics.cluster.vectorsDropped.add(UInt64(held.vectors), ordering: .relaxed)
+            logger.warning("\(held.vectors) vectors learned against a model of lineage \(current.lineage) dropped: the coordinator's model was seeded anew (lineage \(next.lineage))")
+            held.reset(baseVersion: next.batches)
+            statistics.cluster.heldVectors.store(0, ordering: .relaxed)
+        }
         if !held.isEmpty, configuration.cluster.staleness > 0, next.batches > heldSince + UInt64(configuration.cluster.staleness) {
             // Rebasing makes the sums exact for the new centers, but the responsibilities stay
             // those of the old ones: beyond the staleness bound (a long partition while others
@@ -433,8 +442,18 @@ final class ClusteringLoop: @unchecked Sendable {
         } else {
             held.reset(baseVersion: next.batches)
         }
-        if restarted, let taken = resend(after: version.merged, onto: next) {
-            logger.notice("the coordinator came back under model epoch \(next.epoch) without \(taken.epochs) epoch(s) this worker sent (\(taken.vectors) vectors): sending them again")
+        if restarted, let current = model, retention?.isEmpty == false {
+            if next.lineage == current.lineage, let taken = resend(after: version.merged, onto: next) {
+                logger.notice("the coordinator came back under model epoch \(next.epoch) without \(taken.epochs) epoch(s) this worker sent (\(taken.vectors) vectors): sending them again")
+            } else if next.lineage != current.lineage {
+                // Another model's centers: these sums belong to clusters it does not have.
+                let epochs = retention!.epochs, vectors = retention!.vectors
+                retention!.release(through: .max)
+                statistics.cluster.retainedEpochs.store(0, ordering: .relaxed)
+                statistics.cluster.epochsUnretained.add(UInt64(epochs), ordering: .relaxed)
+                statistics.cluster.vectorsUnretained.add(UInt64(vectors), ordering: .relaxed)
+                logger.warning("the coordinator came back with a model seeded anew (lineage \(next.lineage), was \(current.lineage)): \(epochs) epoch(s) this worker sent (\(vectors) vectors) are not sent again")
+            }
         }
         if first { model = next.detached() } else { model!.assign(from: next) }
         dimension = next.dimension
@@ -713,6 +732,7 @@ final class ClusteringLoop: @unchecked Sendable {
             return
         }
         state.epoch = max(UInt64(Clock.unixMilliseconds()), state.epoch &+ 1)
+        state.lineage = state.epoch
         coordinate(state)
         logger.notice("model seeded from a worker's proposal: k = \(state.k), dimension = \(state.dimension), epoch \(state.epoch), T₀ = \(state.schedule.initial)")
         emitEvent("seeded", ["vectors": .int(0), "temperature": .double(state.schedule.initial), "from": .string("worker")])
