@@ -56,6 +56,30 @@ def inertia(X, C):
     return float(d2.min(axis=1).mean())
 
 
+class Feed:
+    """Pushes batches of X to each worker in turn (cycling over X's first 100 batches), counting."""
+
+    def __init__(self, ctx, X, *workers):
+        self.X = X
+        self.pushers = [pusher(ctx, w.input) for w in workers]
+        self.sent = 0
+
+    def __call__(self, rounds):
+        for _ in range(rounds):
+            for p in self.pushers:
+                j = (self.sent // B) % 100
+                p.send_multipart(batch_message(self.X[j * B:(j + 1) * B], seq=self.sent // B + 1))
+                self.sent += B
+
+
+def restarted_coordinator(endpoints, ports, *settings):
+    """A coordinator started again on the same endpoints and ports."""
+    statistics, model = endpoints
+    return Daemon("--role", "coordinator", "--k", str(K), "--dimension", str(D),
+                  "--set", f'cluster.statistics_endpoint="{statistics}"',
+                  "--set", f'cluster.model_endpoint="{model}"', *settings, ports=ports)
+
+
 def test_synchronous_workers_learn_the_model_one_daemon_learns_from_the_merged_batches(ctx, tmp_path):
     """staleness = 0: each step merges worker 1's batch i and worker 2's batch i, as one daemon
     applies the batch [worker 1's rows i; worker 2's rows i]. Seeding (given centers), the
@@ -335,19 +359,10 @@ def test_a_coordinator_restarted_from_its_checkpoint_loses_no_epoch(ctx, tmp_pat
     c = coordinator(endpoints, *state)
     try:
         with worker(endpoints, 1) as w1, worker(endpoints, 2) as w2:
-            feeds = {1: pusher(ctx, w1.input), 2: pusher(ctx, w2.input)}
-            sent = 0
-
-            def feed(n):
-                nonlocal sent
-                for j in range(n):
-                    for w in (1, 2):
-                        rows = X[((sent // B) % 100) * B:((sent // B) % 100 + 1) * B]
-                        feeds[w].send_multipart(batch_message(rows, seq=sent // B + 1))
-                        sent += B
+            feed = Feed(ctx, X, w1, w2)
 
             feed(20)
-            assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == sent, timeout=30), c.log
+            assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == feed.sent, timeout=30), c.log
             time.sleep(1.5)  # a checkpoint by time
             feed(10)  # under load: steps after that checkpoint, and messages on their way
             before = stats(ctx, c.query)
@@ -356,11 +371,9 @@ def test_a_coordinator_restarted_from_its_checkpoint_loses_no_epoch(ctx, tmp_pat
             c.stop()
             # The workers keep ingesting and publishing assignments while the coordinator is away.
             feed(20)
-            assert wait_for(lambda: all(stats(ctx, w.query)["vectors_accepted"] == sent // 2 for w in (w1, w2)), timeout=30)
+            assert wait_for(lambda: all(stats(ctx, w.query)["vectors_accepted"] == feed.sent // 2 for w in (w1, w2)), timeout=30)
             restarted_at = time.time()
-            c = Daemon("--role", "coordinator", "--k", str(K), "--dimension", str(D),
-                       "--set", f'cluster.statistics_endpoint="{endpoints[0]}"',
-                       "--set", f'cluster.model_endpoint="{endpoints[1]}"', *state, ports=c.ports)
+            c = restarted_coordinator(endpoints, c.ports, *state)
             restored = stats(ctx, c.query)
             # A coordinator starts each run under a new model epoch, cleanly stopped or not.
             assert restored["model_epoch"] != before["model_epoch"]
@@ -371,14 +384,14 @@ def test_a_coordinator_restarted_from_its_checkpoint_loses_no_epoch(ctx, tmp_pat
             assert republished < 15, republished
             feed(20)
             # Settled: each worker learned all it was sent, holds nothing and has nothing on its way.
-            settled = wait_for(lambda: all((lambda t: t["vectors_accepted"] == sent // 2 and t["cluster_held_vectors"] == 0
+            settled = wait_for(lambda: all((lambda t: t["vectors_accepted"] == feed.sent // 2 and t["cluster_held_vectors"] == 0
                                             and t["cluster_unacknowledged_epochs"] == 0)(stats(ctx, w.query))
                                            for w in (w1, w2)), timeout=30)
             s = stats(ctx, c.query)
             ws = [stats(ctx, w.query) for w in (w1, w2)]
             assert settled, (s, ws)
             # Nothing lost and nothing merged twice: the model counts every vector sent once.
-            assert s["vectors_seen"] == sent, (sent, restored, s, ws)
+            assert s["vectors_seen"] == feed.sent, (feed.sent, restored, s, ws)
             assert s["cluster_duplicates_dropped"] == 0
             resent = sum(t["cluster_vectors_resent"] for t in ws)
             # What the workers sent again is what the restored checkpoint lacked: the steps after
@@ -402,29 +415,18 @@ def test_without_copies_a_restarted_coordinator_loses_what_its_checkpoint_lacks(
     try:
         settings = ("--set", "cluster.retain_epochs=0")
         with worker(endpoints, 1, *settings) as w1, worker(endpoints, 2, *settings) as w2:
-            feeds = {1: pusher(ctx, w1.input), 2: pusher(ctx, w2.input)}
-            sent = 0
-
-            def feed(n):
-                nonlocal sent
-                for j in range(n):
-                    for w in (1, 2):
-                        rows = X[((sent // B) % 100) * B:((sent // B) % 100 + 1) * B]
-                        feeds[w].send_multipart(batch_message(rows, seq=sent // B + 1))
-                        sent += B
+            feed = Feed(ctx, X, w1, w2)
 
             feed(20)
-            assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == sent, timeout=30), c.log
+            assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == feed.sent, timeout=30), c.log
             time.sleep(1.5)
             feed(10)
             os.kill(c.proc.pid, signal.SIGKILL)
             c.proc.wait(10)
             c.stop()
             feed(10)
-            assert wait_for(lambda: all(stats(ctx, w.query)["vectors_accepted"] == sent // 2 for w in (w1, w2)), timeout=30)
-            c = Daemon("--role", "coordinator", "--k", str(K), "--dimension", str(D),
-                       "--set", f'cluster.statistics_endpoint="{endpoints[0]}"',
-                       "--set", f'cluster.model_endpoint="{endpoints[1]}"', *state, ports=c.ports)
+            assert wait_for(lambda: all(stats(ctx, w.query)["vectors_accepted"] == feed.sent // 2 for w in (w1, w2)), timeout=30)
+            c = restarted_coordinator(endpoints, c.ports, *state)
             restored = stats(ctx, c.query)
             assert wait_for(lambda: all(stats(ctx, w.query).get("model_epoch") == restored["model_epoch"]
                                         for w in (w1, w2)), timeout=20)
@@ -443,7 +445,7 @@ def test_without_copies_a_restarted_coordinator_loses_what_its_checkpoint_lacks(
             assert settled, (s, ws)
             assert all(t["cluster_epochs_resent"] == 0 and t["cluster_retained_epochs"] == 0 for t in ws), ws
             assert s["vectors_seen"] == expected, (expected, s)
-            assert s["vectors_seen"] <= sent
+            assert s["vectors_seen"] <= feed.sent
     finally:
         c.stop()
 
