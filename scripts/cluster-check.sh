@@ -10,6 +10,8 @@
 #       VORONOID_BIN            the binary (default .build/release/voronoid)
 #       CLUSTER_CHECK_SHAPE     d,k of the speed-up measurement (default 768,1024)
 #       CLUSTER_CHECK_VECTORS   vectors timed per measurement (default 524288)
+#       CLUSTER_CHECK_ROUNDS    alternating rounds of the one- and N-worker measurements, the
+#                               best of each kept (default 2)
 #
 # The last line is one JSON object:
 #   {"workers": N, "speedup": …, "speedup_end_to_end": …, "coordinator_ms_per_epoch": …,

@@ -8,7 +8,8 @@ Four scenarios run one after the other; the last line printed is the JSON summar
 
 - max_center_diff: the synchronous mode (cluster.staleness = 0) against one daemon fed the same
   batches in the merged order (largest absolute difference of a center coordinate);
-- speedup: vectors per second learned by N workers over that of one worker, at the shape
+- speedup: vectors per second learned by N workers over that of one worker (the best of
+  CLUSTER_CHECK_ROUNDS alternating rounds each, default 2), at the shape
   CLUSTER_CHECK_SHAPE ("768,1024" by default: d, k), each worker with one clustering thread,
   timed from the moment every vector has reached a worker: the workers' queues hold their whole
   share, so from then on the producer and the network no longer take the cores the workers share
@@ -408,14 +409,24 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--address", action="append", default=[])
     parser.add_argument("--vectors", type=int, default=int(os.environ.get("CLUSTER_CHECK_VECTORS", "524288")))
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("CLUSTER_CHECK_ROUNDS", "2")))
     options = parser.parse_args()
     check = Check(options.binary, dict(a.split("=", 1) for a in options.address), options.workers)
     check.prefix = options.prefix
     d, k = (int(x) for x in os.environ.get("CLUSTER_CHECK_SHAPE", "768,1024").split(","))
     diff = check.equivalence()
     print(f"synchronous mode: largest center difference from one daemon {diff}", file=sys.stderr)
-    one, one_delivered = check.rate(1, d, k, options.vectors)
-    many, many_delivered = check.rate(options.workers, d, k, options.vectors)
+    # One worker and N alternate, and each keeps its best round: a neighbour that slows the
+    # shared machine for a while then costs both alike, not whichever ran at the time.
+    def best(a, b):
+        return max(a, b) if a is not None and b is not None else a if b is None else b
+
+    one = one_delivered = many = many_delivered = None
+    for _ in range(max(1, options.rounds)):
+        rate, delivered = check.rate(1, d, k, options.vectors)
+        one, one_delivered = best(one, rate), best(one_delivered, delivered)
+        rate, delivered = check.rate(options.workers, d, k, options.vectors)
+        many, many_delivered = best(many, rate), best(many_delivered, delivered)
     print(f"({d}, {k}) end to end: one worker {one and round(one)} vectors/s, {options.workers} workers "
           f"{many and round(many)} vectors/s", file=sys.stderr)
     print(f"({d}, {k}) once delivered: one worker {one_delivered and round(one_delivered)} vectors/s, "

@@ -144,7 +144,22 @@ extension ModelState {
     /// half-read; then every field is range-checked.
     /// - Throws: ``ModelStateError`` naming what is wrong.
     public init(encoded bytes: some Collection<UInt8>) throws(ModelStateError) {
-        let b = Array(bytes)
+        // Read in place when the bytes are contiguous (a received frame, an array): a model at
+        // k·d 786 432 is 3 MB, which each worker decodes for every version.
+        let decoded = bytes.withContiguousStorageIfAvailable { Self.decoded(UnsafeRawBufferPointer($0)) }
+            ?? Array(bytes).withUnsafeBytes { Self.decoded($0) }
+        self = try decoded.get()
+    }
+
+    private static func decoded(_ b: UnsafeRawBufferPointer) -> Result<ModelState, ModelStateError> {
+        do throws(ModelStateError) {
+            return .success(try ModelState(raw: b))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private init(raw b: UnsafeRawBufferPointer) throws(ModelStateError) {
         guard b.count >= Self.headerSize + 4 else {
             throw ModelStateError(.truncated, "\(b.count) bytes is shorter than the \(Self.headerSize + 4)-byte minimum")
         }
@@ -162,7 +177,7 @@ extension ModelState {
                                   "header says \(declared) bytes, found \(b.count)")
         }
         let stored: UInt32 = r.read(b.count - 4)
-        let actual = b.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(b.count - 4)])) }
+        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<(b.count - 4)]))
         guard stored == actual else {
             throw ModelStateError(.checksumMismatch, "checksum \(hex(actual)) does not match the stored \(hex(stored))")
         }
@@ -197,7 +212,9 @@ extension ModelState {
         var offset = Self.headerSize
         let centers: [Float] = r.readArray(offset, count: k * d)
         offset += 4 * k * d
-        if let v = centers.first(where: { !$0.isFinite }) { throw ModelStateError(.invalidField, "a center holds \(v)") }
+        if !Self.allFinite(centers), let v = centers.first(where: { !$0.isFinite }) {
+            throw ModelStateError(.invalidField, "a center holds \(v)")
+        }
         let counts: [Double] = r.readArray(offset, count: k)
         offset += 8 * k
         if let v = counts.first(where: { !($0.isFinite && $0 >= 0) }) {
@@ -281,6 +298,18 @@ extension ModelState {
     }
 }
 
+extension ModelState {
+    /// Whether no value is infinite or NaN: one pass without a branch per value, so it
+    /// vectorises (the exponent bits all set is what both have).
+    static func allFinite(_ values: [Float]) -> Bool {
+        values.withUnsafeBufferPointer { v in
+            var special: UInt32 = 0
+            for x in v { special |= (x.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+            return special == 0
+        }
+    }
+}
+
 private func hex(_ v: UInt32) -> String {
     let s = String(v, radix: 16)
     return "0x" + String(repeating: "0", count: 8 - s.count) + s
@@ -304,13 +333,14 @@ extension [UInt8] {
 }
 
 /// Reads little-endian integers at byte offsets (bounds checked by the caller's length checks).
+/// Reads little-endian values from bytes that outlive it (the decoder's own scope).
 struct LEReader {
-    let bytes: [UInt8]
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    let bytes: UnsafeRawBufferPointer
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     func read<T: FixedWidthInteger>(_ offset: Int) -> T {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count, "LEReader: read past the end")
-        return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
     /// `count` values written by `appendLE(contentsOf:)` from `offset` on.
@@ -318,13 +348,11 @@ struct LEReader {
         let size = MemoryLayout<T>.size
         precondition(offset >= 0 && count >= 0 && offset + size * count <= bytes.count, "LEReader: read past the end")
         return [T](unsafeUninitializedCapacity: count) { out, initialized in
-            bytes.withUnsafeBytes { source in
-                let raw = UnsafeMutableRawBufferPointer(out)
-                raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + size * count)]))
-                #if !_endian(little)
-                for i in 0..<count { raw[(i * size)..<((i + 1) * size)].reverse() }
-                #endif
-            }
+            let raw = UnsafeMutableRawBufferPointer(out)
+            raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + size * count)]))
+            #if !_endian(little)
+            for i in 0..<count { raw[(i * size)..<((i + 1) * size)].reverse() }
+            #endif
             initialized = count
         }
     }
