@@ -346,23 +346,30 @@ public final class MiniBatchUpdater {
     /// Computes a batch's responsibilities against `state` and sums them into `statistics`,
     /// leaving the model unchanged: a worker's half of ``update(_:rows:count:weights:loop:)``.
     ///
-    /// `statistics` is reset to the model's shape and version first. The rows' assignments can
-    /// be read afterwards through ``bestCenter(_:)``, ``squaredDistance(_:)`` and
-    /// ``support(_:)``, as after an update.
+    /// `statistics` is reset to the model's shape and version first, unless `adding`: then the
+    /// batch's sums are added to those it holds (which must be relative to the model's version),
+    /// as a worker gathers several batches into one epoch without a pass over k·d per batch to
+    /// merge them. The rows' assignments can be read afterwards through ``bestCenter(_:)``,
+    /// ``squaredDistance(_:)`` and ``support(_:)``, as after an update.
     /// - Parameters:
     ///   - rows: `count` vectors, row-major; all finite.
     ///   - weights: optional sample weights, finite and ≥ 0; `nil` means 1 each.
+    ///   - adding: add to `statistics` instead of replacing them.
     /// - Complexity: O(|B|·k·d); allocates only when `statistics` has another shape.
     public func computeStatistics(
         _ state: ModelState, rows: UnsafeBufferPointer<Float>, count: Int,
         weights: UnsafeBufferPointer<Float>? = nil, loop: some ParallelLoop = SerialLoop(),
-        into statistics: inout SufficientStatistics
+        into statistics: inout SufficientStatistics, adding: Bool = false
     ) {
         let k = state.k
         let d = state.dimension
         precondition(rows.count >= count * d, "update: \(rows.count) floats cannot hold \(count) rows of \(d)")
         precondition(weights == nil || weights!.count >= count, "update: fewer weights than rows")
-        if statistics.k != k || statistics.dimension != d {
+        if adding && !statistics.isEmpty {
+            precondition(statistics.k == k && statistics.dimension == d, "computeStatistics: adding to statistics of another shape")
+            precondition(statistics.baseVersion == state.batches,
+                         "computeStatistics: adding to statistics relative to version \(statistics.baseVersion), the model is at \(state.batches)")
+        } else if statistics.k != k || statistics.dimension != d {
             statistics = SufficientStatistics(k: k, dimension: d, baseVersion: state.batches)
         } else {
             statistics.reset(baseVersion: state.batches)
@@ -380,16 +387,42 @@ public final class MiniBatchUpdater {
         let w = weights?.baseAddress
 
         let screened = screens(k: k, dimension: d)
-        state.centers.withUnsafeBufferPointer { cBuf in
-            let c = cBuf.baseAddress!
-            if screened { prepareScreening(rows: count, centers: c, k: k, dimension: d) }
-            loop.run(parts) { p in
-                let lo = count * p / parts
-                let hi = count * (p + 1) / parts
-                let scratch = partScratch + p * 2 * k
-                assign(rows: x, range: lo, hi, centers: c, k: k, dimension: d,
-                       temperature: temperature, mode: mode, scratch: scratch, screened: screened, part: p)
-                accumulate(rows: x, range: lo, hi, weights: w, centers: c, k: k, dimension: d, part: p)
+        // Part 0 sums straight into the statistics (zero after a reset, or the sums to add to),
+        // the others into their own buffers, added below in part order: the same additions, in
+        // the same order, as summing every part apart and then adding them up.
+        statistics.mass.withUnsafeMutableBufferPointer { ownMass in
+            statistics.delta.withUnsafeMutableBufferPointer { ownDelta in
+                state.centers.withUnsafeBufferPointer { cBuf in
+                    let c = cBuf.baseAddress!
+                    if screened { prepareScreening(rows: count, centers: c, k: k, dimension: d) }
+                    let (firstMass, firstDelta) = (ownMass.baseAddress!, ownDelta.baseAddress!)
+                    loop.run(parts) { p in
+                        let lo = count * p / parts
+                        let hi = count * (p + 1) / parts
+                        let scratch = partScratch + p * 2 * k
+                        assign(rows: x, range: lo, hi, centers: c, k: k, dimension: d,
+                               temperature: temperature, mode: mode, scratch: scratch, screened: screened, part: p)
+                        if p == 0 {
+                            accumulate(rows: x, range: lo, hi, weights: w, centers: c, k: k, dimension: d, part: p,
+                                       mass: firstMass, delta: firstDelta)
+                        } else {
+                            let mass = partMass + p * k, delta = partDelta + p * k * d
+                            mass.initialize(repeating: 0, count: k)
+                            delta.initialize(repeating: 0, count: k * d)
+                            accumulate(rows: x, range: lo, hi, weights: w, centers: c, k: k, dimension: d, part: p,
+                                       mass: mass, delta: delta)
+                        }
+                    }
+                }
+                for p in 1..<parts {
+                    let mass = partMass + p * k
+                    var j = 0
+                    while j < k { ownMass[j] += mass[j]; j += 1 }
+                    let delta = partDelta + p * k * d
+                    let n = k * d
+                    var t = 0
+                    while t < n { ownDelta[t] += delta[t]; t += 1 }
+                }
             }
         }
 
@@ -404,36 +437,11 @@ public final class MiniBatchUpdater {
             stats.support += s.support
             stats.oneHot += s.oneHot
         }
-        statistics.vectors = count
-        statistics.weight = stats.weight
-        statistics.inertia = stats.inertia
-        statistics.supportTotal = stats.support
-        statistics.oneHotRows = stats.oneHot
-        statistics.mass.withUnsafeMutableBufferPointer { m in
-            var j = 0
-            while j < k { m[j] = partMass[j]; j += 1 }
-            for p in 1..<parts {
-                let mass = partMass + p * k
-                j = 0
-                while j < k { m[j] += mass[j]; j += 1 }
-            }
-        }
-        statistics.delta.withUnsafeMutableBufferPointer { out in
-            let n = k * d
-            var t = 0
-            if parts == 1 {
-                while t < n { out[t] = partDelta[t]; t += 1 }
-            } else {
-                // The first pass reads parts 0 and 1 at once, so several parts cost no copy.
-                let second = partDelta + k * d
-                while t < n { out[t] = partDelta[t] + second[t]; t += 1 }
-                for p in 2..<max(2, parts) {
-                    let delta = partDelta + p * k * d
-                    t = 0
-                    while t < n { out[t] += delta[t]; t += 1 }
-                }
-            }
-        }
+        statistics.vectors += count
+        statistics.weight += stats.weight
+        statistics.inertia += stats.inertia
+        statistics.supportTotal += stats.support
+        statistics.oneHotRows += stats.oneHot
         // The nearest-center sums, for applying without the rows at hand.
         var squares = 0.0
         statistics.nearestError.withUnsafeMutableBufferPointer { sums in
@@ -450,7 +458,7 @@ public final class MiniBatchUpdater {
                 }
             }
         }
-        statistics.squaredErrors = squares
+        statistics.squaredErrors += squares
     }
 
     /// Applies statistics merged from any number of batches or workers as one step: the
@@ -575,15 +583,13 @@ public final class MiniBatchUpdater {
         }
     }
 
-    /// Adds rows `lo..<hi` into part `p`'s soft masses and deltas `Σ w r (x − c)`.
+    /// Adds rows `lo..<hi` (part `p`'s) into the soft masses and deltas `Σ w r (x − c)` at
+    /// `mass` (k) and `delta` (k·d).
     private func accumulate(
         rows x: UnsafePointer<Float>, range lo: Int, _ hi: Int, weights: UnsafePointer<Float>?,
-        centers c: UnsafePointer<Float>, k: Int, dimension d: Int, part p: Int
+        centers c: UnsafePointer<Float>, k: Int, dimension d: Int, part p: Int,
+        mass: UnsafeMutablePointer<Double>, delta: UnsafeMutablePointer<Float>
     ) {
-        let mass = partMass + p * k
-        let delta = partDelta + p * k * d
-        mass.initialize(repeating: 0, count: k)
-        delta.initialize(repeating: 0, count: k * d)
         var stats = PartStats()
         for i in lo..<hi {
             let wi = weights.map { Double($0[i]) } ?? 1

@@ -38,6 +38,42 @@ import Testing
         a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance * (1 + abs($1)) }
     }
 
+    /// Batches summed into one value (`adding`) give the statistics of the batches merged, and
+    /// the first batch added to empty statistics is bit for bit the batch's own; on one thread
+    /// and on three, which sum in parts.
+    @Test(arguments: [1, 3])
+    func batchesAddedInPlaceEqualTheirStatisticsMerged(threads: Int) {
+        let (rows, weights, state, configuration) = Self.setup(mode: .entmax15)
+        let d = state.dimension
+        let updater = MiniBatchUpdater(configuration: configuration)
+        let loop = ThreadedLoop(width: threads)
+        var added = SufficientStatistics(k: state.k, dimension: d)
+        var merged = SufficientStatistics(k: state.k, dimension: d, baseVersion: state.batches)
+        var first: SufficientStatistics?
+        for b in 0..<3 {
+            let lo = b * 200, hi = lo + 200
+            rows.withUnsafeBufferPointer { r in
+                weights.withUnsafeBufferPointer { w in
+                    let x = UnsafeBufferPointer(rebasing: r[(lo * d)..<(hi * d)]), wb = UnsafeBufferPointer(rebasing: w[lo..<hi])
+                    var own = SufficientStatistics(k: state.k, dimension: d)
+                    updater.computeStatistics(state, rows: x, count: 200, weights: wb, loop: loop, into: &own)
+                    merged.merge(own)
+                    if first == nil { first = own }
+                    updater.computeStatistics(state, rows: x, count: 200, weights: wb, loop: loop, into: &added, adding: true)
+                    if b == 0 { #expect(added == own) }
+                }
+            }
+        }
+        #expect(added.vectors == 600 && merged.vectors == 600)
+        #expect(added.supportTotal == merged.supportTotal && added.oneHotRows == merged.oneHotRows)
+        #expect(abs(added.weight - merged.weight) <= 1e-9 * merged.weight)
+        #expect(abs(added.inertia - merged.inertia) <= 1e-9 * merged.inertia)
+        #expect(zip(added.mass, merged.mass).allSatisfy { abs($0 - $1) <= 1e-9 * (1 + $1) })
+        let scale = merged.delta.map(abs).max()!
+        #expect(zip(added.delta, merged.delta).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
+        #expect(zip(added.nearestError, merged.nearestError).allSatisfy { abs($0 - $1) <= 1e-9 * (1 + $1) })
+    }
+
     @Test(arguments: ResponsibilityMode.allCases)
     func shardsMergedInAnyOrderEqualOneUpdateOverTheWholeBatch(mode: ResponsibilityMode) {
         let (rows, weights, start, configuration) = Self.setup(mode: mode)

@@ -68,10 +68,9 @@ final class ClusteringLoop: @unchecked Sendable {
     private var acknowledged: UInt64 = 0
     /// When `acknowledged` last moved, or the window last closed (monotonic milliseconds).
     private var acknowledgedAt: UInt64 = 0
-    /// The last batch's statistics (storage reused from batch to batch).
-    private var epoch: SufficientStatistics
-    /// Batches not sent yet because `cluster.window` messages are on their way, merged, and
-    /// relative to the model version held (rebased when a new one is adopted).
+    /// Batches not sent yet (gathering an epoch, or while `cluster.window` messages are on
+    /// their way), summed, and relative to the model version held (rebased when a new one is
+    /// adopted).
     private var held: SufficientStatistics
     /// The model version the oldest batch in `held` was computed against.
     private var heldSince: UInt64 = 0
@@ -99,8 +98,7 @@ final class ClusteringLoop: @unchecked Sendable {
          workerLink: WorkerLink? = nil, coordinatorLink: CoordinatorLink? = nil) {
         self.workerLink = workerLink
         self.coordinatorLink = coordinatorLink
-        self.epoch = SufficientStatistics(k: configuration.model.k, dimension: max(1, configuration.model.dimension))
-        self.held = epoch
+        self.held = SufficientStatistics(k: configuration.model.k, dimension: max(1, configuration.model.dimension))
         self.health = health
         self.initialCenters = initialCenters?.centers
         self.configuration = configuration
@@ -532,23 +530,22 @@ final class ClusteringLoop: @unchecked Sendable {
     private func contribute(rows: UnsafeBufferPointer<Float>, count: Int, weights: UnsafeBufferPointer<Float>?, ids: VectorIDs, firstID: Int) {
         guard workerLink != nil, model != nil else { return }
         let started = Clock.monotonicNanoseconds()
-        updater.computeStatistics(model!, rows: rows, count: count, weights: weights, loop: dispatch, into: &epoch)
-        var report = BatchReport()
-        report.vectors = count
-        report.weight = epoch.weight
-        report.inertia = epoch.inertia
-        report.meanSupportSize = Double(epoch.supportTotal) / Double(max(1, count))
-        report.oneHotRows = epoch.oneHotRows
-        report.temperature = model!.temperature
-        report.modelVersion = model!.batches
         if held.isEmpty {
-            // The held statistics take this batch's storage, and lend theirs to the next batch.
-            swap(&held, &epoch)
             heldSince = model!.batches
             heldAt = Clock.monotonicMilliseconds()
-        } else {
-            held.merge(epoch)
         }
+        // The batch's sums go straight into the held ones (no k·d pass to merge them); its own
+        // figures for the report are what it added.
+        let before = (weight: held.weight, inertia: held.inertia, support: held.supportTotal, oneHot: held.oneHotRows)
+        updater.computeStatistics(model!, rows: rows, count: count, weights: weights, loop: dispatch, into: &held, adding: true)
+        var report = BatchReport()
+        report.vectors = count
+        report.weight = held.weight - before.weight
+        report.inertia = held.inertia - before.inertia
+        report.meanSupportSize = Double(held.supportTotal - before.support) / Double(max(1, count))
+        report.oneHotRows = held.oneHotRows - before.oneHot
+        report.temperature = model!.temperature
+        report.modelVersion = model!.batches
         statistics.cluster.epochsOnCurrentModel.add(1, ordering: .relaxed)
         statistics.cluster.heldVectors.store(UInt64(held.vectors), ordering: .relaxed)
         statistics.lastBatchMicroseconds.store((Clock.monotonicNanoseconds() - started) / 1000, ordering: .relaxed)
