@@ -175,11 +175,18 @@ final class StatisticsMerger {
                 j -= 1
             }
         }
-        merged.reset(baseVersion: model.batches)
-        for i in 0..<pendingCount { merged.merge(pool[i].statistics) }
+        let report: BatchReport
+        if pendingCount == 1 {
+            // One epoch (the usual case: workers' epochs seldom arrive together) is applied as
+            // it is: summing it onto zeros would give the same values, after two passes over k·d.
+            report = updater.apply(pool[0].statistics, to: &model)
+        } else {
+            merged.reset(baseVersion: model.batches)
+            for i in 0..<pendingCount { merged.merge(pool[i].statistics) }
+            report = updater.apply(merged, to: &model)
+        }
         counters.epochsMerged += UInt64(pendingCount)
         pendingCount = 0
-        let report = updater.apply(merged, to: &model)
         // Every admitted epoch was pending, so the ledger now names exactly what the model holds.
         model.mergedEpochs = ledger
         counters.stepsApplied += 1
