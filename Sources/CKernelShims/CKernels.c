@@ -167,6 +167,46 @@ static inline __attribute__((always_inline)) long screen_body(
     return exact;
 }
 
+// k-means++'s potential of one trial: the sum over rows of min(closest, the trial's distance).
+// Eight running sums, one per lane, added in a fixed order at the end: the same result on the
+// baseline and the AVX2 path (no reassociation is asked of the compiler), and a loop that
+// vectorises, where one running sum was a chain of dependent additions (most of the seeding's
+// time at d 768, k 1024).
+static inline __attribute__((always_inline)) double potential_body(const double *closest, const float *row, long m) {
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    long i = 0;
+    for (; i + 8 <= m; i += 8) {
+        for (int l = 0; l < 8; l++) {
+            double r = (double)row[i + l];
+            double c = closest[i + l];
+            lanes[l] += c < r ? c : r;
+        }
+    }
+    double p = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; i < m; i++) {
+        double r = (double)row[i];
+        p += closest[i] < r ? closest[i] : r;
+    }
+    return p;
+}
+
+// closest = min(closest, row), and the new sums of each block of `block` rows (the last one
+// shorter), each summed in the same eight lanes as potential_body; returns their total.
+static inline __attribute__((always_inline)) double lower_body(double *closest, const float *row, long m, long block,
+                                                               double *sums) {
+    double total = 0;
+    for (long lo = 0, b = 0; lo < m; lo += block, b++) {
+        long hi = lo + block < m ? lo + block : m;
+        for (long i = lo; i < hi; i++) {
+            double r = (double)row[i];
+            closest[i] = closest[i] < r ? closest[i] : r;
+        }
+        sums[b] = potential_body(closest + lo, row + lo, hi - lo);
+        total += sums[b];
+    }
+    return total;
+}
+
 #if defined(__x86_64__)
 #define VORONOID_V3 __attribute__((target("avx2,fma")))
 static VORONOID_V3 void distances_v3(const float *x, long rows, const float *c, long k, long d, float *out) {
@@ -190,6 +230,13 @@ static VORONOID_V3 long exact_v3(const float *xi, const float *c, long k, long d
 static VORONOID_V3 long screen_v3(const float *x, const float *c, long rows, long k, long d, const float *rn,
                                   const float *cn, const float *cr, float gamma, float window, float *dist) {
     return screen_body(x, c, rows, k, d, rn, cn, cr, gamma, window, dist);
+}
+
+static VORONOID_V3 double potential_v3(const double *closest, const float *row, long m) {
+    return potential_body(closest, row, m);
+}
+static VORONOID_V3 double lower_v3(double *closest, const float *row, long m, long block, double *sums) {
+    return lower_body(closest, row, m, block, sums);
 }
 
 // 0: not asked yet, 1: baseline, 2: AVX2 + FMA. Racing first calls ask twice, get one answer.
@@ -260,4 +307,16 @@ long voronoid_screen_exact(const float *x, const float *c, long k, long d, float
     VORONOID_DISPATCH(exact = exact_v3(x, c, k, d, row_norm, center_roots, gamma, limit, dist),
                       exact = exact_body(x, c, k, d, row_norm, center_roots, gamma, limit, dist));
     return exact;
+}
+
+double voronoid_seeding_potential(const double *closest, const float *row, long m) {
+    double p = 0;
+    VORONOID_DISPATCH(p = potential_v3(closest, row, m), p = potential_body(closest, row, m));
+    return p;
+}
+
+double voronoid_seeding_lower(double *closest, const float *row, long m, long block, double *sums) {
+    double total = 0;
+    VORONOID_DISPATCH(total = lower_v3(closest, row, m, block, sums), total = lower_body(closest, row, m, block, sums));
+    return total;
 }

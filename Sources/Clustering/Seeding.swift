@@ -89,6 +89,35 @@ public enum Seeding {
         return count - 1
     }
 
+    /// Rows per block of the Gram seeding's weighted draw.
+    static let drawBlock = 64
+
+    /// A row drawn with probability `weights[i] / total`, as ``drawRow(weights:count:total:random:)``
+    /// does, skipping whole blocks of `block` rows by their sums first.
+    static func drawRow(
+        weights: UnsafePointer<Double>, count: Int, total: Double, blockSums: UnsafePointer<Double>, block: Int,
+        random: inout RandomSource
+    ) -> Int {
+        guard total > 0 else { return Int(random.next() % UInt64(count)) }
+        var target = random.nextUnit() * total
+        var lo = 0, b = 0
+        while lo + block < count && target >= blockSums[b] {
+            target -= blockSums[b]
+            lo += block
+            b += 1
+        }
+        var i = lo
+        while i < count {
+            target -= weights[i]
+            if target < 0 { return i }
+            i += 1
+        }
+        // Rounding left a sliver past the last weight: the last row with any.
+        var last = count - 1
+        while last > 0 && weights[last] == 0 { last -= 1 }
+        return last
+    }
+
     /// Whether ``kMeansPlusPlus(rows:count:dimension:k:random:distances:gramRows:)`` seeds
     /// through the Gram matrix: where distances go through the matrix product and the sample
     /// holds at least two rows per center.
@@ -170,33 +199,32 @@ public enum Seeding {
                 }
                 ta += tile
             }
+            // Each step draws its trials in proportion to `closest`, through the sums of its
+            // blocks (a draw skips whole blocks, then walks one), and keeps the trial whose
+            // potential is lowest; both sums run in the C kernels' fixed lane order.
+            let block = Self.drawBlock
+            var blockSums = [Double](repeating: 0, count: (m + block - 1) / block)
             closest.withUnsafeMutableBufferPointer { cBuf in
-                let closest = cBuf.baseAddress!
-                let first = Int(random.next() % UInt64(m))
-                for t in 0..<d { centers[t] = sample[first * d + t] }
-                var potential = 0.0
-                for i in 0..<m {
-                    closest[i] = Double(g[first * m + i])
-                    potential += closest[i]
-                }
-                for j in 1..<k {
-                    for a in 0..<trials {
-                        trialRows[a] = drawRow(weights: closest, count: m, total: potential, random: &random)
+                blockSums.withUnsafeMutableBufferPointer { sBuf in
+                    let closest = cBuf.baseAddress!, sums = sBuf.baseAddress!
+                    let first = Int(random.next() % UInt64(m))
+                    for t in 0..<d { centers[t] = sample[first * d + t] }
+                    for i in 0..<m { closest[i] = .infinity }
+                    var potential = voronoid_seeding_lower(closest, g + first * m, m, block, sums)
+                    for j in 1..<k {
+                        for a in 0..<trials {
+                            trialRows[a] = drawRow(weights: closest, count: m, total: potential, blockSums: sums,
+                                                   block: block, random: &random)
+                        }
+                        var best = trialRows[0]
+                        var bestPotential = Double.infinity
+                        for a in 0..<trials {
+                            let p = voronoid_seeding_potential(closest, g + trialRows[a] * m, m)
+                            if p < bestPotential { bestPotential = p; best = trialRows[a] }
+                        }
+                        potential = voronoid_seeding_lower(closest, g + best * m, m, block, sums)
+                        for t in 0..<d { centers[j * d + t] = sample[best * d + t] }
                     }
-                    var best = trialRows[0]
-                    var bestPotential = Double.infinity
-                    for a in 0..<trials {
-                        let row = g + trialRows[a] * m
-                        var p = 0.0
-                        var i = 0
-                        while i < m { p += min(closest[i], Double(row[i])); i += 1 }
-                        if p < bestPotential { bestPotential = p; best = trialRows[a] }
-                    }
-                    let row = g + best * m
-                    var i = 0
-                    while i < m { closest[i] = min(closest[i], Double(row[i])); i += 1 }
-                    potential = bestPotential
-                    for t in 0..<d { centers[j * d + t] = sample[best * d + t] }
                 }
             }
         }

@@ -93,6 +93,14 @@ long voronoid_screen_exact(const float *x, const float *c, long k, long d, float
 
 /// CRC-32C (Castagnoli) of `count` bytes: with SSE 4.2's instruction where the processor has it
 /// and `allow_hardware` is not 0, otherwise eight 256-entry tables (the two give the same value).
+/// k-means++ seeding: the potential of a trial row, `Σ min(closest[i], row[i])` over `m` rows,
+/// summed in eight lanes added in a fixed order (the same result on every kernel path).
+double voronoid_seeding_potential(const double *closest, const float *row, long m);
+
+/// k-means++ seeding: `closest = min(closest, row)` over `m` rows, then the sum of each block of
+/// `block` rows into `sums` (as `voronoid_seeding_potential` sums); returns the blocks' total.
+double voronoid_seeding_lower(double *closest, const float *row, long m, long block, double *sums);
+
 uint32_t voronoid_crc32c(const void *bytes, long count, int allow_hardware);
 
 #endif
