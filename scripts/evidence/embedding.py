@@ -1,6 +1,7 @@
 """Throughput at embedding shapes: the real daemon against scikit-learn on the same stream.
 
     python3 scripts/evidence/embedding.py [--binary .build/release/voronoid] [--vectors N] [--json]
+    python3 scripts/evidence/embedding.py --start-cost [--vectors N] [--rounds R]
 
 For each shape (d, k) the same blobs stream goes, in batches of 1024, through
   - `voronoid run --pull` (PUSH over loopback, VB1N batches, model.threads 1 and 2, defaults
@@ -77,13 +78,36 @@ def measure(binary, d, k, n, rounds):
             "ratio_best": max(best["v1"], best["v2"]) / sk}
 
 
+def start_cost(binary, d, k, n, threads, rounds):
+    """The daemon's time split as fixed + vectors / rate, from streams of n and 4n vectors (each
+    length's best of `rounds`): the fixed part is its start (warm-up, seeding, first model), the
+    rate what it learns at once it runs."""
+    X = blobs(4 * n, d, k, seed=d + k)
+    seconds = {}
+    for m in (n, 4 * n):
+        seconds[m] = min(len(X[:m]) / voronoid_rate(binary, X[:m], k, threads) for _ in range(rounds))
+    rate = 3 * n / (seconds[4 * n] - seconds[n])
+    return {"d": d, "k": k, "threads": threads, "fixed_seconds": seconds[n] - n / rate, "steady_rate": rate,
+            "rate_n": n / seconds[n], "n": n}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=".build/release/voronoid")
     ap.add_argument("--vectors", type=int, default=0, help="stream length (default: 100 000 at d 384, 60 000 at d 768)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--start-cost", action="store_true",
+                    help="instead: split the daemon's time into its start and its steady rate (streams of n and 4n)")
     args = ap.parse_args()
+    if args.start_cost:
+        for d, k in SHAPES:
+            for threads in (1, 2):
+                r = start_cost(args.binary, d, k, args.vectors or default_vectors(d), threads, args.rounds)
+                print(json.dumps(r) if args.json else
+                      f"d {d}, k {k}, threads {threads}: start {1000 * r['fixed_seconds']:.0f} ms, then "
+                      f"{r['steady_rate']:,.0f} vectors/s ({r['rate_n']:,.0f} over {r['n']:,})", flush=True)
+        return
     rows = []
     for d, k in SHAPES:
         row = measure(args.binary, d, k, args.vectors or default_vectors(d), args.rounds)
