@@ -450,6 +450,48 @@ def test_without_copies_a_restarted_coordinator_loses_what_its_checkpoint_lacks(
         c.stop()
 
 
+def test_a_coordinator_restarted_without_checkpoints_carries_on_from_a_workers_copy(ctx):
+    """A coordinator that keeps no checkpoints, killed and restarted: it has no model, so when the
+    workers' statistics arrive it asks for one, a worker offers its copy of the last model it
+    adopted, and the cluster carries on from it (its version, its vectors, the epochs it holds)
+    instead of waiting for a new worker's seed."""
+    endpoints = cluster_endpoints()
+    X, _, means = blobs(100 * B, d=D, k=K, seed=13, spread=1.0, side=30)
+    held_out, _, _ = blobs(4000, d=D, k=K, seed=13, spread=1.0, side=30)
+    c = coordinator(endpoints)
+    try:
+        with worker(endpoints, 1) as w1, worker(endpoints, 2) as w2:
+            feed = Feed(ctx, X, w1, w2)
+            feed(20)
+            assert wait_for(lambda: stats(ctx, c.query).get("vectors_seen", 0) == feed.sent, timeout=30), c.log
+            before = stats(ctx, c.query)
+            os.kill(c.proc.pid, signal.SIGKILL)
+            c.proc.wait(10)
+            c.stop()
+            c = restarted_coordinator(endpoints, c.ports)
+            feed(5)  # statistics that find no model, and make the coordinator ask for one
+            assert wait_for(lambda: stats(ctx, c.query).get("model_version", 0) > 0, timeout=20), c.log[-3000:]
+            taken = stats(ctx, c.query)
+            # It continues the last version a worker adopted (the coordinator's own, or one
+            # before), perhaps already a step further with the statistics that were waiting; a
+            # new seed would have started again from version 0 and no vectors.
+            assert taken["model_version"] >= before["model_version"] - 2, (before, taken)
+            assert taken["vectors_seen"] >= before["vectors_seen"] - 4 * B, (before, taken)
+            assert taken["model_epoch"] != before["model_epoch"]
+            assert wait_for(lambda: all(stats(ctx, w.query).get("model_epoch") == taken["model_epoch"]
+                                        for w in (w1, w2)), timeout=20)
+            at = stats(ctx, c.query)["vectors_seen"]
+            feed(10)
+            assert wait_for(lambda: stats(ctx, c.query)["vectors_seen"] >= at + 10 * 2 * B, timeout=30), \
+                (stats(ctx, c.query), stats(ctx, w1.query), stats(ctx, w2.query))
+            s = stats(ctx, c.query)
+            assert s["cluster_duplicates_dropped"] == 0
+            assert s["vectors_seen"] <= feed.sent
+            assert inertia(held_out, centers(ctx, c)["centers"]) <= 1.2 * inertia(held_out, means)
+    finally:
+        c.stop()
+
+
 def test_a_bad_role_names_the_key_and_exits_78():
     import subprocess
     from conftest import BINARY

@@ -1,6 +1,7 @@
 import Clustering
 
-/// One model version on the wire, coordinator → workers: two or three frames.
+/// One model version on the wire, coordinator → workers: two or three frames (or, from a
+/// coordinator that has no model, the one-frame request ``requestMagic``).
 ///
 /// ```
 /// frame 0: the model, encoded as a checkpoint (ModelState.encoded(): "VORONOID", format 2, CRC-32C)
@@ -19,6 +20,10 @@ import Clustering
 /// epochs are what a worker waits for.
 enum ModelMessage {
     static let acknowledgementsMagic: [UInt8] = Array("VAK1".utf8)
+    /// A coordinator without a model (restarted without checkpoints) asks for one: a single
+    /// frame, "VNOM". A worker holding a model offers it back as it offers a seed, and the
+    /// coordinator carries the cluster on from that copy of its last model.
+    static let requestMagic: [UInt8] = Array("VNOM".utf8)
 
     /// The acknowledgements frame (frame 1 or 2) for `received`, in worker order, into `bytes` (capacity reused).
     static func encodeAcknowledgements(_ received: [UInt64: EpochLedger.Position], into bytes: inout [UInt8]) {

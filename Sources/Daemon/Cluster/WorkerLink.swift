@@ -43,6 +43,8 @@ final class WorkerLink: Sendable {
         var durable: UInt64 = 0
     }
     private let latest = Mutex<Version?>(nil)
+    /// Set when the coordinator asked for a model (it has none); taken by the clustering thread.
+    private let modelRequested = Atomic<Bool>(false)
     // SAFETY: set by start() and read by run(), both on the loop's own thread, never elsewhere.
     nonisolated(unsafe) private var push: ZMQSocket?
     nonisolated(unsafe) private var sub: ZMQSocket?
@@ -73,6 +75,9 @@ final class WorkerLink: Sendable {
         }
         return max(1, hash >> 11)  // within 2⁵³, like a configured cluster.worker_id
     }
+
+    /// Whether the coordinator asked for a model since the last call (the clustering thread).
+    func takeModelRequest() -> Bool { modelRequested.exchange(false, ordering: .relaxed) }
 
     /// The newest model version received since the last call, if any (the clustering thread).
     func takeModel() -> Version? {
@@ -135,6 +140,11 @@ final class WorkerLink: Sendable {
         // (no message arrived) and which the next poll reports (ETERM at shutdown) or retries.
         var received = 0
         while (try? sub.receive(into: &message, dontWait: true)) == true {
+            if message.count == 1, message.withUnsafeBytes(ofFrame: 0, { $0.starts(with: ModelMessage.requestMagic) }) {
+                modelRequested.store(true, ordering: .relaxed)
+                try? modelReady.signal()  // as below
+                continue
+            }
             guard message.count == 2 || message.count == 3 else {
                 statistics.cluster.modelsRefused.add(1, ordering: .relaxed)
                 continue

@@ -63,6 +63,10 @@ final class ClusteringLoop: @unchecked Sendable {
     /// (monotonic milliseconds): versions go out at most every `cluster.model_interval_ms`.
     private var modelUnpublished = false
     private var lastModelAt: UInt64 = 0
+    /// When a coordinator without a model last asked the workers for one, and when a worker
+    /// last offered its model in answer (monotonic milliseconds): at most once a second each.
+    private var lastRequestAt: UInt64 = 0
+    private var lastOfferAt: UInt64 = 0
     /// The last epoch numbered, and the newest the coordinator acknowledged receiving.
     private var sequence: UInt64 = 0
     private var acknowledged: UInt64 = 0
@@ -130,7 +134,7 @@ final class ClusteringLoop: @unchecked Sendable {
         let stopIndex = poller.add(stop)
         if let workerLink { _ = poller.add(workerLink.modelReady) }
         if let coordinatorLink { _ = poller.add(coordinatorLink.incoming.ready) }
-        if coordinatorLink != nil, let restored = model { coordinate(restored) }
+        if coordinatorLink != nil, let restored = model { coordinate(restored, onDisk: true) }
         var stopping = false
         let started = Clock.monotonicMilliseconds()
         let stallAt = configuration.fault.stallAfterSeconds > 0 ? started + UInt64(configuration.fault.stallAfterSeconds * 1000) : UInt64.max
@@ -158,6 +162,7 @@ final class ClusteringLoop: @unchecked Sendable {
             }
             if poller.isReadable(stopIndex) { stopping = true }
             if let workerLink, let next = workerLink.takeModel() { adopt(next) }
+            if let workerLink, workerLink.takeModelRequest() { offerModel(workerLink) }
             if let coordinatorLink { receiveStatistics(coordinatorLink) }
             batches.acknowledge()
             while !awaitingModel, var batch = batches.pop() {
@@ -379,6 +384,18 @@ final class ClusteringLoop: @unchecked Sendable {
         awaitedBase = nil
         if !link.outgoing.tryPush(seeded.encoded()) {
             statistics.cluster.epochsDropped.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Answers a coordinator that has no model (restarted without checkpoints) with this
+    /// worker's copy of the last one it adopted, at most once a second; the coordinator takes
+    /// the first copy offered and ignores the rest.
+    private func offerModel(_ link: WorkerLink) {
+        let now = Clock.monotonicMilliseconds()
+        guard let model, !awaitingModel, model.batches > 0, now >= lastOfferAt + 1000 else { return }
+        lastOfferAt = now
+        if link.outgoing.tryPush(model.encoded()) {
+            logger.notice("the coordinator has no model: offering this worker's copy of version \(model.batches) (epoch \(model.epoch))")
         }
     }
 
@@ -616,13 +633,15 @@ final class ClusteringLoop: @unchecked Sendable {
 
     // MARK: - Coordinator
 
-    /// Starts merging onto `state` and publishes it to the workers.
-    private func coordinate(_ state: ModelState) {
+    /// Starts merging onto `state` and publishes it to the workers; `onDisk`: it was restored
+    /// from a checkpoint, so the epochs it holds are durable already.
+    private func coordinate(_ state: ModelState, onDisk: Bool = false) {
         model = state.detached()
         dimension = state.dimension
         merger = StatisticsMerger(model: state, updater: updater, maxStaleness: configuration.cluster.staleness)
-        // A restored model's epochs are on disk; a seeded one holds none.
-        checkpoints?.noteDurable(state.mergedEpochs)
+        // A restored model's epochs are on disk; a seed holds none, and a worker's copy holds
+        // epochs no checkpoint has yet.
+        checkpoints?.noteDurable(onDisk ? state.mergedEpochs : EpochLedger())
         shared.publish(model!, through: &spare)
         statistics.modelVersion.store(state.batches, ordering: .relaxed)
         statistics.temperatureBits.store(state.temperature.bitPattern, ordering: .relaxed)
@@ -695,6 +714,13 @@ final class ClusteringLoop: @unchecked Sendable {
         if frame.starts(with: Self.modelMagic) { return considerProposal(frame) }
         guard let merger else {
             cluster.framesWithoutModel.add(1, ordering: .relaxed)
+            // Statistics come from a worker that holds a model: this coordinator restarted
+            // without checkpoints. It asks for a copy of its last model.
+            let now = Clock.monotonicMilliseconds()
+            if let link = coordinatorLink, now >= lastRequestAt + 1000 {
+                lastRequestAt = now
+                link.publish([ModelMessage.requestMagic])
+            }
             return
         }
         let outcome = frame.withUnsafeBytes { merger.receive($0) }
@@ -729,10 +755,20 @@ final class ClusteringLoop: @unchecked Sendable {
             return
         }
         state.epoch = max(UInt64(Clock.unixMilliseconds()), state.epoch &+ 1)
-        state.lineage = state.epoch
-        coordinate(state)
-        logger.notice("model seeded from a worker's proposal: k = \(state.k), dimension = \(state.dimension), epoch \(state.epoch), T₀ = \(state.schedule.initial)")
-        emitEvent("seeded", ["vectors": .int(0), "temperature": .double(state.schedule.initial), "from": .string("worker")])
+        if state.batches == 0 {
+            // A seed: a model of its own lineage.
+            state.lineage = state.epoch
+            coordinate(state)
+            logger.notice("model seeded from a worker's proposal: k = \(state.k), dimension = \(state.dimension), epoch \(state.epoch), T₀ = \(state.schedule.initial)")
+            emitEvent("seeded", ["vectors": .int(0), "temperature": .double(state.schedule.initial), "from": .string("worker")])
+        } else {
+            // A worker's copy of a model this cluster learned (this coordinator asked for it):
+            // the same lineage, and its merged epochs say which statistics it holds.
+            coordinate(state)
+            logger.notice("model continued from a worker's copy: version \(state.batches), \(state.vectorsSeen) vectors seen, epoch \(state.epoch), lineage \(state.lineage)")
+            emitEvent("seeded", ["vectors": .int(0), "temperature": .double(state.temperature), "from": .string("worker_copy"),
+                                 "model_version": .int(Int64(state.batches))])
+        }
     }
 
     /// What follows a merged step: as after a single daemon's batch, without assignments
