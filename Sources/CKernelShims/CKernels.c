@@ -190,8 +190,20 @@ static inline __attribute__((always_inline)) double potential_body(const double 
     return p;
 }
 
+// The sum of `m` values in the eight lanes and order of potential_body.
+static inline __attribute__((always_inline)) double sum_body(const double *v, long m) {
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    long i = 0;
+    for (; i + 8 <= m; i += 8) {
+        for (int l = 0; l < 8; l++) lanes[l] += v[i + l];
+    }
+    double p = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; i < m; i++) p += v[i];
+    return p;
+}
+
 // closest = min(closest, row), and the new sums of each block of `block` rows (the last one
-// shorter), each summed in the same eight lanes as potential_body; returns their total.
+// shorter); returns their total.
 static inline __attribute__((always_inline)) double lower_body(double *closest, const float *row, long m, long block,
                                                                double *sums) {
     double total = 0;
@@ -201,7 +213,7 @@ static inline __attribute__((always_inline)) double lower_body(double *closest, 
             double r = (double)row[i];
             closest[i] = closest[i] < r ? closest[i] : r;
         }
-        sums[b] = potential_body(closest + lo, row + lo, hi - lo);
+        sums[b] = sum_body(closest + lo, hi - lo);
         total += sums[b];
     }
     return total;

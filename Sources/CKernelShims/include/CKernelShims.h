@@ -91,8 +91,6 @@ float voronoid_screen_expand(float row_norm, const float *center_norms, const fl
 long voronoid_screen_exact(const float *x, const float *c, long k, long d, float row_norm, const float *center_roots,
                            float gamma, float limit, float *dist);
 
-/// CRC-32C (Castagnoli) of `count` bytes: with SSE 4.2's instruction where the processor has it
-/// and `allow_hardware` is not 0, otherwise eight 256-entry tables (the two give the same value).
 /// k-means++ seeding: the potential of a trial row, `Σ min(closest[i], row[i])` over `m` rows,
 /// summed in eight lanes added in a fixed order (the same result on every kernel path).
 double voronoid_seeding_potential(const double *closest, const float *row, long m);
@@ -101,6 +99,8 @@ double voronoid_seeding_potential(const double *closest, const float *row, long 
 /// `block` rows into `sums` (as `voronoid_seeding_potential` sums); returns the blocks' total.
 double voronoid_seeding_lower(double *closest, const float *row, long m, long block, double *sums);
 
+/// CRC-32C (Castagnoli) of `count` bytes: with SSE 4.2's instruction where the processor has it
+/// and `allow_hardware` is not 0, otherwise eight 256-entry tables (the two give the same value).
 uint32_t voronoid_crc32c(const void *bytes, long count, int allow_hardware);
 
 #endif
