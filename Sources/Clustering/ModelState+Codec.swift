@@ -212,7 +212,7 @@ extension ModelState {
         var offset = Self.headerSize
         let centers: [Float] = r.readArray(offset, count: k * d)
         offset += 4 * k * d
-        if !Self.allFinite(centers), let v = centers.first(where: { !$0.isFinite }) {
+        if !allFinite(centers), let v = centers.first(where: { !$0.isFinite }) {
             throw ModelStateError(.invalidField, "a center holds \(v)")
         }
         let counts: [Double] = r.readArray(offset, count: k)
@@ -298,18 +298,6 @@ extension ModelState {
     }
 }
 
-extension ModelState {
-    /// Whether no value is infinite or NaN: one pass without a branch per value, so it
-    /// vectorises (the exponent bits all set is what both have).
-    static func allFinite(_ values: [Float]) -> Bool {
-        values.withUnsafeBufferPointer { v in
-            var special: UInt32 = 0
-            for x in v { special |= (x.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
-            return special == 0
-        }
-    }
-}
-
 private func hex(_ v: UInt32) -> String {
     let s = String(v, radix: 16)
     return "0x" + String(repeating: "0", count: 8 - s.count) + s
@@ -332,8 +320,8 @@ extension [UInt8] {
     }
 }
 
-/// Reads little-endian integers at byte offsets (bounds checked by the caller's length checks).
-/// Reads little-endian values from bytes that outlive it (the decoder's own scope).
+/// Reads little-endian values at byte offsets of bytes that outlive it (the decoder's own
+/// scope); bounds checked by the caller's length checks.
 struct LEReader {
     let bytes: UnsafeRawBufferPointer
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }

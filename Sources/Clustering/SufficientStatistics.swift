@@ -167,7 +167,7 @@ public struct SufficientStatistics: Sendable, Equatable {
             massTotal += mass[j]
             nearestTotal += nearestWeight[j]
         }
-        if !ModelState.allFinite(delta) { return "a delta is not finite" }
+        if !allFinite(delta) { return "a delta is not finite" }
         // Each row's responsibilities sum to 1 and each row has one nearest center; float32
         // responsibilities allow a relative error of a few units of their precision.
         let tolerance = 1e-4 * weight + 1e-6
