@@ -142,7 +142,7 @@ final class WorkerLink: Sendable {
         while (try? sub.receive(into: &message, dontWait: true)) == true {
             if message.count == 1, message.withUnsafeBytes(ofFrame: 0, { $0.starts(with: ModelMessage.requestMagic) }) {
                 modelRequested.store(true, ordering: .relaxed)
-                try? modelReady.signal()  // as below
+                try? modelReady.signal()  // fails only on counter overflow, and then it is readable
                 continue
             }
             guard message.count == 2 || message.count == 3 else {
@@ -177,8 +177,8 @@ final class WorkerLink: Sendable {
             logger.warning("model message refused: k = \(decoded.k), dimension = \(decoded.dimension), metric = \(decoded.metric.rawValue); this worker has model.k = \(c.k), model.dimension = \(c.dimension), model.metric = \(c.metric.rawValue)")
             return
         }
-        let held = decoded.mergedEpochs.lastSequence(of: workerID)
-        let merged = held?.incarnation == incarnation ? held!.sequence : 0
+        let inModel = decoded.mergedEpochs.lastSequence(of: workerID)
+        let merged = inModel?.incarnation == incarnation ? inModel!.sequence : 0
         latest.withLock { $0 = Version(model: decoded, acknowledged: acknowledged, merged: merged, durable: durable ?? merged) }
         try? modelReady.signal()  // fails only on counter overflow, and then it is readable
     }
