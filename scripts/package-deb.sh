@@ -17,7 +17,7 @@
 #   /lib/systemd/system/voronoid@.service             systemd/voronoid@.service, likewise
 #   /etc/voronoid/voronoid.toml                       config/voronoid.toml, a conffile
 #   /usr/share/man/man1/voronoid.1.gz                 from every subcommand's --help
-#   /usr/share/doc/voronoid/                          copyright, changelog.gz (from CHANGELOG.md),
+#   /usr/share/doc/voronoid/                          copyright, changelog.gz (from docs/CHANGELOG.md),
 #                                                     README.md.gz, NOTICE.swift-log.txt
 # and the maintainer scripts in scripts/packaging/deb (enable and start voronoid.service on install,
 # restart it and running instances on upgrade, stop on removal, delete checkpoints on purge).
@@ -64,9 +64,9 @@ done
 MAINTAINER="${VORONOID_DEB_MAINTAINER:-$(git log -1 --format='%an <%ae>' 2>/dev/null || true)}"
 [[ "$MAINTAINER" =~ ^[^\<]+\ \<[^\>]+@[^\>]+\>$ ]] \
     || die "set VORONOID_DEB_MAINTAINER='Name <address>' (no usable commit author: '$MAINTAINER')"
-# The release date, for the man page: the date of this version's CHANGELOG.md entry.
-RELEASE_DATE="$(sed -n "s/^## $SOURCE_VERSION - \([0-9-]*\).*/\1/p" CHANGELOG.md)"
-[ -n "$RELEASE_DATE" ] || die "CHANGELOG.md has no '## $SOURCE_VERSION - YYYY-MM-DD' entry"
+# The release date, for the man page: the date of this version's docs/CHANGELOG.md entry.
+RELEASE_DATE="$(sed -n "s/^## $SOURCE_VERSION - \([0-9-]*\).*/\1/p" docs/CHANGELOG.md)"
+[ -n "$RELEASE_DATE" ] || die "docs/CHANGELOG.md has no '## $SOURCE_VERSION - YYYY-MM-DD' entry"
 
 # --- the binary --------------------------------------------------------------------------------
 BIN="$SCRATCH/release/voronoid"
@@ -195,7 +195,7 @@ install -d "$ROOT/usr/share/man/man1"
 gzip -9n < "$WORK/voronoid.1" > "$ROOT/usr/share/man/man1/voronoid.1.gz"
 
 # --- documentation -------------------------------------------------------------------------------
-# Debian's changelog format from CHANGELOG.md: "## VERSION - DATE [HH:MM UTC]" starts an entry, each
+# Debian's changelog format from docs/CHANGELOG.md: "## VERSION - DATE [HH:MM UTC]" starts an entry, each
 # "- " item (and each plain paragraph) becomes a "  * " line wrapped to 78 columns. Debian wants
 # every entry newer than the one before, hence the time of day when two releases share a date.
 debian_changelog() {
@@ -224,7 +224,7 @@ debian_changelog() {
         /^$/ { flush(); next }
         { sub(/^ +/, ""); item = item == "" ? $0 : item " " $0 }
         END { close_entry() }
-    ' CHANGELOG.md
+    ' docs/CHANGELOG.md
 }
 {
     if [ "$VERSION" != "$SOURCE_VERSION" ]; then
