@@ -76,8 +76,10 @@ public struct CoreBenchmark {
             for shape in Self.embeddingShapes {
                 // The direct form at the largest shape takes minutes; it is measured where it
                 // finishes in seconds, beside the product in the same run.
-                if shape.k <= 1024 { report(measureSeeding(d: shape.d, k: shape.k, distances: .direct)) }
-                report(measureSeeding(d: shape.d, k: shape.k, distances: .screened))
+                if shape.k <= 1024 { report(measureSeeding(d: shape.d, k: shape.k, distances: .direct, threads: 1)) }
+                for threads in threadCounts {
+                    report(measureSeeding(d: shape.d, k: shape.k, distances: .screened, threads: threads))
+                }
             }
         }
         for k in Self.entmaxSizes where wantEntmax {
@@ -195,16 +197,18 @@ public struct CoreBenchmark {
                       productPerSecond: productRate)
     }
 
-    /// Greedy k-means++ on the daemon's default warm-up (4k rows), in warm-up rows per second:
-    /// `seed-direct` one direct distance at a time, `seed-gemm` each step's trials as one
-    /// matrix product. The automatic starting temperature's pass is included, as in the daemon,
-    /// and so are the daemon's default extra seedings and Lloyd steps (10 steps, 5 seedings) as
-    /// far as ``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)`` lets
-    /// them run at the shape.
-    public func measureSeeding(d: Int, k: Int, distances: UpdateConfiguration.DistanceMethod) -> Result {
-        let count = 4 * k
+    /// Greedy k-means++ on the daemon's default warm-up (`max(4k, min(32k, 4096))` rows), in
+    /// warm-up rows per second: `seed-direct` one direct distance at a time, `seed-gemm` through
+    /// the rows' Gram matrix. The automatic starting temperature's pass is included, as in the
+    /// daemon, and so are the daemon's default extra seedings and Lloyd steps (10 steps, 5
+    /// seedings) as far as ``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)``
+    /// lets them run at the shape; the matrix products share `threads` threads, as the daemon's
+    /// `model.threads` do.
+    public func measureSeeding(d: Int, k: Int, distances: UpdateConfiguration.DistanceMethod, threads: Int) -> Result {
+        let count = max(4 * k, min(32 * k, 4096))
         let rows = syntheticRows(k: k, dimension: d, count: count, seed: 7)
         let plan = Seeding.refinementPlan(count: count, dimension: d, k: k, iterations: 10, seedings: 5)
+        let loop = DispatchLoop(width: threads)
         let clock = ContinuousClock()
         let start = clock.now
         rows.withUnsafeBufferPointer { x in
@@ -212,19 +216,19 @@ public struct CoreBenchmark {
             var centers: [Float] = []
             for _ in 0..<plan.seedings {
                 centers = Seeding.kMeansPlusPlus(rows: x, count: count, dimension: d, k: k, random: &random,
-                                                 distances: distances)
+                                                 distances: distances, loop: loop)
                 if plan.iterations > 0 {
                     Seeding.refine(centers: &centers, rows: x, count: count, dimension: d, k: k,
-                                   iterations: plan.iterations, distances: distances)
+                                   iterations: plan.iterations, distances: distances, loop: loop)
                 }
             }
             _ = Seeding.automaticTemperature(rows: x, count: count, dimension: d, centers: centers, k: k, heat: 1,
-                                             distances: distances)
+                                             distances: distances, loop: loop)
         }
         let e = clock.now - start
         let elapsed = Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
         return Result(bench: distances == .direct ? "seed-direct" : "seed-gemm", mode: .hard, d: d, k: k, batch: count,
-                      threads: 1, perSecond: Double(count) / elapsed, unit: "warmup_rows_per_second", meanSupport: 0)
+                      threads: threads, perSecond: Double(count) / elapsed, unit: "warmup_rows_per_second", meanSupport: 0)
     }
 
     /// The update step as a straightforward per-vector loop: the comparison for the fast path.

@@ -219,6 +219,35 @@ static inline __attribute__((always_inline)) double lower_body(double *closest, 
     return total;
 }
 
+// One tile of the seeding's Gram matrix, rows [a0, a0 + rows) by columns [b0, b0 + cols) of the
+// matrix g (rows `ld` floats apart): its entries above the diagonal hold −2·(inner product); each becomes the
+// squared distance ‖a‖² + ‖b‖² − 2a·b (at least 0) and is also written at its mirror (b, a), and
+// the diagonal becomes 0. In squares of 32 so that the mirrored writes stay in cache (a stride of a power of two
+// would put a square's rows in one cache set: the caller pads `ld`). Plain
+// additions in a fixed order, so both kernel paths give the same bits.
+static inline __attribute__((always_inline)) void gram_tile_body(float *g, long ld, long a0, long rows, long b0,
+                                                                 long cols, const float *norms) {
+    const long s = 32;
+    for (long as = a0; as < a0 + rows; as += s) {
+        long ae = as + s < a0 + rows ? as + s : a0 + rows;
+        for (long bs = b0; bs < b0 + cols; bs += s) {
+            long be = bs + s < b0 + cols ? bs + s : b0 + cols;
+            if (be <= as + 1) continue;
+            for (long a = as; a < ae; a++) {
+                for (long b = bs > a + 1 ? bs : a + 1; b < be; b++) {
+                    float v = (norms[a] + norms[b]) + g[a * ld + b];
+                    v = v > 0 ? v : 0;
+                    g[a * ld + b] = v;
+                    g[b * ld + a] = v;
+                }
+            }
+        }
+    }
+    for (long a = a0; a < a0 + rows; a++) {
+        if (a >= b0 && a < b0 + cols) g[a * ld + a] = 0;
+    }
+}
+
 #if defined(__x86_64__)
 #define VORONOID_V3 __attribute__((target("avx2,fma")))
 static VORONOID_V3 void distances_v3(const float *x, long rows, const float *c, long k, long d, float *out) {
@@ -246,6 +275,9 @@ static VORONOID_V3 long screen_v3(const float *x, const float *c, long rows, lon
 
 static VORONOID_V3 double potential_v3(const double *closest, const float *row, long m) {
     return potential_body(closest, row, m);
+}
+static VORONOID_V3 void gram_tile_v3(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {
+    gram_tile_body(g, ld, a0, rows, b0, cols, norms);
 }
 static VORONOID_V3 double lower_v3(double *closest, const float *row, long m, long block, double *sums) {
     return lower_body(closest, row, m, block, sums);
@@ -331,4 +363,8 @@ double voronoid_seeding_lower(double *closest, const float *row, long m, long bl
     double total = 0;
     VORONOID_DISPATCH(total = lower_v3(closest, row, m, block, sums), total = lower_body(closest, row, m, block, sums));
     return total;
+}
+
+void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {
+    VORONOID_DISPATCH(gram_tile_v3(g, ld, a0, rows, b0, cols, norms), gram_tile_body(g, ld, a0, rows, b0, cols, norms));
 }

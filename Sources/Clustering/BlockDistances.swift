@@ -31,6 +31,8 @@ struct BlockDistances {
         centeredCenters = products ? [Float](repeating: 0, count: k * d) : []
         centerNorms = products ? [Float](repeating: 0, count: k) : []
         mean = [Float](repeating: 0, count: d)
+        // Parallel callers run one block's product per thread (as ``MiniBatchUpdater`` has it).
+        if products { openblas_set_num_threads(1) }
     }
 
     /// Calls `body(first row, rows, distances)` for each block of the `count` rows at `x`, the

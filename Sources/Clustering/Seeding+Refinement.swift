@@ -59,17 +59,19 @@ extension Seeding {
     ///   - metric: under ``Metric/cosine`` each mean is scaled back to unit length (spherical
     ///     k-means), the rows being unit vectors already.
     ///   - distances: `.automatic` uses the matrix product from d 128 (as the updater does).
+    ///   - loop: where the rows' nearest centers are found; the result is the same on any loop.
     /// - Complexity: O(iterations · count · k · dimension), as many passes of the updater
     ///   over the warm-up; allocates its scratch once.
     @discardableResult
     public static func refine(
         centers: inout [Float], rows: UnsafeBufferPointer<Float>, count: Int, dimension d: Int, k: Int,
-        iterations: Int, metric: Metric = .euclidean, distances: UpdateConfiguration.DistanceMethod = .automatic
+        iterations: Int, metric: Metric = .euclidean, distances: UpdateConfiguration.DistanceMethod = .automatic,
+        loop: some ParallelLoop = SerialLoop()
     ) -> Refinement {
         precondition(count >= 1 && k >= 1 && d >= 1 && iterations >= 0, "refine: bad shape or iteration count")
         precondition(centers.count == k * d && rows.count >= count * d, "refine: shapes disagree")
-        var nearest = NearestCenters(
-            blocks: BlockDistances(count: count, dimension: d, k: k, products: distances.usesMatrixProduct(k: k, dimension: d)))
+        var nearest = NearestCenters(count: count, dimension: d, k: k,
+                                     products: distances.usesMatrixProduct(k: k, dimension: d), loop: loop)
         var labels = [Int32](repeating: 0, count: count)
         var sums = [Double](repeating: 0, count: k * d)
         var sizes = [Int](repeating: 0, count: k)
@@ -110,26 +112,55 @@ extension Seeding {
     }
 }
 
-/// Each row's nearest center, from ``BlockDistances``.
-private struct NearestCenters {
-    var blocks: BlockDistances
+/// Each row's nearest center, from ``BlockDistances``: the rows cut into as many ranges as the
+/// loop has parts, each with its own blocks.
+private struct NearestCenters<Loop: ParallelLoop> {
+    let count: Int
+    let d: Int
+    let loop: Loop
+    var parts: [BlockDistances]
+    /// Each row's nearest distance, summed in row order whatever the parts.
+    var nearest: [Double]
+
+    init(count: Int, dimension d: Int, k: Int, products: Bool, loop: Loop) {
+        self.count = count
+        self.d = d
+        self.loop = loop
+        let n = max(1, min(loop.width, count / 256))
+        parts = (0..<n).map { p in
+            BlockDistances(count: (p + 1) * count / n - p * count / n, dimension: d, k: k, products: products)
+        }
+        nearest = [Double](repeating: 0, count: count)
+    }
 
     /// Writes each row's nearest center into `labels`; returns the summed nearest distances.
     mutating func assign(rows x: UnsafePointer<Float>, centers: [Float], labels: inout [Int32]) -> Double {
-        let k = blocks.k
-        var total = 0.0
-        blocks.forEachBlock(rows: x, centers: centers) { lo, n, distances in
-            for i in 0..<n {
-                var bestJ = 0
-                var bestD = distances[i * k]
-                for j in 1..<k where distances[i * k + j] < bestD {
-                    bestD = distances[i * k + j]
-                    bestJ = j
+        let (count, d, n, loop) = (self.count, self.d, parts.count, self.loop)
+        parts.withUnsafeMutableBufferPointer { pBuf in
+            nearest.withUnsafeMutableBufferPointer { nBuf in
+                labels.withUnsafeMutableBufferPointer { lBuf in
+                    let blocks = pBuf.baseAddress!, near = nBuf.baseAddress!, label = lBuf.baseAddress!
+                    loop.run(n) { p in
+                        let lo = p * count / n
+                        let k = blocks[p].k
+                        blocks[p].forEachBlock(rows: x + lo * d, centers: centers) { first, rows, distances in
+                            for i in 0..<rows {
+                                var bestJ = 0
+                                var bestD = distances[i * k]
+                                for j in 1..<k where distances[i * k + j] < bestD {
+                                    bestD = distances[i * k + j]
+                                    bestJ = j
+                                }
+                                label[lo + first + i] = Int32(bestJ)
+                                near[lo + first + i] = Double(bestD)
+                            }
+                        }
+                    }
                 }
-                labels[lo + i] = Int32(bestJ)
-                total += Double(bestD)
             }
         }
+        var total = 0.0
+        for v in nearest { total += v }
         return total
     }
 }

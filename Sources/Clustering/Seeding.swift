@@ -19,15 +19,18 @@ public enum Seeding {
     ///     `voronoid bench core --only seeding`: 3× the direct form at d 384, k 256, 8× at
     ///     d 768, k 1024); `.direct` and `.screened` force the direct form or the Gram matrix.
     ///   - gramRows: the most rows the Gram-matrix seeding draws from (``gramRows``).
+    ///   - loop: where the Gram matrix is computed (the draws that follow are serial); the
+    ///     centers are the same on any loop.
     public static func kMeansPlusPlus(
         rows: UnsafeBufferPointer<Float>, count: Int, dimension d: Int, k: Int, random: inout RandomSource,
-        distances: UpdateConfiguration.DistanceMethod = .automatic, gramRows limit: Int = gramRows
+        distances: UpdateConfiguration.DistanceMethod = .automatic, gramRows limit: Int = gramRows,
+        loop: some ParallelLoop = SerialLoop()
     ) -> [Float] {
         precondition(count >= 1 && k >= 1 && d >= 1, "kMeansPlusPlus: need at least one row, center and dimension")
         precondition(rows.count >= count * d, "kMeansPlusPlus: too few values for \(count) rows")
         let x = rows.baseAddress!
         if seedsByGram(k: k, dimension: d, distances: distances, gramRows: limit) {
-            return kMeansPlusPlusByGram(rows: x, count: count, dimension: d, k: k, random: &random, limit: limit)
+            return kMeansPlusPlusByGram(rows: x, count: count, dimension: d, k: k, random: &random, limit: limit, loop: loop)
         }
         var centers = [Float](repeating: 0, count: k * d)
         var closest = [Double](repeating: 0, count: count)
@@ -118,7 +121,7 @@ public enum Seeding {
         return last
     }
 
-    /// Whether ``kMeansPlusPlus(rows:count:dimension:k:random:distances:gramRows:)`` seeds
+    /// Whether ``kMeansPlusPlus(rows:count:dimension:k:random:distances:gramRows:loop:)`` seeds
     /// through the Gram matrix: where distances go through the matrix product and the sample
     /// holds at least two rows per center.
     static func seedsByGram(
@@ -131,14 +134,14 @@ public enum Seeding {
     /// `m² · 4` bytes (256 MiB at 8 192) for the length of the seeding.
     public static let gramRows = 8192
 
-    /// ``kMeansPlusPlus(rows:count:dimension:k:random:distances:)`` from the rows' Gram matrix.
+    /// ``kMeansPlusPlus(rows:count:dimension:k:random:distances:gramRows:loop:)`` from the rows' Gram matrix.
     ///
     /// The greedy seeding measures each step's trial rows against every row: `k · trials ·
     /// count · d` multiply-adds, done one trial row at a time a pass over all rows that is
     /// bound by memory (at d 1536, k 4096 over the 4k-row warm-up: minutes). Every center is a
     /// row, so all those distances come from one product of the rows with themselves
-    /// (`ssyrk`, `count² · d` at OpenBLAS's full rate), after which a trial costs `count`
-    /// reads. Above ``gramRows`` rows the seeding draws from a uniform sample of that many
+    /// (``gramDistances(centered:norms:count:dimension:loop:)``, `count² · d / 2` at OpenBLAS's
+    /// full rate on each thread), after which a trial costs `count` reads. Above ``gramRows`` rows the seeding draws from a uniform sample of that many
     /// (scikit-learn seeds from 3k rows); beyond `k > gramRows / 2` it keeps every row and the
     /// direct form.
     ///
@@ -146,7 +149,8 @@ public enum Seeding {
     /// digits only on the scale of the data's spread; a seeding samples by these distances and
     /// needs no more (the updater's screened distances are the exact ones).
     static func kMeansPlusPlusByGram(
-        rows x: UnsafePointer<Float>, count: Int, dimension d: Int, k: Int, random: inout RandomSource, limit: Int
+        rows x: UnsafePointer<Float>, count: Int, dimension d: Int, k: Int, random: inout RandomSource, limit: Int,
+        loop: some ParallelLoop
     ) -> [Float] {
         let trials = 2 + Int(_log(Double(k)))
         // The rows seeded from: all of them, or a uniform sample without replacement.
@@ -166,39 +170,13 @@ public enum Seeding {
         var centered = [Float](repeating: 0, count: m * d)
         var norms = [Float](repeating: 0, count: m)
         voronoid_center_rows(sample, m, d, mean, &centered, &norms)
-        var gram = [Float](repeating: 0, count: m * m)
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(d), 1, centered, Int32(d), 0, &gram, Int32(m))
+        let (gram, ld) = Seeding.gramDistances(centered: centered, norms: norms, count: m, dimension: d, loop: loop)
         centered = []
         var closest = [Double](repeating: 0, count: m)
         var trialRows = [Int](repeating: 0, count: trials)
         var centers = [Float](repeating: 0, count: k * d)
-        gram.withUnsafeMutableBufferPointer { gBuf in
+        gram.withUnsafeBufferPointer { gBuf in
             let g = gBuf.baseAddress!
-            // Distances in place of inner products, row by row along the upper triangle, then
-            // the lower triangle mirrored from it in tiles (a column at a time would miss the
-            // cache on every write), so a trial's distances are one contiguous row.
-            norms.withUnsafeBufferPointer { n in
-                for a in 0..<m {
-                    g[a * m + a] = 0
-                    var b = a + 1
-                    while b < m {
-                        g[a * m + b] = max(0, n[a] + n[b] - 2 * g[a * m + b])
-                        b += 1
-                    }
-                }
-            }
-            let tile = 64
-            var ta = 0
-            while ta < m {
-                var tb = ta
-                while tb < m {
-                    for a in ta..<min(ta + tile, m) {
-                        for b in max(tb, a + 1)..<max(max(tb, a + 1), min(tb + tile, m)) { g[b * m + a] = g[a * m + b] }
-                    }
-                    tb += tile
-                }
-                ta += tile
-            }
             // Each step draws its trials in proportion to `closest`, through the sums of its
             // blocks (a draw skips whole blocks, then walks one), and keeps the trial whose
             // potential is lowest; both sums run in the C kernels' fixed lane order.
@@ -210,7 +188,7 @@ public enum Seeding {
                     let first = Int(random.next() % UInt64(m))
                     for t in 0..<d { centers[t] = sample[first * d + t] }
                     for i in 0..<m { closest[i] = .infinity }
-                    var potential = voronoid_seeding_lower(closest, g + first * m, m, block, sums)
+                    var potential = voronoid_seeding_lower(closest, g + first * ld, m, block, sums)
                     for j in 1..<k {
                         for a in 0..<trials {
                             trialRows[a] = drawRow(weights: closest, count: m, total: potential, blockSums: sums,
@@ -219,16 +197,71 @@ public enum Seeding {
                         var best = trialRows[0]
                         var bestPotential = Double.infinity
                         for a in 0..<trials {
-                            let p = voronoid_seeding_potential(closest, g + trialRows[a] * m, m)
+                            let p = voronoid_seeding_potential(closest, g + trialRows[a] * ld, m)
                             if p < bestPotential { bestPotential = p; best = trialRows[a] }
                         }
-                        potential = voronoid_seeding_lower(closest, g + best * m, m, block, sums)
+                        potential = voronoid_seeding_lower(closest, g + best * ld, m, block, sums)
                         for t in 0..<d { centers[j * d + t] = sample[best * d + t] }
                     }
                 }
             }
         }
         return centers
+    }
+
+    /// Rows and columns of one tile of ``gramDistances(centered:norms:count:dimension:loop:)``.
+    static let gramTile = 256
+
+    /// The squared distances between `count` centered rows (`norms` their squared lengths), as a
+    /// full `count × count` matrix whose rows are `ld` floats apart, through `‖a‖² + ‖b‖² − 2a·b`.
+    /// `ld` is padded past `count` by a cache line: rows a power of two apart would fall in one
+    /// cache set, and the mirrored writes (and OpenBLAS's own) would evict each other.
+    ///
+    /// The upper triangle is cut into tiles of ``gramTile``: a diagonal tile is one `ssyrk`, any
+    /// other one `sgemm`, each on one thread, then ``voronoid_gram_tile`` turns the tile into
+    /// distances and writes its mirror below the diagonal, so a trial's distances are one
+    /// contiguous row. The tiles are shared among `loop`'s parts; which part computes a tile
+    /// does not change its bits, so the seeding is the same on any number of threads. Every
+    /// entry is written once, so the matrix is never zeroed first.
+    static func gramDistances(
+        centered: [Float], norms: [Float], count m: Int, dimension d: Int, loop: some ParallelLoop
+    ) -> (distances: [Float], ld: Int) {
+        let tile = gramTile
+        let ld = (m + 15) / 16 * 16 + 16
+        let bands = (m + tile - 1) / tile
+        var tiles: [(Int, Int)] = []
+        for a in 0..<bands { for b in a..<bands { tiles.append((a * tile, b * tile)) } }
+        let parts = max(1, min(loop.width, tiles.count))
+        // Each tile's product runs on its part's thread alone (as ``MiniBatchUpdater`` has it):
+        // OpenBLAS threads of its own would serialise the parts' calls.
+        openblas_set_num_threads(1)
+        let matrix = [Float](unsafeUninitializedCapacity: m * ld) { buffer, initialized in
+            let g = buffer.baseAddress!
+            centered.withUnsafeBufferPointer { cBuf in
+                norms.withUnsafeBufferPointer { nBuf in
+                    let x = cBuf.baseAddress!, n = nBuf.baseAddress!
+                    loop.run(parts) { part in
+                        var t = part
+                        while t < tiles.count {
+                            let (a0, b0) = tiles[t]
+                            let rows = min(tile, m - a0), cols = min(tile, m - b0)
+                            if a0 == b0 {
+                                cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(d), -2,
+                                            x + a0 * d, Int32(d), 0, g + a0 * ld + b0, Int32(ld))
+                            } else {
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(d), -2,
+                                            x + a0 * d, Int32(d), x + b0 * d, Int32(d), 0, g + a0 * ld + b0, Int32(ld))
+                            }
+                            voronoid_gram_tile(g, ld, a0, rows, b0, cols, n)
+                            t += parts
+                        }
+                    }
+                }
+            }
+            // The padding past each row's `count` entries is never read.
+            initialized = m * ld
+        }
+        return (matrix, ld)
     }
 
     /// `initial × ratio`, kept a normal positive number no larger than `initial`: data on a
@@ -245,7 +278,8 @@ public enum Seeding {
     /// degenerate (duplicates, `k = 1`).
     public static func automaticTemperature(
         rows: UnsafeBufferPointer<Float>, count: Int, dimension d: Int,
-        centers: [Float], k: Int, heat: Double, distances: UpdateConfiguration.DistanceMethod = .automatic
+        centers: [Float], k: Int, heat: Double, distances: UpdateConfiguration.DistanceMethod = .automatic,
+        loop: some ParallelLoop = SerialLoop()
     ) -> Double {
         precondition(count >= 1 && centers.count == k * d, "automaticTemperature: shapes disagree")
         let x = rows.baseAddress!
@@ -261,24 +295,38 @@ public enum Seeding {
                 sample.append(contentsOf: UnsafeBufferPointer(start: x + i * d, count: d))
             }
         }
-        var gaps = [Double]()
-        gaps.reserveCapacity(measured)
-        var nearestSum = 0.0
-        var blocks = BlockDistances(count: measured, dimension: d, k: k, products: products)
+        // Each row's nearest distance and half gap (NaN without a second center), written by
+        // the part that holds the row and read in row order, so any loop gives the same sums.
+        var nearest = [Double](repeating: 0, count: measured)
+        var halfGaps = [Double](repeating: .nan, count: measured)
+        let parts = max(1, min(loop.width, measured / 256))
         sample.withUnsafeBufferPointer { s in
-            blocks.forEachBlock(rows: measured < count ? s.baseAddress! : x, centers: centers) { _, n, dist in
-                for i in 0..<n {
-                    var d1 = Double.infinity
-                    var d2 = Double.infinity
-                    for j in 0..<k {
-                        let v = Double(dist[i * k + j])
-                        if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
+            nearest.withUnsafeMutableBufferPointer { nBuf in
+                halfGaps.withUnsafeMutableBufferPointer { hBuf in
+                    let source = measured < count ? s.baseAddress! : x
+                    let near = nBuf.baseAddress!, half = hBuf.baseAddress!
+                    loop.run(parts) { part in
+                        let lo = part * measured / parts, hi = (part + 1) * measured / parts
+                        var blocks = BlockDistances(count: hi - lo, dimension: d, k: k, products: products)
+                        blocks.forEachBlock(rows: source + lo * d, centers: centers) { first, n, dist in
+                            for i in 0..<n {
+                                var d1 = Double.infinity
+                                var d2 = Double.infinity
+                                for j in 0..<k {
+                                    let v = Double(dist[i * k + j])
+                                    if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
+                                }
+                                near[lo + first + i] = d1
+                                if d2.isFinite { half[lo + first + i] = (d2 - d1) / 2 }
+                            }
+                        }
                     }
-                    nearestSum += d1
-                    if d2.isFinite { gaps.append((d2 - d1) / 2) }
                 }
             }
         }
+        var nearestSum = 0.0
+        for v in nearest { nearestSum += v }
+        var gaps = halfGaps.filter { !$0.isNaN }
         gaps.sort()
         func median(_ v: ArraySlice<Double>) -> Double { v.isEmpty ? 0 : v[v.startIndex + v.count / 2] }
         var base = median(gaps[...])
@@ -298,16 +346,17 @@ extension ModelState {
     ///   - floorRatio: the automatic floor as a fraction of the automatic start.
     ///   - autoKind, autoHalfLife: the automatic schedule's shape and half-life in vectors.
     ///   - iterations: Lloyd steps of the seeded centers over the warm-up
-    ///     (``Seeding/refine(centers:rows:count:dimension:k:iterations:metric:distances:)``);
+    ///     (``Seeding/refine(centers:rows:count:dimension:k:iterations:metric:distances:loop:)``);
     ///     0 keeps the k-means++ centers.
     ///   - seedings: k-means++ seedings drawn, each refined; the one with the lowest refined
     ///     warm-up inertia is kept (the first on ties). Both are cut to what fits
     ///     ``Seeding/refinementBudget`` (``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)``).
+    ///   - loop: where the seeding's matrix products run; the model is the same on any loop.
     public static func seeded(
         warmup rows: UnsafeBufferPointer<Float>, count: Int, dimension: Int, k: Int, seed: UInt64,
         schedule: TemperatureSchedule? = nil, heat: Double = 1, floorRatio: Double = 1e-3,
         autoKind: TemperatureSchedule.Kind = .exponential, autoHalfLife: Double = 20_000, epoch: UInt64 = 1,
-        metric: Metric = .euclidean, iterations: Int = 0, seedings: Int = 1
+        metric: Metric = .euclidean, iterations: Int = 0, seedings: Int = 1, loop: some ParallelLoop = SerialLoop()
     ) -> ModelState {
         precondition(iterations >= 0 && seedings >= 1, "seeded: iterations must be ≥ 0 and seedings ≥ 1")
         let (iterations, seedings) = Seeding.refinementPlan(count: count, dimension: dimension, k: k,
@@ -316,13 +365,14 @@ extension ModelState {
         var centers: [Float] = []
         var lowest = Double.infinity
         for _ in 0..<seedings {
-            var candidate = Seeding.kMeansPlusPlus(rows: rows, count: count, dimension: dimension, k: k, random: &random)
+            var candidate = Seeding.kMeansPlusPlus(rows: rows, count: count, dimension: dimension, k: k, random: &random,
+                                                   loop: loop)
             if iterations == 0 && seedings == 1 {
                 centers = candidate
                 break
             }
             let refined = Seeding.refine(centers: &candidate, rows: rows, count: count, dimension: dimension, k: k,
-                                         iterations: iterations, metric: metric)
+                                         iterations: iterations, metric: metric, loop: loop)
             if refined.after < lowest {
                 lowest = refined.after
                 centers = candidate
@@ -332,7 +382,8 @@ extension ModelState {
         if let schedule {
             chosen = schedule
         } else {
-            let t0 = Seeding.automaticTemperature(rows: rows, count: count, dimension: dimension, centers: centers, k: k, heat: heat)
+            let t0 = Seeding.automaticTemperature(rows: rows, count: count, dimension: dimension, centers: centers, k: k,
+                                                  heat: heat, loop: loop)
             chosen = TemperatureSchedule(kind: autoKind, initial: t0, floor: Seeding.floor(t0, ratio: floorRatio), halfLife: autoHalfLife)
         }
         // With the cosine metric the warm-up rows are unit vectors already, and so are the

@@ -99,6 +99,12 @@ double voronoid_seeding_potential(const double *closest, const float *row, long 
 /// `block` rows into `sums` (as `voronoid_seeding_potential` sums); returns the blocks' total.
 double voronoid_seeding_lower(double *closest, const float *row, long m, long block, double *sums);
 
+/// k-means++ seeding: turns the tile [a0, a0 + rows) × [b0, b0 + cols) of the Gram matrix `g`
+/// (rows `ld` floats apart), whose entries above the diagonal hold −2·(inner product), into squared
+/// distances `max(0, norms[a] + norms[b] + g[a][b])`, written at (a, b) and at (b, a); the
+/// diagonal becomes 0.
+void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms);
+
 /// CRC-32C (Castagnoli) of `count` bytes: with SSE 4.2's instruction where the processor has it
 /// and `allow_hardware` is not 0, otherwise eight 256-entry tables (the two give the same value).
 uint32_t voronoid_crc32c(const void *bytes, long count, int allow_hardware);

@@ -320,7 +320,8 @@ final class ClusteringLoop: @unchecked Sendable {
             }
             // The operator's centers; the warm-up only calibrates the automatic temperature.
             let schedule = c.fixedSchedule ?? warmup.withUnsafeBufferPointer { rows in
-                let t0 = Seeding.automaticTemperature(rows: rows, count: n, dimension: d, centers: given, k: c.model.k, heat: c.temperature.heat)
+                let t0 = Seeding.automaticTemperature(rows: rows, count: n, dimension: d, centers: given, k: c.model.k,
+                                                      heat: c.temperature.heat, loop: dispatch)
                 return TemperatureSchedule(kind: c.temperature.schedule, initial: t0, floor: Seeding.floor(t0, ratio: c.temperature.floorRatio), halfLife: c.temperatureHalfLife)
             }
             let state = ModelState(centers: given, k: c.model.k, dimension: d, schedule: schedule,
@@ -336,7 +337,7 @@ final class ClusteringLoop: @unchecked Sendable {
                 warmup: rows, count: n, dimension: d, k: c.model.k, seed: c.model.seed, schedule: c.fixedSchedule,
                 heat: c.temperature.heat, floorRatio: c.temperature.floorRatio, autoKind: c.temperature.schedule,
                 autoHalfLife: c.temperatureHalfLife, epoch: UInt64(Clock.unixMilliseconds()), metric: c.model.metric,
-                iterations: c.model.warmupIterations, seedings: c.model.warmupSeedings)
+                iterations: c.model.warmupIterations, seedings: c.model.warmupSeedings, loop: dispatch)
         }
         model = state
         logger.notice("model seeded by k-means++ from \(n) warm-up vectors: k = \(c.model.k), dimension = \(d), T₀ = \(state.schedule.initial), floor = \(state.schedule.floor)")
