@@ -220,11 +220,14 @@ static inline __attribute__((always_inline)) double lower_body(double *closest, 
 }
 
 // One tile of the seeding's Gram matrix, rows [a0, a0 + rows) by columns [b0, b0 + cols) of the
-// matrix g (rows `ld` floats apart): its entries above the diagonal hold −2·(inner product); each becomes the
-// squared distance ‖a‖² + ‖b‖² − 2a·b (at least 0) and is also written at its mirror (b, a), and
-// the diagonal becomes 0. In squares of 32 so that the mirrored writes stay in cache (a stride of a power of two
-// would put a square's rows in one cache set: the caller pads `ld`). Plain
-// additions in a fixed order, so both kernel paths give the same bits.
+// matrix g (rows `ld` floats apart): its entries above the diagonal hold −2·(inner product); each
+// becomes the squared distance ‖a‖² + ‖b‖² − 2a·b (at least 0) and is also written at its mirror
+// (b, a), and the diagonal becomes 0. In squares of 32: a square's rows are converted along the
+// row (contiguous, so it vectorizes), then its mirror is written a row at a time from the column
+// just converted, still in cache (writing both in one pass scattered a store per entry across
+// 32 rows, and cost half again as much). A stride of a power of two would put a square's rows
+// in one cache set: the caller pads `ld`. Plain additions in a fixed order, so both kernel paths
+// give the same bits.
 static inline __attribute__((always_inline)) void gram_tile_body(float *g, long ld, long a0, long rows, long b0,
                                                                  long cols, const float *norms) {
     const long s = 32;
@@ -234,12 +237,17 @@ static inline __attribute__((always_inline)) void gram_tile_body(float *g, long 
             long be = bs + s < b0 + cols ? bs + s : b0 + cols;
             if (be <= as + 1) continue;
             for (long a = as; a < ae; a++) {
+                float na = norms[a];
+                float *row = g + a * ld;
                 for (long b = bs > a + 1 ? bs : a + 1; b < be; b++) {
-                    float v = (norms[a] + norms[b]) + g[a * ld + b];
-                    v = v > 0 ? v : 0;
-                    g[a * ld + b] = v;
-                    g[b * ld + a] = v;
+                    float v = (na + norms[b]) + row[b];
+                    row[b] = v > 0 ? v : 0;
                 }
+            }
+            for (long b = bs; b < be; b++) {
+                float *mirror = g + b * ld;
+                long top = b < ae ? b : ae;
+                for (long a = as; a < top; a++) mirror[a] = g[a * ld + b];
             }
         }
     }

@@ -163,13 +163,24 @@ public enum Seeding {
             }
             chosen.removeLast(count - m)
         }
-        var sample = [Float](repeating: 0, count: m * d)
-        for a in 0..<m { for t in 0..<d { sample[a * d + t] = x[chosen[a] * d + t] } }
-        var mean = [Float](repeating: 0, count: d)
-        for a in 0..<m { sample.withUnsafeBufferPointer { voronoid_add_scaled(&mean, $0.baseAddress! + a * d, 1 / Float(m), d) } }
-        var centered = [Float](repeating: 0, count: m * d)
+        // The rows centered on their mean, and their squared lengths: the sampled rows copied
+        // first, all rows read where they are.
+        var centered = [Float](unsafeUninitializedCapacity: m * d) { _, initialized in initialized = m * d }
         var norms = [Float](repeating: 0, count: m)
-        voronoid_center_rows(sample, m, d, mean, &centered, &norms)
+        func center(_ sample: UnsafePointer<Float>) {
+            var mean = [Float](repeating: 0, count: d)
+            for a in 0..<m { voronoid_add_scaled(&mean, sample + a * d, 1 / Float(m), d) }
+            voronoid_center_rows(sample, m, d, mean, &centered, &norms)
+        }
+        if m < count {
+            let sample = [Float](unsafeUninitializedCapacity: m * d) { buffer, initialized in
+                for a in 0..<m { (buffer.baseAddress! + a * d).update(from: x + chosen[a] * d, count: d) }
+                initialized = m * d
+            }
+            sample.withUnsafeBufferPointer { center($0.baseAddress!) }
+        } else {
+            center(x)
+        }
         let (gram, ld) = Seeding.gramDistances(centered: centered, norms: norms, count: m, dimension: d, loop: loop)
         centered = []
         var closest = [Double](repeating: 0, count: m)
@@ -186,7 +197,7 @@ public enum Seeding {
                 blockSums.withUnsafeMutableBufferPointer { sBuf in
                     let closest = cBuf.baseAddress!, sums = sBuf.baseAddress!
                     let first = Int(random.next() % UInt64(m))
-                    for t in 0..<d { centers[t] = sample[first * d + t] }
+                    for t in 0..<d { centers[t] = x[chosen[first] * d + t] }
                     for i in 0..<m { closest[i] = .infinity }
                     var potential = voronoid_seeding_lower(closest, g + first * ld, m, block, sums)
                     for j in 1..<k {
@@ -201,7 +212,7 @@ public enum Seeding {
                             if p < bestPotential { bestPotential = p; best = trialRows[a] }
                         }
                         potential = voronoid_seeding_lower(closest, g + best * ld, m, block, sums)
-                        for t in 0..<d { centers[j * d + t] = sample[best * d + t] }
+                        for t in 0..<d { centers[j * d + t] = x[chosen[best] * d + t] }
                     }
                 }
             }
@@ -210,7 +221,7 @@ public enum Seeding {
     }
 
     /// Rows and columns of one tile of ``gramDistances(centered:norms:count:dimension:loop:)``.
-    static let gramTile = 256
+    static let gramTile = 512
 
     /// The squared distances between `count` centered rows (`norms` their squared lengths), as a
     /// full `count × count` matrix whose rows are `ld` floats apart, through `‖a‖² + ‖b‖² − 2a·b`.
