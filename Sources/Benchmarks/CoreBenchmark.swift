@@ -197,11 +197,11 @@ public struct CoreBenchmark {
                       productPerSecond: productRate)
     }
 
-    /// Greedy k-means++ on the daemon's default warm-up (`max(4k, min(32k, 4096))` rows), in
-    /// warm-up rows per second: `seed-direct` one direct distance at a time, `seed-gemm` through
-    /// the rows' Gram matrix. The automatic starting temperature's pass is included, as in the
-    /// daemon, and so are the daemon's default extra seedings and Lloyd steps (10 steps, 5
-    /// seedings) as far as ``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)``
+    /// A new model's seeding on the daemon's default warm-up (`max(4k, min(32k, 4096))` rows), in
+    /// warm-up rows per second: `seed-gemm` is the daemon's own ``ModelState/seeded(warmup:count:dimension:k:seed:schedule:heat:floorRatio:autoKind:autoHalfLife:epoch:metric:iterations:seedings:loop:)``
+    /// (greedy k-means++ through the rows' Gram matrix), `seed-direct` the same steps by the
+    /// direct form, one distance at a time. Both include the automatic starting temperature and
+    /// the daemon's default extra seedings and Lloyd steps (10 steps, 5 seedings) as far as ``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)``
     /// lets them run at the shape; the matrix products share `threads` threads, as the daemon's
     /// `model.threads` do.
     public func measureSeeding(d: Int, k: Int, distances: UpdateConfiguration.DistanceMethod, threads: Int) -> Result {
@@ -212,6 +212,12 @@ public struct CoreBenchmark {
         let clock = ContinuousClock()
         let start = clock.now
         rows.withUnsafeBufferPointer { x in
+            guard distances == .direct else {
+                // The daemon's own call.
+                _ = ModelState.seeded(warmup: x, count: count, dimension: d, k: k, seed: 11, iterations: 10, seedings: 5,
+                                      loop: loop)
+                return
+            }
             var random = RandomSource(seed: 11)
             var centers: [Float] = []
             for _ in 0..<plan.seedings {

@@ -30,7 +30,7 @@ public enum Seeding {
         precondition(rows.count >= count * d, "kMeansPlusPlus: too few values for \(count) rows")
         let x = rows.baseAddress!
         if seedsByGram(k: k, dimension: d, distances: distances, gramRows: limit) {
-            return kMeansPlusPlusByGram(rows: x, count: count, dimension: d, k: k, random: &random, limit: limit, loop: loop)
+            return kMeansPlusPlusByGram(rows: x, count: count, dimension: d, k: k, random: &random, limit: limit, loop: loop).centers
         }
         var centers = [Float](repeating: 0, count: k * d)
         var closest = [Double](repeating: 0, count: count)
@@ -148,10 +148,15 @@ public enum Seeding {
     /// The rows are centered on their mean first, so the expansion `‖x‖² + ‖r‖² − 2x·r` loses
     /// digits only on the scale of the data's spread; a seeding samples by these distances and
     /// needs no more (the updater's screened distances are the exact ones).
+    ///
+    /// With `measuring`, it also returns each sampled row's nearest and second-nearest squared
+    /// distances to the centers, read from the same matrix (what
+    /// ``automaticTemperature(rows:count:dimension:centers:k:heat:distances:loop:)`` would
+    /// compute again with a product of `count · k · d`).
     static func kMeansPlusPlusByGram(
         rows x: UnsafePointer<Float>, count: Int, dimension d: Int, k: Int, random: inout RandomSource, limit: Int,
-        loop: some ParallelLoop
-    ) -> [Float] {
+        loop: some ParallelLoop, measuring: Bool = false
+    ) -> (centers: [Float], nearest: NearestTwo?) {
         let trials = 2 + Int(_log(Double(k)))
         // The rows seeded from: all of them, or a uniform sample without replacement.
         var chosen = Array(0..<count)
@@ -186,6 +191,8 @@ public enum Seeding {
         var closest = [Double](repeating: 0, count: m)
         var trialRows = [Int](repeating: 0, count: trials)
         var centers = [Float](repeating: 0, count: k * d)
+        var picks = [Int](repeating: 0, count: k)
+        var measured: NearestTwo?
         gram.withUnsafeBufferPointer { gBuf in
             let g = gBuf.baseAddress!
             // Each step draws its trials in proportion to `closest`, through the sums of its
@@ -198,6 +205,7 @@ public enum Seeding {
                     let closest = cBuf.baseAddress!, sums = sBuf.baseAddress!
                     let first = Int(random.next() % UInt64(m))
                     for t in 0..<d { centers[t] = x[chosen[first] * d + t] }
+                    picks[0] = first
                     for i in 0..<m { closest[i] = .infinity }
                     var potential = voronoid_seeding_lower(closest, g + first * ld, m, block, sums)
                     for j in 1..<k {
@@ -213,11 +221,49 @@ public enum Seeding {
                         }
                         potential = voronoid_seeding_lower(closest, g + best * ld, m, block, sums)
                         for t in 0..<d { centers[j * d + t] = x[chosen[best] * d + t] }
+                        picks[j] = best
                     }
                 }
             }
+            if measuring { measured = NearestTwo(distances: g, ld: ld, count: m, picks: picks, loop: loop) }
         }
-        return centers
+        return (centers, measured)
+    }
+
+    /// Each of `count` rows' nearest and second-nearest squared distances to a set of centers.
+    struct NearestTwo {
+        var nearest: [Double]
+        var second: [Double]
+
+        /// From a matrix of squared distances between rows (``gramDistances(centered:norms:count:dimension:loop:)``)
+        /// whose centers are the rows `picks`: a pass over the `picks` rows, contiguous, each
+        /// row range on one of `loop`'s parts. A center picked twice counts twice, as two
+        /// equal centers do.
+        init(distances g: UnsafePointer<Float>, ld: Int, count m: Int, picks: [Int], loop: some ParallelLoop) {
+            var near = [Float](repeating: .infinity, count: m)
+            var next = [Float](repeating: .infinity, count: m)
+            let parts = max(1, min(loop.width, m / 256))
+            near.withUnsafeMutableBufferPointer { nBuf in
+                next.withUnsafeMutableBufferPointer { sBuf in
+                    let n = nBuf.baseAddress!, s = sBuf.baseAddress!
+                    loop.run(parts) { p in
+                        let lo = p * m / parts, hi = (p + 1) * m / parts
+                        for pick in picks {
+                            let row = g + pick * ld
+                            // Branch-free, so it vectorizes: the second is the least of the
+                            // old second and the larger of the old nearest and this one.
+                            for i in lo..<hi {
+                                let r = row[i]
+                                s[i] = min(s[i], max(n[i], r))
+                                n[i] = min(n[i], r)
+                            }
+                        }
+                    }
+                }
+            }
+            nearest = near.map(Double.init)
+            second = next.map(Double.init)
+        }
     }
 
     /// Rows and columns of one tile of ``gramDistances(centered:norms:count:dimension:loop:)``.
@@ -335,6 +381,13 @@ public enum Seeding {
                 }
             }
         }
+        return temperature(nearest: nearest, halfGaps: halfGaps, heat: heat)
+    }
+
+    /// The rule of ``automaticTemperature(rows:count:dimension:centers:k:heat:distances:loop:)``
+    /// from each measured row's nearest distance and half gap (`(d₂ − d₁) / 2`, NaN where the
+    /// row has no second center).
+    static func temperature(nearest: [Double], halfGaps: [Double], heat: Double) -> Double {
         var nearestSum = 0.0
         for v in nearest { nearestSum += v }
         var gaps = halfGaps.filter { !$0.isNaN }
@@ -342,7 +395,7 @@ public enum Seeding {
         func median(_ v: ArraySlice<Double>) -> Double { v.isEmpty ? 0 : v[v.startIndex + v.count / 2] }
         var base = median(gaps[...])
         if !(base > 0) { base = median(gaps.drop(while: { $0 <= 0 })) }
-        if !(base > 0) { base = nearestSum / Double(measured) }
+        if !(base > 0) { base = nearestSum / Double(nearest.count) }
         if !(base > 0 && base.isFinite) { base = 1 }
         return heat * base
     }
@@ -363,6 +416,11 @@ extension ModelState {
     ///     warm-up inertia is kept (the first on ties). Both are cut to what fits
     ///     ``Seeding/refinementBudget`` (``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)``).
     ///   - loop: where the seeding's matrix products run; the model is the same on any loop.
+    ///
+    /// Where the seeding goes through the Gram matrix and neither Lloyd steps nor extra
+    /// seedings run (embedding shapes: ``Seeding/refinementPlan(count:dimension:k:iterations:seedings:budget:)``),
+    /// the centers are rows of the warm-up, and the automatic temperature reads each row's two
+    /// nearest distances from that matrix instead of measuring them again.
     public static func seeded(
         warmup rows: UnsafeBufferPointer<Float>, count: Int, dimension: Int, k: Int, seed: UInt64,
         schedule: TemperatureSchedule? = nil, heat: Double = 1, floorRatio: Double = 1e-3,
@@ -375,7 +433,15 @@ extension ModelState {
         var random = RandomSource(seed: seed)
         var centers: [Float] = []
         var lowest = Double.infinity
-        for _ in 0..<seedings {
+        var measured: Seeding.NearestTwo?
+        if iterations == 0 && seedings == 1 && schedule == nil && Seeding.seedsByGram(k: k, dimension: dimension) {
+            // The centers are rows and stay so: the automatic temperature's distances are in
+            // the seeding's own matrix (measured over the rows it seeded from).
+            (centers, measured) = Seeding.kMeansPlusPlusByGram(
+                rows: rows.baseAddress!, count: count, dimension: dimension, k: k, random: &random,
+                limit: Seeding.gramRows, loop: loop, measuring: true)
+        }
+        for _ in 0..<seedings where measured == nil {
             var candidate = Seeding.kMeansPlusPlus(rows: rows, count: count, dimension: dimension, k: k, random: &random,
                                                    loop: loop)
             if iterations == 0 && seedings == 1 {
@@ -393,8 +459,11 @@ extension ModelState {
         if let schedule {
             chosen = schedule
         } else {
-            let t0 = Seeding.automaticTemperature(rows: rows, count: count, dimension: dimension, centers: centers, k: k,
-                                                  heat: heat, loop: loop)
+            let t0 = measured.map { m in
+                Seeding.temperature(nearest: m.nearest,
+                                    halfGaps: zip(m.nearest, m.second).map { $1.isFinite ? ($1 - $0) / 2 : .nan }, heat: heat)
+            } ?? Seeding.automaticTemperature(rows: rows, count: count, dimension: dimension, centers: centers, k: k,
+                                              heat: heat, loop: loop)
             chosen = TemperatureSchedule(kind: autoKind, initial: t0, floor: Seeding.floor(t0, ratio: floorRatio), halfLife: autoHalfLife)
         }
         // With the cosine metric the warm-up rows are unit vectors already, and so are the

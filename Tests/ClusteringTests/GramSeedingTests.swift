@@ -72,4 +72,24 @@ import Testing
         }
         #expect(picked.count < k)
     }
+
+    /// Without Lloyd steps or extra seedings the centers stay rows, and the automatic starting
+    /// temperature is read from the seeding's own matrix: it agrees with the pass that measures
+    /// the distances again (the direct form), far from the origin too, and with one center
+    /// (no gaps: the mean nearest distance).
+    @Test(arguments: [(k: 20, offset: Float(0)), (k: 20, offset: 1e4), (k: 1, offset: 0)])
+    func temperatureFromTheGramMatrixMatchesAMeasuredOne(k: Int, offset: Float) {
+        let d = 144, count = 30 * max(k, 2)
+        let blobs = TestBlobs(k: max(k, 2), d: d, perCluster: 30, spread: 1.5, side: 5, seed: 21)
+        let rows = blobs.rows.map { $0 + offset }
+        let model = rows.withUnsafeBufferPointer {
+            ModelState.seeded(warmup: $0, count: count, dimension: d, k: k, seed: 3, loop: ThreadedLoop(width: 2))
+        }
+        let measured = rows.withUnsafeBufferPointer {
+            Seeding.automaticTemperature(rows: $0, count: count, dimension: d, centers: model.centers, k: k, heat: 1,
+                                         distances: .direct)
+        }
+        #expect(measured > 0)
+        #expect(abs(model.schedule.initial / measured - 1) < 1e-3, "from the Gram matrix \(model.schedule.initial), measured \(measured)")
+    }
 }
