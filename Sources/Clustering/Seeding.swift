@@ -434,9 +434,12 @@ extension ModelState {
         var centers: [Float] = []
         var lowest = Double.infinity
         var measured: Seeding.NearestTwo?
-        if iterations == 0 && seedings == 1 && schedule == nil && Seeding.seedsByGram(k: k, dimension: dimension) {
+        if iterations == 0 && seedings == 1 && schedule == nil && count <= Seeding.gramRows
+            && Seeding.seedsByGram(k: k, dimension: dimension) {
             // The centers are rows and stay so: the automatic temperature's distances are in
-            // the seeding's own matrix (measured over the rows it seeded from).
+            // the seeding's own matrix. Only when it holds every warm-up row: a sample of them
+            // would hold the centers at a larger share than the warm-up does, and their zero
+            // distances would push the median gap up.
             (centers, measured) = Seeding.kMeansPlusPlusByGram(
                 rows: rows.baseAddress!, count: count, dimension: dimension, k: k, random: &random,
                 limit: Seeding.gramRows, loop: loop, measuring: true)
