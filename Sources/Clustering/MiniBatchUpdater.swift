@@ -74,6 +74,10 @@ public final class MiniBatchUpdater {
         var oneHot = 0
     }
 
+    /// `k · d` from which the passes over the sums and centers are shared among the parts:
+    /// below it a pass costs less than handing it out (tens of microseconds).
+    static let sharedPassSize = 1 << 17
+
     /// Creates an updater.
     public init(configuration: UpdateConfiguration = UpdateConfiguration()) {
         precondition(configuration.validationError == nil, "UpdateConfiguration: \(configuration.validationError ?? "")")
@@ -117,6 +121,8 @@ public final class MiniBatchUpdater {
             let p = max(parts, partCapacity)
             partMass.deallocate(); partMass = .allocate(capacity: p * k)
             partDelta.deallocate(); partDelta = .allocate(capacity: p * k * d)
+            // Zero from the start: passes shared among parts keep them so between batches.
+            partDelta.initialize(repeating: 0, count: p * k * d)
             partScratch.deallocate(); partScratch = .allocate(capacity: p * 2 * k)
             partBounded.deallocate(); partBounded = .allocate(capacity: p * k)
             partCapacity = p
@@ -138,7 +144,9 @@ public final class MiniBatchUpdater {
     /// Once per batch before screening: the centers' mean, the centers minus it, their squared
     /// norms and norms. Centering keeps the expansion's cancellation, and so its error bound,
     /// on the scale of the data's spread rather than its distance from the origin.
-    private func prepareScreening(rows: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int) {
+    /// With `sharesPasses` the centering itself is left to ``centerCenters(_:from:to:dimension:)``,
+    /// a range per part.
+    private func prepareScreening(rows: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int, sharesPasses: Bool) {
         if rows > screenCapacity.rows || d != screenCapacity.d {
             centeredRows.deallocate(); centeredRows = .allocate(capacity: max(rows, screenCapacity.rows) * d)
             rowNorms.deallocate(); rowNorms = .allocate(capacity: max(rows, screenCapacity.rows))
@@ -154,8 +162,15 @@ public final class MiniBatchUpdater {
         }
         for t in 0..<d { centerMean[t] = 0 }
         for j in 0..<k { voronoid_add_scaled(centerMean, c + j * d, 1 / Float(k), d) }
-        voronoid_center_rows(c, k, d, centerMean, centeredCenters, centerNorms)
-        for j in 0..<k { centerRoots[j] = centerNorms[j].squareRoot() }
+        if !sharesPasses { centerCenters(c, from: 0, to: k, dimension: d) }
+    }
+
+    /// Centers `lo..<hi` minus the centers' mean, their squared norms and norms (after
+    /// ``prepareScreening(rows:centers:k:dimension:sharesPasses:)``).
+    private func centerCenters(_ c: UnsafePointer<Float>, from lo: Int, to hi: Int, dimension d: Int) {
+        guard hi > lo else { return }
+        voronoid_center_rows(c + lo * d, hi - lo, d, centerMean, centeredCenters + lo * d, centerNorms + lo)
+        for j in lo..<hi { centerRoots[j] = centerNorms[j].squareRoot() }
     }
 
     /// Squared distances of rows `lo..<hi` through the matrix product, exact (direct form)
@@ -277,7 +292,7 @@ public final class MiniBatchUpdater {
         guard count > 0, let base = rows.baseAddress else { return }
         let screened = screens(k: k, dimension: d)
         state.centers.withUnsafeBufferPointer { c in
-            if screened { prepareScreening(rows: count, centers: c.baseAddress!, k: k, dimension: d) }
+            if screened { prepareScreening(rows: count, centers: c.baseAddress!, k: k, dimension: d, sharesPasses: false) }
             assign(rows: base, range: 0, count, centers: c.baseAddress!, k: k, dimension: d,
                    temperature: temperature ?? state.temperature, mode: mode ?? configuration.mode, scratch: partScratch,
                    screened: screened, part: 0)
@@ -369,16 +384,25 @@ public final class MiniBatchUpdater {
             precondition(statistics.k == k && statistics.dimension == d, "computeStatistics: adding to statistics of another shape")
             precondition(statistics.baseVersion == state.batches,
                          "computeStatistics: adding to statistics relative to version \(statistics.baseVersion), the model is at \(state.batches)")
+        }
+        let parts = max(1, min(loop.width, count / 64))
+        // Where k·d is large, the passes over it (zeroing the sums, centering the centers,
+        // adding the parts' sums) are shared among the parts too: on one thread they were an
+        // eighth of a batch's time at d 768, k 1024, two threads.
+        let sharesPasses = parts > 1 && k * d >= Self.sharedPassSize
+        var zeroDelta = false
+        if adding && !statistics.isEmpty {
+            // Added to as they are.
         } else if statistics.k != k || statistics.dimension != d {
             statistics = SufficientStatistics(k: k, dimension: d, baseVersion: state.batches)
         } else {
-            statistics.reset(baseVersion: state.batches)
+            statistics.reset(baseVersion: state.batches, zeroingDelta: !sharesPasses || count == 0)
+            zeroDelta = sharesPasses && count > 0
         }
         guard count > 0, let x = rows.baseAddress else {
             lastRows = 0
             return
         }
-        let parts = max(1, min(loop.width, count / 64))
         reserve(rows: count, k: k, dimension: d, parts: parts)
         lastRows = count
         lastK = k
@@ -394,8 +418,15 @@ public final class MiniBatchUpdater {
             statistics.delta.withUnsafeMutableBufferPointer { ownDelta in
                 state.centers.withUnsafeBufferPointer { cBuf in
                     let c = cBuf.baseAddress!
-                    if screened { prepareScreening(rows: count, centers: c, k: k, dimension: d) }
+                    if screened { prepareScreening(rows: count, centers: c, k: k, dimension: d, sharesPasses: sharesPasses) }
                     let (firstMass, firstDelta) = (ownMass.baseAddress!, ownDelta.baseAddress!)
+                    if sharesPasses && (screened || zeroDelta) {
+                        loop.run(parts) { q in
+                            let lo = k * q / parts, hi = k * (q + 1) / parts
+                            if zeroDelta { (firstDelta + lo * d).update(repeating: 0, count: (hi - lo) * d) }
+                            if screened { centerCenters(c, from: lo, to: hi, dimension: d) }
+                        }
+                    }
                     loop.run(parts) { p in
                         let lo = count * p / parts
                         let hi = count * (p + 1) / parts
@@ -408,7 +439,8 @@ public final class MiniBatchUpdater {
                         } else {
                             let mass = partMass + p * k, delta = partDelta + p * k * d
                             mass.initialize(repeating: 0, count: k)
-                            delta.initialize(repeating: 0, count: k * d)
+                            // Shared passes leave the parts' sums at zero as they add them up.
+                            if !sharesPasses { delta.initialize(repeating: 0, count: k * d) }
                             accumulate(rows: x, range: lo, hi, weights: w, centers: c, k: k, dimension: d, part: p,
                                        mass: mass, delta: delta)
                         }
@@ -418,10 +450,26 @@ public final class MiniBatchUpdater {
                     let mass = partMass + p * k
                     var j = 0
                     while j < k { ownMass[j] += mass[j]; j += 1 }
-                    let delta = partDelta + p * k * d
-                    let n = k * d
-                    var t = 0
-                    while t < n { ownDelta[t] += delta[t]; t += 1 }
+                }
+                if sharesPasses {
+                    // Each part adds a range of centers, every part's sums in part order (the
+                    // additions of the serial pass), and zeroes what it added.
+                    let own = ownDelta.baseAddress!
+                    loop.run(parts) { q in
+                        let lo = k * q / parts * d, hi = k * (q + 1) / parts * d
+                        for p in 1..<parts {
+                            let delta = partDelta + p * k * d
+                            var t = lo
+                            while t < hi { own[t] += delta[t]; delta[t] = 0; t += 1 }
+                        }
+                    }
+                } else {
+                    for p in 1..<parts {
+                        let delta = partDelta + p * k * d
+                        let n = k * d
+                        var t = 0
+                        while t < n { ownDelta[t] += delta[t]; t += 1 }
+                    }
                 }
             }
         }
@@ -842,21 +890,11 @@ public final class MiniBatchUpdater {
             separationShape = (k, d)
         }
         let key = separationKey, order = separationOrder, mark = separationMark
-        var largest = 0.0
         state.centers.withUnsafeBufferPointer { c in
-            for u in 0..<m {
-                let p = separationDirection + u * d, keys = key + u * k
-                var j = 0
-                while j < k {
-                    var s = 0.0
-                    var t = 0
-                    while t < d { s += p[t] * Double(c[j * d + t]); t += 1 }
-                    keys[j] = s
-                    largest = Swift.max(largest, abs(s))
-                    j += 1
-                }
-            }
+            voronoid_project_rows(c.baseAddress!, k, d, separationDirection, m, key)
         }
+        var largest = 0.0
+        for e in 0..<(m * k) { largest = Swift.max(largest, abs(key[e])) }
         for j in 0..<k {
             order[j] = j
             mark[j] = false

@@ -84,6 +84,12 @@ public struct SufficientStatistics: Sendable, Equatable {
 
     /// Forgets every sum, keeping the storage, and makes the statistics relative to `version`.
     public mutating func reset(baseVersion version: UInt64) {
+        reset(baseVersion: version, zeroingDelta: true)
+    }
+
+    /// ``reset(baseVersion:)``, leaving ``delta`` to the caller when not `zeroingDelta` (the
+    /// updater zeroes it a range per thread).
+    mutating func reset(baseVersion version: UInt64, zeroingDelta: Bool) {
         baseVersion = version
         vectors = 0
         weight = 0
@@ -92,7 +98,7 @@ public struct SufficientStatistics: Sendable, Equatable {
         supportTotal = 0
         oneHotRows = 0
         Self.fill(&mass, 0)
-        Self.fill(&delta, 0)
+        if zeroingDelta { Self.fill(&delta, 0) }
         Self.fill(&nearestError, 0)
         Self.fill(&nearestWeight, 0)
     }

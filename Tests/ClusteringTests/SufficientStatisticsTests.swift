@@ -74,6 +74,40 @@ import Testing
         #expect(zip(added.nearestError, merged.nearestError).allSatisfy { abs($0 - $1) <= 1e-9 * (1 + $1) })
     }
 
+    /// At embedding size (k·d past the updater's shared-pass size) three threads zero the sums,
+    /// center the centers and add the parts' sums a range of centers each. The sums are still
+    /// bit for bit those of each part's rows summed apart and merged in part order, batch after
+    /// batch (the parts' buffers must come back to zero between batches).
+    @Test(arguments: ResponsibilityMode.allCases)
+    func sharedPassesSumAsThePartsMergedInOrder(mode: ResponsibilityMode) {
+        let k = 64, d = 2100, n = 640
+        let (rows, weights, state, configuration) = Self.setup(mode: mode, k: k, d: d, n: n, seed: 5)
+        // The updater's parts: rows count·p/3 ..< count·(p+1)/3.
+        let cut = (0...3).map { n * $0 / 3 }
+        let threaded = MiniBatchUpdater(configuration: configuration)
+        let separate = MiniBatchUpdater(configuration: configuration)
+        var own = SufficientStatistics(k: k, dimension: d)
+        for batch in 0..<3 {
+            // Each batch a different order of the rows.
+            let order = (0..<n).map { ($0 * (7 + 2 * batch)) % n }
+            let x = order.flatMap { rows[($0 * d)..<(($0 + 1) * d)] }
+            let w = order.map { weights[$0] }
+            x.withUnsafeBufferPointer { r in
+                w.withUnsafeBufferPointer { wp in
+                    threaded.computeStatistics(state, rows: r, count: n, weights: wp, loop: ThreadedLoop(width: 3), into: &own)
+                }
+            }
+            var merged = Self.statistics(separate, state, rows: x[0..<(cut[1] * d)], weights: w[0..<cut[1]], d: d)
+            for p in 1..<3 {
+                merged.merge(Self.statistics(separate, state, rows: x[(cut[p] * d)..<(cut[p + 1] * d)],
+                                             weights: w[cut[p]..<cut[p + 1]], d: d))
+            }
+            #expect(own.mass == merged.mass, "batch \(batch)")
+            #expect(own.delta.elementsEqual(merged.delta) { $0.bitPattern == $1.bitPattern }, "batch \(batch)")
+            #expect(own.delta.contains { $0 != 0 })
+        }
+    }
+
     @Test(arguments: ResponsibilityMode.allCases)
     func shardsMergedInAnyOrderEqualOneUpdateOverTheWholeBatch(mode: ResponsibilityMode) {
         let (rows, weights, start, configuration) = Self.setup(mode: mode)

@@ -105,6 +105,10 @@ double voronoid_seeding_lower(double *closest, const float *row, long m, long bl
 /// diagonal becomes 0.
 void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms);
 
+/// The projections of `k` rows of `d` floats on `m` directions of `d` doubles, into
+/// `keys[u * k + j]`, summed in eight lanes added in a fixed order (the same result on every path).
+void voronoid_project_rows(const float *c, long k, long d, const double *dirs, long m, double *keys);
+
 /// CRC-32C (Castagnoli) of `count` bytes: with SSE 4.2's instruction where the processor has it
 /// and `allow_hardware` is not 0, otherwise eight 256-entry tables (the two give the same value).
 uint32_t voronoid_crc32c(const void *bytes, long count, int allow_hardware);
