@@ -256,25 +256,54 @@ static inline __attribute__((always_inline)) void gram_tile_body(float *g, long 
     }
 }
 
-// The coincidence check's projections: keys[u·k + j] = Σ_t dirs[u·d + t] · c[j·d + t] for `m`
-// directions, in doubles. Eight running sums per direction, one per lane, added in a fixed order at
-// the end (no reassociation is asked of the compiler): the same bits on both kernel paths, and a
-// loop that vectorises, where one running sum was a chain of dependent additions (4 ms a check at
-// d 768, k 1024).
+// The coincidence check's projections: keys[u·stride + j] = Σ_t dirs[u·d + t] · c[j·d + t] for
+// `m` directions, in doubles. Four directions at once, each with four running sums (one per lane)
+// added in a fixed order at the end, so a row is read once per four directions and the loop
+// vectorises; contraction is off, so both kernel paths give the same bits. (One running sum
+// per direction was a chain of dependent additions: 4 ms a check at d 768, k 1024.)
 static inline __attribute__((always_inline)) void project_body(const float *c, long k, long d, const double *dirs,
-                                                               long m, double *keys) {
+                                                               long m, double *keys, long stride) {
+    _Pragma("clang fp contract(off)")
     for (long j = 0; j < k; j++) {
         const float *row = c + j * d;
-        for (long u = 0; u < m; u++) {
-            const double *p = dirs + u * d;
-            double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        long u = 0;
+        for (; u + 4 <= m; u += 4) {
+            const double *p0 = dirs + u * d, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
+            double a0[4] = {0, 0, 0, 0}, a1[4] = {0, 0, 0, 0}, a2[4] = {0, 0, 0, 0}, a3[4] = {0, 0, 0, 0};
             long t = 0;
-            for (; t + 8 <= d; t += 8) {
-                for (int l = 0; l < 8; l++) lanes[l] += p[t + l] * (double)row[t + l];
+            for (; t + 4 <= d; t += 4) {
+                for (int l = 0; l < 4; l++) {
+                    double r = (double)row[t + l];
+                    a0[l] += p0[t + l] * r;
+                    a1[l] += p1[t + l] * r;
+                    a2[l] += p2[t + l] * r;
+                    a3[l] += p3[t + l] * r;
+                }
             }
-            double s = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+            double s0 = (a0[0] + a0[1]) + (a0[2] + a0[3]), s1 = (a1[0] + a1[1]) + (a1[2] + a1[3]);
+            double s2 = (a2[0] + a2[1]) + (a2[2] + a2[3]), s3 = (a3[0] + a3[1]) + (a3[2] + a3[3]);
+            for (; t < d; t++) {
+                double r = (double)row[t];
+                s0 += p0[t] * r;
+                s1 += p1[t] * r;
+                s2 += p2[t] * r;
+                s3 += p3[t] * r;
+            }
+            keys[u * stride + j] = s0;
+            keys[(u + 1) * stride + j] = s1;
+            keys[(u + 2) * stride + j] = s2;
+            keys[(u + 3) * stride + j] = s3;
+        }
+        for (; u < m; u++) {
+            const double *p = dirs + u * d;
+            double a[4] = {0, 0, 0, 0};
+            long t = 0;
+            for (; t + 4 <= d; t += 4) {
+                for (int l = 0; l < 4; l++) a[l] += p[t + l] * (double)row[t + l];
+            }
+            double s = (a[0] + a[1]) + (a[2] + a[3]);
             for (; t < d; t++) s += p[t] * (double)row[t];
-            keys[u * k + j] = s;
+            keys[u * stride + j] = s;
         }
     }
 }
@@ -310,8 +339,9 @@ static VORONOID_V3 double potential_v3(const double *closest, const float *row, 
 static VORONOID_V3 void gram_tile_v3(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {
     gram_tile_body(g, ld, a0, rows, b0, cols, norms);
 }
-static VORONOID_V3 void project_v3(const float *c, long k, long d, const double *dirs, long m, double *keys) {
-    project_body(c, k, d, dirs, m, keys);
+static VORONOID_V3 void project_v3(const float *c, long k, long d, const double *dirs, long m, double *keys,
+                                   long stride) {
+    project_body(c, k, d, dirs, m, keys, stride);
 }
 static VORONOID_V3 double lower_v3(double *closest, const float *row, long m, long block, double *sums) {
     return lower_body(closest, row, m, block, sums);
@@ -403,6 +433,6 @@ void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long col
     VORONOID_DISPATCH(gram_tile_v3(g, ld, a0, rows, b0, cols, norms), gram_tile_body(g, ld, a0, rows, b0, cols, norms));
 }
 
-void voronoid_project_rows(const float *c, long k, long d, const double *dirs, long m, double *keys) {
-    VORONOID_DISPATCH(project_v3(c, k, d, dirs, m, keys), project_body(c, k, d, dirs, m, keys));
+void voronoid_project_rows(const float *c, long k, long d, const double *dirs, long m, double *keys, long stride) {
+    VORONOID_DISPATCH(project_v3(c, k, d, dirs, m, keys, stride), project_body(c, k, d, dirs, m, keys, stride));
 }

@@ -355,7 +355,7 @@ public final class MiniBatchUpdater {
             return report
         }
         computeStatistics(state, rows: rows, count: count, weights: weights, loop: loop, into: &batchStatistics)
-        return applyStatistics(batchStatistics, to: &state, batch: (x, weights?.baseAddress))
+        return applyStatistics(batchStatistics, to: &state, batch: (x, weights?.baseAddress), loop: loop)
     }
 
     /// Computes a batch's responsibilities against `state` and sums them into `statistics`,
@@ -532,14 +532,14 @@ public final class MiniBatchUpdater {
         }
         // Separation draws its random direction into the step's scratch: make sure it exists.
         reserve(rows: 0, k: state.k, dimension: state.dimension, parts: 1)
-        return applyStatistics(statistics, to: &state, batch: nil)
+        return applyStatistics(statistics, to: &state, batch: nil, loop: SerialLoop())
     }
 
     /// The step, and what follows it, from `st`; `batch` is present when `st` are this
     /// updater's own last batch, whose rows and assignment buffers are still at hand.
     private func applyStatistics(
         _ st: SufficientStatistics, to state: inout ModelState,
-        batch: (rows: UnsafePointer<Float>, weights: UnsafePointer<Float>?)?
+        batch: (rows: UnsafePointer<Float>, weights: UnsafePointer<Float>?)?, loop: some ParallelLoop
     ) -> BatchReport {
         let k = state.k
         let d = state.dimension
@@ -601,7 +601,7 @@ public final class MiniBatchUpdater {
         }
         if configuration.separationInterval > 0, state.batches % UInt64(configuration.separationInterval) == 0 {
             let scale = stats.weight > 0 ? stats.inertia / stats.weight : 0
-            report.separations = separateCoincidingCenters(&state, scale: scale, temperature: temperature)
+            report.separations = separateCoincidingCenters(&state, scale: scale, temperature: temperature, loop: loop)
         }
         if state.metric == .cosine { Self.projectOntoSphere(&state) }
         report.modelVersion = state.batches
@@ -866,7 +866,7 @@ public final class MiniBatchUpdater {
     /// too: in high dimension one direction leaves a third of all pairs as candidates (at k
     /// 1024, d 768 the pairwise check over them cost 5 % of the update), each further direction
     /// keeps about that fraction of the rest. O(k·d + k log k + candidates).
-    private func markPossiblyCoinciding(_ state: ModelState, threshold: Double) {
+    private func markPossiblyCoinciding(_ state: ModelState, threshold: Double, loop: some ParallelLoop) {
         let k = state.k, d = state.dimension, m = Self.separationDirections
         if separationShape.k != k || separationShape.d != d {
             separationDirection.deallocate(); separationDirection = .allocate(capacity: m * d)
@@ -890,8 +890,15 @@ public final class MiniBatchUpdater {
             separationShape = (k, d)
         }
         let key = separationKey, order = separationOrder, mark = separationMark
+        // The projections are k·d·m work: shared among the parts where k·d is large.
+        let parts = k * d >= Self.sharedPassSize ? max(1, min(loop.width, k / 64)) : 1
+        let directions = separationDirection
         state.centers.withUnsafeBufferPointer { c in
-            voronoid_project_rows(c.baseAddress!, k, d, separationDirection, m, key)
+            let c = c.baseAddress!
+            loop.run(parts) { q in
+                let lo = k * q / parts, hi = k * (q + 1) / parts
+                voronoid_project_rows(c + lo * d, hi - lo, d, directions, m, key + lo, k)
+            }
         }
         var largest = 0.0
         for e in 0..<(m * k) { largest = Swift.max(largest, abs(key[e])) }
@@ -949,13 +956,15 @@ public final class MiniBatchUpdater {
 
     /// Nudges apart centers that coincide: above a critical temperature centers merge, and by
     /// symmetry merged centers would stay identical forever, as in deterministic annealing.
-    private func separateCoincidingCenters(_ state: inout ModelState, scale: Double, temperature: Double) -> Int {
+    private func separateCoincidingCenters(
+        _ state: inout ModelState, scale: Double, temperature: Double, loop: some ParallelLoop
+    ) -> Int {
         let k = state.k
         let d = state.dimension
         guard k > 1 else { return 0 }
         let threshold = configuration.separationTolerance * scale
         var separated = 0
-        markPossiblyCoinciding(state, threshold: threshold)
+        markPossiblyCoinciding(state, threshold: threshold, loop: loop)
         let mark = separationMark
         state.centers.withUnsafeMutableBufferPointer { cBuf in
             let c = cBuf.baseAddress!

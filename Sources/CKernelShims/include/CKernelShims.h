@@ -106,8 +106,9 @@ double voronoid_seeding_lower(double *closest, const float *row, long m, long bl
 void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms);
 
 /// The projections of `k` rows of `d` floats on `m` directions of `d` doubles, into
-/// `keys[u * k + j]`, summed in eight lanes added in a fixed order (the same result on every path).
-void voronoid_project_rows(const float *c, long k, long d, const double *dirs, long m, double *keys);
+/// `keys[u * stride + j]`, summed in four lanes added in a fixed order (the same result on every
+/// path).
+void voronoid_project_rows(const float *c, long k, long d, const double *dirs, long m, double *keys, long stride);
 
 /// CRC-32C (Castagnoli) of `count` bytes: with SSE 4.2's instruction where the processor has it
 /// and `allow_hardware` is not 0, otherwise eight 256-entry tables (the two give the same value).
