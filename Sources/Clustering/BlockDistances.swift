@@ -70,3 +70,39 @@ struct BlockDistances {
         }
     }
 }
+
+/// ``BlockDistances`` over rows cut into one range per part of a loop (at least 256 rows a
+/// range), each range with its own blocks, kept between calls.
+struct RangedBlockDistances<Loop: ParallelLoop> {
+    let count: Int
+    let d: Int
+    let loop: Loop
+    private var parts: [BlockDistances]
+
+    init(count: Int, dimension d: Int, k: Int, products: Bool, loop: Loop) {
+        self.count = count
+        self.d = d
+        self.loop = loop
+        let n = max(1, min(loop.width, count / 256))
+        parts = (0..<n).map { p in
+            BlockDistances(count: (p + 1) * count / n - p * count / n, dimension: d, k: k, products: products)
+        }
+    }
+
+    /// Calls `body(row, distances)` once for each of the `count` rows at `x`, with its `k`
+    /// distances. Rows of different ranges are visited on their parts' threads at once, so
+    /// `body` writes only what belongs to its row.
+    mutating func forEachRow(rows x: UnsafePointer<Float>, centers: [Float], _ body: (Int, UnsafePointer<Float>) -> Void) {
+        let (count, d, n, loop) = (self.count, self.d, parts.count, self.loop)
+        parts.withUnsafeMutableBufferPointer { pBuf in
+            let blocks = pBuf.baseAddress!
+            loop.run(n) { p in
+                let lo = p * count / n
+                let k = blocks[p].k
+                blocks[p].forEachBlock(rows: x + lo * d, centers: centers) { first, rows, distances in
+                    for i in 0..<rows { body(lo + first + i, distances + i * k) }
+                }
+            }
+        }
+    }
+}

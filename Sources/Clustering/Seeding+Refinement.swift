@@ -112,50 +112,32 @@ extension Seeding {
     }
 }
 
-/// Each row's nearest center, from ``BlockDistances``: the rows cut into as many ranges as the
-/// loop has parts, each with its own blocks.
+/// Each row's nearest center, from ``RangedBlockDistances``.
 private struct NearestCenters<Loop: ParallelLoop> {
-    let count: Int
-    let d: Int
-    let loop: Loop
-    var parts: [BlockDistances]
-    /// Each row's nearest distance, summed in row order whatever the parts.
+    var blocks: RangedBlockDistances<Loop>
+    /// Each row's nearest distance, summed in row order whatever the loop.
     var nearest: [Double]
 
     init(count: Int, dimension d: Int, k: Int, products: Bool, loop: Loop) {
-        self.count = count
-        self.d = d
-        self.loop = loop
-        let n = max(1, min(loop.width, count / 256))
-        parts = (0..<n).map { p in
-            BlockDistances(count: (p + 1) * count / n - p * count / n, dimension: d, k: k, products: products)
-        }
+        blocks = RangedBlockDistances(count: count, dimension: d, k: k, products: products, loop: loop)
         nearest = [Double](repeating: 0, count: count)
     }
 
     /// Writes each row's nearest center into `labels`; returns the summed nearest distances.
     mutating func assign(rows x: UnsafePointer<Float>, centers: [Float], labels: inout [Int32]) -> Double {
-        let (count, d, n, loop) = (self.count, self.d, parts.count, self.loop)
-        parts.withUnsafeMutableBufferPointer { pBuf in
-            nearest.withUnsafeMutableBufferPointer { nBuf in
-                labels.withUnsafeMutableBufferPointer { lBuf in
-                    let blocks = pBuf.baseAddress!, near = nBuf.baseAddress!, label = lBuf.baseAddress!
-                    loop.run(n) { p in
-                        let lo = p * count / n
-                        let k = blocks[p].k
-                        blocks[p].forEachBlock(rows: x + lo * d, centers: centers) { first, rows, distances in
-                            for i in 0..<rows {
-                                var bestJ = 0
-                                var bestD = distances[i * k]
-                                for j in 1..<k where distances[i * k + j] < bestD {
-                                    bestD = distances[i * k + j]
-                                    bestJ = j
-                                }
-                                label[lo + first + i] = Int32(bestJ)
-                                near[lo + first + i] = Double(bestD)
-                            }
-                        }
+        let k = centers.count / blocks.d
+        nearest.withUnsafeMutableBufferPointer { nBuf in
+            labels.withUnsafeMutableBufferPointer { lBuf in
+                let near = nBuf.baseAddress!, label = lBuf.baseAddress!
+                blocks.forEachRow(rows: x, centers: centers) { i, distances in
+                    var bestJ = 0
+                    var bestD = distances[0]
+                    for j in 1..<k where distances[j] < bestD {
+                        bestD = distances[j]
+                        bestJ = j
                     }
+                    label[i] = Int32(bestJ)
+                    near[i] = Double(bestD)
                 }
             }
         }

@@ -356,27 +356,20 @@ public enum Seeding {
         // the part that holds the row and read in row order, so any loop gives the same sums.
         var nearest = [Double](repeating: 0, count: measured)
         var halfGaps = [Double](repeating: .nan, count: measured)
-        let parts = max(1, min(loop.width, measured / 256))
+        var blocks = RangedBlockDistances(count: measured, dimension: d, k: k, products: products, loop: loop)
         sample.withUnsafeBufferPointer { s in
             nearest.withUnsafeMutableBufferPointer { nBuf in
                 halfGaps.withUnsafeMutableBufferPointer { hBuf in
-                    let source = measured < count ? s.baseAddress! : x
                     let near = nBuf.baseAddress!, half = hBuf.baseAddress!
-                    loop.run(parts) { part in
-                        let lo = part * measured / parts, hi = (part + 1) * measured / parts
-                        var blocks = BlockDistances(count: hi - lo, dimension: d, k: k, products: products)
-                        blocks.forEachBlock(rows: source + lo * d, centers: centers) { first, n, dist in
-                            for i in 0..<n {
-                                var d1 = Double.infinity
-                                var d2 = Double.infinity
-                                for j in 0..<k {
-                                    let v = Double(dist[i * k + j])
-                                    if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
-                                }
-                                near[lo + first + i] = d1
-                                if d2.isFinite { half[lo + first + i] = (d2 - d1) / 2 }
-                            }
+                    blocks.forEachRow(rows: measured < count ? s.baseAddress! : x, centers: centers) { i, dist in
+                        var d1 = Double.infinity
+                        var d2 = Double.infinity
+                        for j in 0..<k {
+                            let v = Double(dist[j])
+                            if v < d1 { d2 = d1; d1 = v } else if v < d2 { d2 = v }
                         }
+                        near[i] = d1
+                        if d2.isFinite { half[i] = (d2 - d1) / 2 }
                     }
                 }
             }
