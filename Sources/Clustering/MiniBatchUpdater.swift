@@ -105,6 +105,19 @@ public final class MiniBatchUpdater {
         }
     }
 
+    /// Adds entries `lo..<hi` of parts `1..<parts`' sums (`stride` apart from `deltas`) into
+    /// `own`, in part order, zeroing each as it is added.
+    private static func addParts(
+        _ parts: Int, _ deltas: UnsafeMutablePointer<Float>, stride: Int, into own: UnsafeMutablePointer<Float>,
+        from lo: Int, to hi: Int
+    ) {
+        for p in 1..<parts {
+            let delta = deltas + p * stride
+            var t = lo
+            while t < hi { own[t] += delta[t]; delta[t] = 0; t += 1 }
+        }
+    }
+
     /// Makes room for `rows × k` in `parts` parts; allocates only when something grew.
     private func reserve(rows: Int, k: Int, dimension d: Int, parts: Int) {
         if rows > rowCapacity || k != shapeK {
@@ -121,7 +134,7 @@ public final class MiniBatchUpdater {
             let p = max(parts, partCapacity)
             partMass.deallocate(); partMass = .allocate(capacity: p * k)
             partDelta.deallocate(); partDelta = .allocate(capacity: p * k * d)
-            // Zero from the start: passes shared among parts keep them so between batches.
+            // Zero from the start: adding the parts' sums up zeroes them again.
             partDelta.initialize(repeating: 0, count: p * k * d)
             partScratch.deallocate(); partScratch = .allocate(capacity: p * 2 * k)
             partBounded.deallocate(); partBounded = .allocate(capacity: p * k)
@@ -380,11 +393,6 @@ public final class MiniBatchUpdater {
         let d = state.dimension
         precondition(rows.count >= count * d, "update: \(rows.count) floats cannot hold \(count) rows of \(d)")
         precondition(weights == nil || weights!.count >= count, "update: fewer weights than rows")
-        if adding && !statistics.isEmpty {
-            precondition(statistics.k == k && statistics.dimension == d, "computeStatistics: adding to statistics of another shape")
-            precondition(statistics.baseVersion == state.batches,
-                         "computeStatistics: adding to statistics relative to version \(statistics.baseVersion), the model is at \(state.batches)")
-        }
         let parts = max(1, min(loop.width, count / 64))
         // Where k·d is large, the passes over it (zeroing the sums, centering the centers,
         // adding the parts' sums) are shared among the parts too: on one thread they were an
@@ -392,7 +400,9 @@ public final class MiniBatchUpdater {
         let sharesPasses = parts > 1 && k * d >= Self.sharedPassSize
         var zeroDelta = false
         if adding && !statistics.isEmpty {
-            // Added to as they are.
+            precondition(statistics.k == k && statistics.dimension == d, "computeStatistics: adding to statistics of another shape")
+            precondition(statistics.baseVersion == state.batches,
+                         "computeStatistics: adding to statistics relative to version \(statistics.baseVersion), the model is at \(state.batches)")
         } else if statistics.k != k || statistics.dimension != d {
             statistics = SufficientStatistics(k: k, dimension: d, baseVersion: state.batches)
         } else {
@@ -437,10 +447,9 @@ public final class MiniBatchUpdater {
                             accumulate(rows: x, range: lo, hi, weights: w, centers: c, k: k, dimension: d, part: p,
                                        mass: firstMass, delta: firstDelta)
                         } else {
+                            // The parts' sums are zero here: adding them up below zeroes them.
                             let mass = partMass + p * k, delta = partDelta + p * k * d
                             mass.initialize(repeating: 0, count: k)
-                            // Shared passes leave the parts' sums at zero as they add them up.
-                            if !sharesPasses { delta.initialize(repeating: 0, count: k * d) }
                             accumulate(rows: x, range: lo, hi, weights: w, centers: c, k: k, dimension: d, part: p,
                                        mass: mass, delta: delta)
                         }
@@ -451,25 +460,15 @@ public final class MiniBatchUpdater {
                     var j = 0
                     while j < k { ownMass[j] += mass[j]; j += 1 }
                 }
+                // Every part's sums in part order, zeroed as they are added; shared passes add
+                // a range of centers per part (the same additions).
+                let own = ownDelta.baseAddress!
                 if sharesPasses {
-                    // Each part adds a range of centers, every part's sums in part order (the
-                    // additions of the serial pass), and zeroes what it added.
-                    let own = ownDelta.baseAddress!
                     loop.run(parts) { q in
-                        let lo = k * q / parts * d, hi = k * (q + 1) / parts * d
-                        for p in 1..<parts {
-                            let delta = partDelta + p * k * d
-                            var t = lo
-                            while t < hi { own[t] += delta[t]; delta[t] = 0; t += 1 }
-                        }
+                        Self.addParts(parts, partDelta, stride: k * d, into: own, from: k * q / parts * d, to: k * (q + 1) / parts * d)
                     }
                 } else {
-                    for p in 1..<parts {
-                        let delta = partDelta + p * k * d
-                        let n = k * d
-                        var t = 0
-                        while t < n { ownDelta[t] += delta[t]; t += 1 }
-                    }
+                    Self.addParts(parts, partDelta, stride: k * d, into: own, from: 0, to: k * d)
                 }
             }
         }
