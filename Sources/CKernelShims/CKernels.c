@@ -257,7 +257,7 @@ static inline __attribute__((always_inline)) void gram_tile_body(float *g, long 
 }
 
 // The coincidence check's projections: keys[u·stride + j] = Σ_t dirs[u·d + t] · c[j·d + t] for
-// `m` directions, in doubles. Four directions at once, each with four running sums (one per lane)
+// `m` directions (a multiple of four), in doubles. Four directions at once, each with four running sums (one per lane)
 // added in a fixed order at the end, so a row is read once per four directions and the loop
 // vectorises; contraction is off, so both kernel paths give the same bits. (One running sum
 // per direction was a chain of dependent additions: 4 ms a check at d 768, k 1024.)
@@ -266,8 +266,7 @@ static inline __attribute__((always_inline)) void project_body(const float *c, l
     _Pragma("clang fp contract(off)")
     for (long j = 0; j < k; j++) {
         const float *row = c + j * d;
-        long u = 0;
-        for (; u + 4 <= m; u += 4) {
+        for (long u = 0; u + 4 <= m; u += 4) {
             const double *p0 = dirs + u * d, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
             double a0[4] = {0, 0, 0, 0}, a1[4] = {0, 0, 0, 0}, a2[4] = {0, 0, 0, 0}, a3[4] = {0, 0, 0, 0};
             long t = 0;
@@ -293,17 +292,6 @@ static inline __attribute__((always_inline)) void project_body(const float *c, l
             keys[(u + 1) * stride + j] = s1;
             keys[(u + 2) * stride + j] = s2;
             keys[(u + 3) * stride + j] = s3;
-        }
-        for (; u < m; u++) {
-            const double *p = dirs + u * d;
-            double a[4] = {0, 0, 0, 0};
-            long t = 0;
-            for (; t + 4 <= d; t += 4) {
-                for (int l = 0; l < 4; l++) a[l] += p[t + l] * (double)row[t + l];
-            }
-            double s = (a[0] + a[1]) + (a[2] + a[3]);
-            for (; t < d; t++) s += p[t] * (double)row[t];
-            keys[u * stride + j] = s;
         }
     }
 }

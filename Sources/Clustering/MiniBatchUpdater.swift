@@ -854,7 +854,8 @@ public final class MiniBatchUpdater {
         return reseeded
     }
 
-    /// Directions the coincidence check projects the centers on.
+    /// Directions the coincidence check projects the centers on (a multiple of four: its kernel
+    /// projects four at once).
     static let separationDirections = 4
 
     /// Marks every center that may lie within `threshold` (a squared distance) of another, so

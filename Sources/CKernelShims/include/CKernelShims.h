@@ -105,7 +105,8 @@ double voronoid_seeding_lower(double *closest, const float *row, long m, long bl
 /// diagonal becomes 0.
 void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms);
 
-/// The projections of `k` rows of `d` floats on `m` directions of `d` doubles, into
+/// The projections of `k` rows of `d` floats on `m` directions of `d` doubles (`m` a multiple of
+/// four), into
 /// `keys[u * stride + j]`, summed in four lanes added in a fixed order (the same result on every
 /// path).
 void voronoid_project_rows(const float *c, long k, long d, const double *dirs, long m, double *keys, long stride);
