@@ -136,9 +136,9 @@ final class WorkerLink: Sendable {
     private func receiveModels(_ sub: ZMQSocket, into message: inout ZMQMultipartMessage,
                                newest: inout ZMQMultipartMessage) {
         let c = configuration.model
+        var received = 0
         // EAGAIN ends the drain; so does any other receive error, which leaves nothing to count
         // (no message arrived) and which the next poll reports (ETERM at shutdown) or retries.
-        var received = 0
         while (try? sub.receive(into: &message, dontWait: true)) == true {
             if message.count == 1, message.withUnsafeBytes(ofFrame: 0, { $0.starts(with: ModelMessage.requestMagic) }) {
                 modelRequested.store(true, ordering: .relaxed)
