@@ -141,7 +141,7 @@ public struct CoreBenchmark {
             b = .allocate(capacity: k * d)
             _ = b.initialize(from: syntheticRows(k: 8, dimension: d, count: k, seed: 4))
             out = .allocate(capacity: batch * k)
-            openblas_set_num_threads(1)
+            useOneBLASThread()
         }
 
         deinit { a.deallocate(); b.deallocate(); out.deallocate() }

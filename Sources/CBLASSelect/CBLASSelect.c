@@ -63,3 +63,17 @@ __attribute__((constructor)) static void voronoid_select_blas_core(void) {
 
 const char *voronoid_blas_core(void) { return current; }
 const char *voronoid_blas_core_detected(void) { return detected; }
+
+// OpenBLAS starts a pool of threads when it is loaded, and each spins on sched_yield for about a
+// tenth of a second before it sleeps. voronoid never uses them: every product runs on the thread
+// of the part that asks for it (model.threads own the cores; useOneBLASThread() in the core), and
+// the spin took a core from whatever the daemon did first. The pool is set to one thread and
+// shut down (whatever OPENBLAS_NUM_THREADS says: the core would set one thread anyway); OpenBLAS
+// starts it again only if asked for more threads.
+__attribute__((constructor)) static void voronoid_stop_blas_pool(void) {
+    void (*set_threads)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    int (*shutdown)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+    if (!set_threads || !shutdown) return;
+    set_threads(1);
+    shutdown();
+}

@@ -32,7 +32,7 @@ struct BlockDistances {
         centerNorms = products ? [Float](repeating: 0, count: k) : []
         mean = [Float](repeating: 0, count: d)
         // Parallel callers run one block's product per thread (as ``MiniBatchUpdater`` has it).
-        if products { openblas_set_num_threads(1) }
+        if products { useOneBLASThread() }
     }
 
     /// Calls `body(first row, rows, distances)` for each block of the `count` rows at `x`, the

@@ -84,7 +84,7 @@ public final class MiniBatchUpdater {
         self.configuration = configuration
         // Parallelism belongs to the caller's ParallelLoop, one part per core: OpenBLAS
         // threads of its own would oversubscribe them.
-        openblas_set_num_threads(1)
+        useOneBLASThread()
     }
 
     deinit {

@@ -291,7 +291,7 @@ public enum Seeding {
         let parts = max(1, min(loop.width, tiles.count))
         // Each tile's product runs on its part's thread alone (as ``MiniBatchUpdater`` has it):
         // OpenBLAS threads of its own would serialise the parts' calls.
-        openblas_set_num_threads(1)
+        useOneBLASThread()
         let matrix = [Float](unsafeUninitializedCapacity: m * ld) { buffer, initialized in
             let g = buffer.baseAddress!
             centered.withUnsafeBufferPointer { cBuf in

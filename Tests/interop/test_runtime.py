@@ -183,6 +183,21 @@ def test_healthz_names_a_stalled_loop(ctx):
         d.proc.kill()
 
 
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_idle_daemon_burns_no_cpu(ctx):
+    # OpenBLAS's own pool of threads, which the daemon never uses, spun on sched_yield for about
+    # a tenth of a second after it was loaded (110 ms of CPU in the first idle second).
+    with Daemon("--k", "64", "--set", "model.threads=2") as d:
+        before = cpu_seconds(d.proc.pid)
+        time.sleep(1.0)
+        used = cpu_seconds(d.proc.pid) - before
+        assert used < 0.05, f"{used:.3f} s of CPU in one idle second"
+
+
 def test_failed_query_replies_are_counted_and_the_socket_recovers(ctx):
     with Daemon("--k", "2", "--set", "fault.query_send_failures=3") as d:
         for _ in range(3):
