@@ -256,6 +256,57 @@ static inline __attribute__((always_inline)) void gram_tile_body(float *g, long 
     }
 }
 
+// Matrix-product distances: g[i][j] holds −2·(inner product of row i and center j) and becomes
+// max(0, (rn[i] + cn[j]) + g[i][j]). No multiply, so no contraction can change its rounding.
+static inline __attribute__((always_inline)) void expand_rows_body(float *g, long n, long k, const float *rn,
+                                                                   const float *cn) {
+    for (long i = 0; i < n; i++) {
+        float r = rn[i];
+        float *row = g + i * k;
+        for (long j = 0; j < k; j++) {
+            float v = (r + cn[j]) + row[j];
+            row[j] = v > 0 ? v : 0;
+        }
+    }
+}
+
+// sums[t] += x[t] in doubles: exact conversions and one rounding per addition, as a scalar loop.
+static inline __attribute__((always_inline)) void add_doubles_body(double *sums, const float *x, long d) {
+    for (long t = 0; t < d; t++) sums[t] += (double)x[t];
+}
+
+// The first index of a row's least value: eight lanes each keep the first index of their own
+// least value (a strict comparison), then the lanes' least, the earliest index among equals.
+static inline __attribute__((always_inline)) long argmin_body(const float *row, long k, float *least) {
+    if (k < 16) {
+        long best = 0;
+        for (long j = 1; j < k; j++)
+            if (row[j] < row[best]) best = j;
+        *least = row[best];
+        return best;
+    }
+    float m[8];
+    long at[8];
+    for (long l = 0; l < 8; l++) { m[l] = row[l]; at[l] = l; }
+    long j = 8;
+    for (; j + 8 <= k; j += 8) {
+        for (long l = 0; l < 8; l++) {
+            float v = row[j + l];
+            int lower = v < m[l];
+            m[l] = lower ? v : m[l];
+            at[l] = lower ? j + l : at[l];
+        }
+    }
+    long best = at[0];
+    float value = m[0];
+    for (long l = 1; l < 8; l++)
+        if (m[l] < value || (m[l] == value && at[l] < best)) { value = m[l]; best = at[l]; }
+    for (; j < k; j++)
+        if (row[j] < value) { value = row[j]; best = j; }
+    *least = value;
+    return best;
+}
+
 // The coincidence check's projections: keys[u·stride + j] = Σ_t dirs[u·d + t] · c[j·d + t] for
 // `m` directions (a multiple of four), in doubles. Four directions at once, each with four running sums (one per lane)
 // added in a fixed order at the end, so a row is read once per four directions and the loop
@@ -324,6 +375,11 @@ static VORONOID_V3 long screen_v3(const float *x, const float *c, long rows, lon
 static VORONOID_V3 double potential_v3(const double *closest, const float *row, long m) {
     return potential_body(closest, row, m);
 }
+static VORONOID_V3 void expand_rows_v3(float *g, long n, long k, const float *rn, const float *cn) {
+    expand_rows_body(g, n, k, rn, cn);
+}
+static VORONOID_V3 void add_doubles_v3(double *sums, const float *x, long d) { add_doubles_body(sums, x, d); }
+static VORONOID_V3 long argmin_v3(const float *row, long k, float *least) { return argmin_body(row, k, least); }
 static VORONOID_V3 void gram_tile_v3(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {
     gram_tile_body(g, ld, a0, rows, b0, cols, norms);
 }
@@ -415,6 +471,20 @@ double voronoid_seeding_lower(double *closest, const float *row, long m, long bl
     double total = 0;
     VORONOID_DISPATCH(total = lower_v3(closest, row, m, block, sums), total = lower_body(closest, row, m, block, sums));
     return total;
+}
+
+void voronoid_expand_rows(float *g, long n, long k, const float *row_norms, const float *center_norms) {
+    VORONOID_DISPATCH(expand_rows_v3(g, n, k, row_norms, center_norms), expand_rows_body(g, n, k, row_norms, center_norms));
+}
+
+void voronoid_add_doubles(double *sums, const float *x, long d) {
+    VORONOID_DISPATCH(add_doubles_v3(sums, x, d), add_doubles_body(sums, x, d));
+}
+
+long voronoid_argmin(const float *row, long k, float *least) {
+    long best = 0;
+    VORONOID_DISPATCH(best = argmin_v3(row, k, least), best = argmin_body(row, k, least));
+    return best;
 }
 
 void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {

@@ -53,12 +53,8 @@ struct BlockDistances {
             if products {
                 voronoid_center_rows(x + lo * d, n, d, mean, &centeredRows, &rowNorms)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
-                            1, centeredRows, Int32(d), centeredCenters, Int32(d), 0, &distances, Int32(k))
-                for i in 0..<n {
-                    for j in 0..<k {
-                        distances[i * k + j] = max(0, rowNorms[i] + centerNorms[j] - 2 * distances[i * k + j])
-                    }
-                }
+                            -2, centeredRows, Int32(d), centeredCenters, Int32(d), 0, &distances, Int32(k))
+                voronoid_expand_rows(&distances, n, k, rowNorms, centerNorms)
             } else {
                 centers.withUnsafeBufferPointer { c in
                     DistanceKernel.squaredDistances(rows: x + lo * d, count: n, centers: c.baseAddress!, k: k, dimension: d,

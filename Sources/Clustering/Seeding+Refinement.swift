@@ -1,3 +1,4 @@
+import CKernelShims
 extension Seeding {
     /// What a refinement did: the warm-up's inertia (sum of squared distances to the nearest
     /// center) before and after, and the Lloyd steps taken.
@@ -85,10 +86,12 @@ extension Seeding {
             for t in sums.indices { sums[t] = 0 }
             for j in 0..<k { sizes[j] = 0 }
             let x = rows.baseAddress!
-            for i in 0..<count {
-                let j = Int(labels[i])
-                sizes[j] += 1
-                for t in 0..<d { sums[j * d + t] += Double(x[i * d + t]) }
+            sums.withUnsafeMutableBufferPointer { s in
+                for i in 0..<count {
+                    let j = Int(labels[i])
+                    sizes[j] += 1
+                    voronoid_add_doubles(s.baseAddress! + j * d, x + i * d, d)
+                }
             }
             for j in 0..<k where sizes[j] > 0 {
                 for t in 0..<d { current[j * d + t] = Float(sums[j * d + t] / Double(sizes[j])) }
@@ -130,14 +133,9 @@ private struct NearestCenters<Loop: ParallelLoop> {
             labels.withUnsafeMutableBufferPointer { lBuf in
                 let near = nBuf.baseAddress!, label = lBuf.baseAddress!
                 blocks.forEachRow(rows: x, centers: centers) { i, distances in
-                    var bestJ = 0
-                    var bestD = distances[0]
-                    for j in 1..<k where distances[j] < bestD {
-                        bestD = distances[j]
-                        bestJ = j
-                    }
-                    label[i] = Int32(bestJ)
-                    near[i] = Double(bestD)
+                    var least: Float = 0
+                    label[i] = Int32(voronoid_argmin(distances, k, &least))
+                    near[i] = Double(least)
                 }
             }
         }

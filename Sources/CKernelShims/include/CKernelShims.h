@@ -99,6 +99,16 @@ double voronoid_seeding_potential(const double *closest, const float *row, long 
 /// `block` rows into `sums` (as `voronoid_seeding_potential` sums); returns the blocks' total.
 double voronoid_seeding_lower(double *closest, const float *row, long m, long block, double *sums);
 
+/// Matrix-product distances of `n` rows to `k` centers, in place: `g[i·k + j]`, which holds
+/// −2·(inner product), becomes `max(0, (row_norms[i] + center_norms[j]) + g[i·k + j])`.
+void voronoid_expand_rows(float *g, long n, long k, const float *row_norms, const float *center_norms);
+
+/// `sums[t] += x[t]` for `d` floats added in doubles.
+void voronoid_add_doubles(double *sums, const float *x, long d);
+
+/// The first index of the least of `k` ≥ 1 values (NaN-free), and that value in `least`.
+long voronoid_argmin(const float *row, long k, float *least);
+
 /// k-means++ seeding: turns the tile [a0, a0 + rows) × [b0, b0 + cols) of the Gram matrix `g`
 /// (rows `ld` floats apart), whose entries above the diagonal hold −2·(inner product), into squared
 /// distances `max(0, norms[a] + norms[b] + g[a][b])`, written at (a, b) and at (b, a); the
