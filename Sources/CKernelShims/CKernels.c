@@ -86,15 +86,15 @@ static inline __attribute__((always_inline)) float direct_body(const float *a, c
 static inline __attribute__((always_inline)) float expand_body(
     float nx, const float *center_norms, const float *center_roots, long k, float gamma, float *di, float *bounded) {
     const float sx = __builtin_sqrtf(nx);
-    // Eight running minima, one per lane: a single one is a chain the compiler may not reorder
+    // Sixteen running minima, one per lane: a single one is a chain the compiler may not reorder
     // under strict floating point, which kept this loop scalar (an eighth of the update's time at
     // d 384, k 256). The minimum of the same values is the same in any order, so every output
     // is bit for bit what one running minimum gives.
-    float lanes[8];
-    for (int l = 0; l < 8; l++) lanes[l] = __builtin_inff();
+    float lanes[16];
+    for (int l = 0; l < 16; l++) lanes[l] = __builtin_inff();
     long j = 0;
-    for (; j + 8 <= k; j += 8) {
-        for (int l = 0; l < 8; l++) {
+    for (; j + 16 <= k; j += 16) {
+        for (int l = 0; l < 16; l++) {
             float r = sx + center_roots[j + l];
             float e = gamma * r * r;
             float approx = nx + center_norms[j + l] - 2 * di[j + l];
@@ -105,7 +105,7 @@ static inline __attribute__((always_inline)) float expand_body(
         }
     }
     float upper = __builtin_inff();
-    for (int l = 0; l < 8; l++) upper = lanes[l] < upper ? lanes[l] : upper;
+    for (int l = 0; l < 16; l++) upper = lanes[l] < upper ? lanes[l] : upper;
     for (; j < k; j++) {
         float r = sx + center_roots[j];
         float e = gamma * r * r;
@@ -125,11 +125,11 @@ static inline __attribute__((always_inline)) long exact_body(
     const float sx = __builtin_sqrtf(nx);
     long exact = 0;
     long j = 0;
-    // Eight centers' tests at a time into a bit mask (branch-free, so they vectorise), then the
+    // Sixteen centers' tests at a time into a bit mask (branch-free, so they vectorise), then the
     // direct form for the few whose bit is set; the same tests as one by one.
-    for (; j + 8 <= k; j += 8) {
+    for (; j + 16 <= k; j += 16) {
         unsigned mask = 0;
-        for (int l = 0; l < 8; l++) {
+        for (int l = 0; l < 16; l++) {
             float r = sx + center_roots[j + l];
             float e = gamma * r * r;
             mask |= (unsigned)(di[j + l] - e <= limit) << l;
@@ -275,22 +275,22 @@ static inline __attribute__((always_inline)) void add_doubles_body(double *sums,
     for (long t = 0; t < d; t++) sums[t] += (double)x[t];
 }
 
-// The first index of a row's least value: eight lanes each keep the first index of their own
+// The first index of a row's least value: sixteen lanes each keep the first index of their own
 // least value (a strict comparison), then the lanes' least, the earliest index among equals.
 static inline __attribute__((always_inline)) long argmin_body(const float *row, long k, float *least) {
-    if (k < 16) {
+    if (k < 32) {
         long best = 0;
         for (long j = 1; j < k; j++)
             if (row[j] < row[best]) best = j;
         *least = row[best];
         return best;
     }
-    float m[8];
-    long at[8];
-    for (long l = 0; l < 8; l++) { m[l] = row[l]; at[l] = l; }
-    long j = 8;
-    for (; j + 8 <= k; j += 8) {
-        for (long l = 0; l < 8; l++) {
+    float m[16];
+    long at[16];
+    for (long l = 0; l < 16; l++) { m[l] = row[l]; at[l] = l; }
+    long j = 16;
+    for (; j + 16 <= k; j += 16) {
+        for (long l = 0; l < 16; l++) {
             float v = row[j + l];
             int lower = v < m[l];
             m[l] = lower ? v : m[l];
@@ -299,7 +299,7 @@ static inline __attribute__((always_inline)) long argmin_body(const float *row, 
     }
     long best = at[0];
     float value = m[0];
-    for (long l = 1; l < 8; l++)
+    for (long l = 1; l < 16; l++)
         if (m[l] < value || (m[l] == value && at[l] < best)) { value = m[l]; best = at[l]; }
     for (; j < k; j++)
         if (row[j] < value) { value = row[j]; best = j; }
@@ -349,6 +349,8 @@ static inline __attribute__((always_inline)) void project_body(const float *c, l
 
 #if defined(__x86_64__)
 #define VORONOID_V3 __attribute__((target("avx2,fma")))
+// min_vector_width lets the compiler use 512-bit vectors, which its default tuning avoids.
+#define VORONOID_V4 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"), min_vector_width(512)))
 static VORONOID_V3 void distances_v3(const float *x, long rows, const float *c, long k, long d, float *out) {
     distances_body(x, rows, c, k, d, out);
 }
@@ -391,48 +393,113 @@ static VORONOID_V3 double lower_v3(double *closest, const float *row, long m, lo
     return lower_body(closest, row, m, block, sums);
 }
 
-// 0: not asked yet, 1: baseline, 2: AVX2 + FMA. Racing first calls ask twice, get one answer.
+
+// The same kernels for AVX-512 (x86-64-v4): sixteen float lanes where the loops vectorise.
+static VORONOID_V4 void distances_v4(const float *x, long rows, const float *c, long k, long d, float *out) {
+    distances_body(x, rows, c, k, d, out);
+}
+static VORONOID_V4 void axpy_difference_v4(float *delta, const float *x, const float *c, float f, long d) {
+    axpy_difference_body(delta, x, c, f, d);
+}
+static VORONOID_V4 void axpy_v4(float *y, const float *x, float a, long d) { axpy_body(y, x, a, d); }
+static VORONOID_V4 void center_rows_v4(const float *x, long rows, long d, const float *mean, float *out, float *norms) {
+    center_rows_body(x, rows, d, mean, out, norms);
+}
+static VORONOID_V4 float expand_v4(float nx, const float *cn, const float *cr, long k, float gamma, float *di,
+                                   float *bounded) {
+    return expand_body(nx, cn, cr, k, gamma, di, bounded);
+}
+static VORONOID_V4 long exact_v4(const float *xi, const float *c, long k, long d, float nx, const float *cr, float gamma,
+                                 float limit, float *di) {
+    return exact_body(xi, c, k, d, nx, cr, gamma, limit, di);
+}
+static VORONOID_V4 long screen_v4(const float *x, const float *c, long rows, long k, long d, const float *rn,
+                                  const float *cn, const float *cr, float gamma, float window, float *dist) {
+    return screen_body(x, c, rows, k, d, rn, cn, cr, gamma, window, dist);
+}
+static VORONOID_V4 double potential_v4(const double *closest, const float *row, long m) {
+    return potential_body(closest, row, m);
+}
+static VORONOID_V4 void expand_rows_v4(float *g, long n, long k, const float *rn, const float *cn) {
+    expand_rows_body(g, n, k, rn, cn);
+}
+static VORONOID_V4 void add_doubles_v4(double *sums, const float *x, long d) { add_doubles_body(sums, x, d); }
+static VORONOID_V4 long argmin_v4(const float *row, long k, float *least) { return argmin_body(row, k, least); }
+static VORONOID_V4 void gram_tile_v4(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {
+    gram_tile_body(g, ld, a0, rows, b0, cols, norms);
+}
+static VORONOID_V4 void project_v4(const float *c, long k, long d, const double *dirs, long m, double *keys,
+                                   long stride) {
+    project_body(c, k, d, dirs, m, keys, stride);
+}
+static VORONOID_V4 double lower_v4(double *closest, const float *row, long m, long block, double *sums) {
+    return lower_body(closest, row, m, block, sums);
+}
+
+// 0: not asked yet, 1: baseline, 2: AVX2 + FMA, 3: AVX-512. Racing first calls ask twice, get one
+// answer. The compiler's feature test also checks that the kernel saves the registers' state.
 static int level;
+
+static int best_level(void) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 1;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        return 3;
+    return 2;
+}
 
 int voronoid_kernel_level(void) {
     int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
     if (l == 0) {
-        __builtin_cpu_init();
-        l = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 2 : 1;
+        l = best_level();
         __atomic_store_n(&level, l, __ATOMIC_RELAXED);
     }
     return l;
 }
 
 int voronoid_set_kernel_level(int requested) {
-    int best = (__builtin_cpu_init(), __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 2 : 1;
+    int best = best_level();
     int l = requested < 1 ? 1 : (requested > best ? best : requested);
     __atomic_store_n(&level, l, __ATOMIC_RELAXED);
     return l;
 }
 
-#define VORONOID_DISPATCH(v3_call, base_call) \
-    do { if (voronoid_kernel_level() == 2) { v3_call; } else { base_call; } } while (0)
+#define VORONOID_DISPATCH(v4_call, v3_call, base_call) \
+    do {                                                  \
+        int l_ = voronoid_kernel_level();                 \
+        if (l_ == 3) { v4_call; }                         \
+        else if (l_ == 2) { v3_call; }                    \
+        else { base_call; }                               \
+    } while (0)
 #else
 int voronoid_kernel_level(void) { return 1; }
 int voronoid_set_kernel_level(int requested) { (void)requested; return 1; }
-#define VORONOID_DISPATCH(v3_call, base_call) do { base_call; } while (0)
+#define VORONOID_DISPATCH(v4_call, v3_call, base_call) do { base_call; } while (0)
 #endif
 
 void voronoid_squared_distances(const float *x, long rows, const float *c, long k, long d, float *out) {
-    VORONOID_DISPATCH(distances_v3(x, rows, c, k, d, out), distances_body(x, rows, c, k, d, out));
+    VORONOID_DISPATCH(distances_v4(x, rows, c, k, d, out),
+                      distances_v3(x, rows, c, k, d, out),
+                      distances_body(x, rows, c, k, d, out));
 }
 
 void voronoid_add_scaled_difference(float *delta, const float *x, const float *c, float f, long d) {
-    VORONOID_DISPATCH(axpy_difference_v3(delta, x, c, f, d), axpy_difference_body(delta, x, c, f, d));
+    VORONOID_DISPATCH(axpy_difference_v4(delta, x, c, f, d),
+                      axpy_difference_v3(delta, x, c, f, d),
+                      axpy_difference_body(delta, x, c, f, d));
 }
 
 void voronoid_add_scaled(float *y, const float *x, float a, long d) {
-    VORONOID_DISPATCH(axpy_v3(y, x, a, d), axpy_body(y, x, a, d));
+    VORONOID_DISPATCH(axpy_v4(y, x, a, d),
+                      axpy_v3(y, x, a, d),
+                      axpy_body(y, x, a, d));
 }
 
 void voronoid_center_rows(const float *x, long rows, long d, const float *mean, float *out, float *norms) {
-    VORONOID_DISPATCH(center_rows_v3(x, rows, d, mean, out, norms), center_rows_body(x, rows, d, mean, out, norms));
+    VORONOID_DISPATCH(center_rows_v4(x, rows, d, mean, out, norms),
+                      center_rows_v3(x, rows, d, mean, out, norms),
+                      center_rows_body(x, rows, d, mean, out, norms));
 }
 
 long voronoid_screen_distances(const float *x, const float *c, long rows, long k, long d, const float *row_norms,
@@ -440,6 +507,7 @@ long voronoid_screen_distances(const float *x, const float *c, long rows, long k
                                float *dist) {
     long exact = 0;
     VORONOID_DISPATCH(
+        exact = screen_v4(x, c, rows, k, d, row_norms, center_norms, center_roots, gamma, window, dist),
         exact = screen_v3(x, c, rows, k, d, row_norms, center_norms, center_roots, gamma, window, dist),
         exact = screen_body(x, c, rows, k, d, row_norms, center_norms, center_roots, gamma, window, dist));
     return exact;
@@ -448,7 +516,8 @@ long voronoid_screen_distances(const float *x, const float *c, long rows, long k
 float voronoid_screen_expand(float row_norm, const float *center_norms, const float *center_roots, long k, float gamma,
                              float *dist, float *bounded) {
     float upper = 0;
-    VORONOID_DISPATCH(upper = expand_v3(row_norm, center_norms, center_roots, k, gamma, dist, bounded),
+    VORONOID_DISPATCH(upper = expand_v4(row_norm, center_norms, center_roots, k, gamma, dist, bounded),
+                      upper = expand_v3(row_norm, center_norms, center_roots, k, gamma, dist, bounded),
                       upper = expand_body(row_norm, center_norms, center_roots, k, gamma, dist, bounded));
     return upper;
 }
@@ -456,41 +525,56 @@ float voronoid_screen_expand(float row_norm, const float *center_norms, const fl
 long voronoid_screen_exact(const float *x, const float *c, long k, long d, float row_norm, const float *center_roots,
                            float gamma, float limit, float *dist) {
     long exact = 0;
-    VORONOID_DISPATCH(exact = exact_v3(x, c, k, d, row_norm, center_roots, gamma, limit, dist),
+    VORONOID_DISPATCH(exact = exact_v4(x, c, k, d, row_norm, center_roots, gamma, limit, dist),
+                      exact = exact_v3(x, c, k, d, row_norm, center_roots, gamma, limit, dist),
                       exact = exact_body(x, c, k, d, row_norm, center_roots, gamma, limit, dist));
     return exact;
 }
 
 double voronoid_seeding_potential(const double *closest, const float *row, long m) {
     double p = 0;
-    VORONOID_DISPATCH(p = potential_v3(closest, row, m), p = potential_body(closest, row, m));
+    VORONOID_DISPATCH(p = potential_v4(closest, row, m),
+                      p = potential_v3(closest, row, m),
+                      p = potential_body(closest, row, m));
     return p;
 }
 
 double voronoid_seeding_lower(double *closest, const float *row, long m, long block, double *sums) {
     double total = 0;
-    VORONOID_DISPATCH(total = lower_v3(closest, row, m, block, sums), total = lower_body(closest, row, m, block, sums));
+    VORONOID_DISPATCH(total = lower_v4(closest, row, m, block, sums),
+                      total = lower_v3(closest, row, m, block, sums),
+                      total = lower_body(closest, row, m, block, sums));
     return total;
 }
 
 void voronoid_expand_rows(float *g, long n, long k, const float *row_norms, const float *center_norms) {
-    VORONOID_DISPATCH(expand_rows_v3(g, n, k, row_norms, center_norms), expand_rows_body(g, n, k, row_norms, center_norms));
+    VORONOID_DISPATCH(expand_rows_v4(g, n, k, row_norms, center_norms),
+                      expand_rows_v3(g, n, k, row_norms, center_norms),
+                      expand_rows_body(g, n, k, row_norms, center_norms));
 }
 
 void voronoid_add_doubles(double *sums, const float *x, long d) {
-    VORONOID_DISPATCH(add_doubles_v3(sums, x, d), add_doubles_body(sums, x, d));
+    VORONOID_DISPATCH(add_doubles_v4(sums, x, d),
+                      add_doubles_v3(sums, x, d),
+                      add_doubles_body(sums, x, d));
 }
 
 long voronoid_argmin(const float *row, long k, float *least) {
     long best = 0;
-    VORONOID_DISPATCH(best = argmin_v3(row, k, least), best = argmin_body(row, k, least));
+    VORONOID_DISPATCH(best = argmin_v4(row, k, least),
+                      best = argmin_v3(row, k, least),
+                      best = argmin_body(row, k, least));
     return best;
 }
 
 void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {
-    VORONOID_DISPATCH(gram_tile_v3(g, ld, a0, rows, b0, cols, norms), gram_tile_body(g, ld, a0, rows, b0, cols, norms));
+    VORONOID_DISPATCH(gram_tile_v4(g, ld, a0, rows, b0, cols, norms),
+                      gram_tile_v3(g, ld, a0, rows, b0, cols, norms),
+                      gram_tile_body(g, ld, a0, rows, b0, cols, norms));
 }
 
 void voronoid_project_rows(const float *c, long k, long d, const double *dirs, long m, double *keys, long stride) {
-    VORONOID_DISPATCH(project_v3(c, k, d, dirs, m, keys, stride), project_body(c, k, d, dirs, m, keys, stride));
+    VORONOID_DISPATCH(project_v4(c, k, d, dirs, m, keys, stride),
+                      project_v3(c, k, d, dirs, m, keys, stride),
+                      project_body(c, k, d, dirs, m, keys, stride));
 }

@@ -1,7 +1,8 @@
 import CKernelShims
 
 /// Which vector code the core's C kernels run. One build serves every x86-64 processor: the
-/// kernels are compiled for the baseline and for AVX2 + FMA, and the processor is asked once.
+/// kernels are compiled for the baseline, for AVX2 + FMA and for AVX-512, and the processor is
+/// asked once.
 public enum Kernels {
     /// The vector code in use.
     public enum Level: Int, Sendable {
@@ -9,6 +10,8 @@ public enum Kernels {
         case baseline = 1
         /// AVX2 and FMA (x86-64-v3).
         case avx2 = 2
+        /// AVX-512 F, BW, VL and DQ (x86-64-v4), with AVX2 and FMA.
+        case avx512 = 3
     }
 
     /// The level the kernels run at.

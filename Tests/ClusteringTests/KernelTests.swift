@@ -8,9 +8,9 @@ import Testing
     /// The lane-wise argmin against a plain scan, at both kernel levels: the first index of the
     /// least value, with ties planted across lanes and in the tail.
     @Test func argminIsTheFirstLeastIndexAtEveryLevel() {
-        let available = Kernels.setLevel(.avx2)
-        defer { Kernels.setLevel(.avx2) }
-        for level in [Kernels.Level.baseline, .avx2] where level.rawValue <= available.rawValue {
+        let available = Kernels.setLevel(.avx512)
+        defer { Kernels.setLevel(.avx512) }
+        for level in [Kernels.Level.baseline, .avx2, .avx512] where level.rawValue <= available.rawValue {
             #expect(Kernels.setLevel(level) == level)
             var random = RandomSource(seed: 41)
             for k in [1, 2, 7, 15, 16, 17, 23, 24, 31, 64, 100, 256, 1027] {
@@ -33,18 +33,21 @@ import Testing
         }
     }
 
-    /// Both builds of the C kernels (baseline and AVX2 + FMA) against a double-precision loop,
-    /// and against each other. The level is process-wide: other tests running meanwhile only
-    /// see correct kernels at another level.
+    /// Every build of the C kernels (baseline, AVX2 + FMA, AVX-512) against a double-precision
+    /// loop, and against each other. The level is process-wide: other tests running meanwhile
+    /// only see correct kernels at another level.
     @Test func distanceKernelMatchesDoubleLoopAtEveryLevel() {
-        let available = Kernels.setLevel(.avx2)
-        defer { Kernels.setLevel(.avx2) }
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo")) ?? ""
+        let available = Kernels.setLevel(.avx512)
+        defer { Kernels.setLevel(.avx512) }
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         if cpuinfo.contains(" avx2") && cpuinfo.contains(" fma") {
-            #expect(available == .avx2, "the processor has AVX2 and FMA, the kernels must use them")
+            #expect(available.rawValue >= Kernels.Level.avx2.rawValue, "the processor has AVX2 and FMA, the kernels must use them")
+        }
+        if ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy({ cpuinfo.contains(" \($0)") }) {
+            #expect(available == .avx512, "the processor has AVX-512, the kernels must use it")
         }
         var results: [Kernels.Level: [Float]] = [:]
-        for level in [Kernels.Level.baseline, .avx2] where level.rawValue <= available.rawValue {
+        for level in [Kernels.Level.baseline, .avx2, .avx512] where level.rawValue <= available.rawValue {
             #expect(Kernels.setLevel(level) == level)
             var all: [Float] = []
             for d in [1, 3, 4, 7, 8, 9, 17, 64, 130] {
@@ -74,8 +77,10 @@ import Testing
             }
             results[level] = all
         }
-        if let base = results[.baseline], let fast = results[.avx2] {
-            for (a, b) in zip(base, fast) { #expect(abs(a - b) <= 2e-5 * max(a, b) + 1e-6) }
+        for fast in [Kernels.Level.avx2, .avx512] {
+            if let base = results[.baseline], let other = results[fast] {
+                for (a, b) in zip(base, other) { #expect(abs(a - b) <= 2e-5 * max(a, b) + 1e-6, "\(fast)") }
+            }
         }
     }
 
