@@ -351,90 +351,43 @@ static inline __attribute__((always_inline)) void project_body(const float *c, l
 #define VORONOID_V3 __attribute__((target("avx2,fma")))
 // min_vector_width lets the compiler use 512-bit vectors, which its default tuning avoids.
 #define VORONOID_V4 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"), min_vector_width(512)))
-static VORONOID_V3 void distances_v3(const float *x, long rows, const float *c, long k, long d, float *out) {
-    distances_body(x, rows, c, k, d, out);
-}
-static VORONOID_V3 void axpy_difference_v3(float *delta, const float *x, const float *c, float f, long d) {
-    axpy_difference_body(delta, x, c, f, d);
-}
-static VORONOID_V3 void axpy_v3(float *y, const float *x, float a, long d) { axpy_body(y, x, a, d); }
-static VORONOID_V3 void center_rows_v3(const float *x, long rows, long d, const float *mean, float *out, float *norms) {
-    center_rows_body(x, rows, d, mean, out, norms);
-}
-static VORONOID_V3 float expand_v3(float nx, const float *cn, const float *cr, long k, float gamma, float *di,
-                                   float *bounded) {
-    return expand_body(nx, cn, cr, k, gamma, di, bounded);
-}
-static VORONOID_V3 long exact_v3(const float *xi, const float *c, long k, long d, float nx, const float *cr, float gamma,
-                                 float limit, float *di) {
-    return exact_body(xi, c, k, d, nx, cr, gamma, limit, di);
-}
-static VORONOID_V3 long screen_v3(const float *x, const float *c, long rows, long k, long d, const float *rn,
-                                  const float *cn, const float *cr, float gamma, float window, float *dist) {
-    return screen_body(x, c, rows, k, d, rn, cn, cr, gamma, window, dist);
-}
+// Each kernel's body compiled for AVX2 + FMA (name_v3) and for AVX-512 (name_v4, sixteen float
+// lanes where the loops vectorise).
+#define VORONOID_TARGETS(type, name, params, args)                         \
+    static VORONOID_V3 type name##_v3 params { return name##_body args; } \
+    static VORONOID_V4 type name##_v4 params { return name##_body args; }
+#define VORONOID_TARGETS_VOID(name, params, args)                          \
+    static VORONOID_V3 void name##_v3 params { name##_body args; }        \
+    static VORONOID_V4 void name##_v4 params { name##_body args; }
 
-static VORONOID_V3 double potential_v3(const double *closest, const float *row, long m) {
-    return potential_body(closest, row, m);
-}
-static VORONOID_V3 void expand_rows_v3(float *g, long n, long k, const float *rn, const float *cn) {
-    expand_rows_body(g, n, k, rn, cn);
-}
-static VORONOID_V3 void add_doubles_v3(double *sums, const float *x, long d) { add_doubles_body(sums, x, d); }
-static VORONOID_V3 long argmin_v3(const float *row, long k, float *least) { return argmin_body(row, k, least); }
-static VORONOID_V3 void gram_tile_v3(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {
-    gram_tile_body(g, ld, a0, rows, b0, cols, norms);
-}
-static VORONOID_V3 void project_v3(const float *c, long k, long d, const double *dirs, long m, double *keys,
-                                   long stride) {
-    project_body(c, k, d, dirs, m, keys, stride);
-}
-static VORONOID_V3 double lower_v3(double *closest, const float *row, long m, long block, double *sums) {
-    return lower_body(closest, row, m, block, sums);
-}
-
-
-// The same kernels for AVX-512 (x86-64-v4): sixteen float lanes where the loops vectorise.
-static VORONOID_V4 void distances_v4(const float *x, long rows, const float *c, long k, long d, float *out) {
-    distances_body(x, rows, c, k, d, out);
-}
-static VORONOID_V4 void axpy_difference_v4(float *delta, const float *x, const float *c, float f, long d) {
-    axpy_difference_body(delta, x, c, f, d);
-}
-static VORONOID_V4 void axpy_v4(float *y, const float *x, float a, long d) { axpy_body(y, x, a, d); }
-static VORONOID_V4 void center_rows_v4(const float *x, long rows, long d, const float *mean, float *out, float *norms) {
-    center_rows_body(x, rows, d, mean, out, norms);
-}
-static VORONOID_V4 float expand_v4(float nx, const float *cn, const float *cr, long k, float gamma, float *di,
-                                   float *bounded) {
-    return expand_body(nx, cn, cr, k, gamma, di, bounded);
-}
-static VORONOID_V4 long exact_v4(const float *xi, const float *c, long k, long d, float nx, const float *cr, float gamma,
-                                 float limit, float *di) {
-    return exact_body(xi, c, k, d, nx, cr, gamma, limit, di);
-}
-static VORONOID_V4 long screen_v4(const float *x, const float *c, long rows, long k, long d, const float *rn,
-                                  const float *cn, const float *cr, float gamma, float window, float *dist) {
-    return screen_body(x, c, rows, k, d, rn, cn, cr, gamma, window, dist);
-}
-static VORONOID_V4 double potential_v4(const double *closest, const float *row, long m) {
-    return potential_body(closest, row, m);
-}
-static VORONOID_V4 void expand_rows_v4(float *g, long n, long k, const float *rn, const float *cn) {
-    expand_rows_body(g, n, k, rn, cn);
-}
-static VORONOID_V4 void add_doubles_v4(double *sums, const float *x, long d) { add_doubles_body(sums, x, d); }
-static VORONOID_V4 long argmin_v4(const float *row, long k, float *least) { return argmin_body(row, k, least); }
-static VORONOID_V4 void gram_tile_v4(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {
-    gram_tile_body(g, ld, a0, rows, b0, cols, norms);
-}
-static VORONOID_V4 void project_v4(const float *c, long k, long d, const double *dirs, long m, double *keys,
-                                   long stride) {
-    project_body(c, k, d, dirs, m, keys, stride);
-}
-static VORONOID_V4 double lower_v4(double *closest, const float *row, long m, long block, double *sums) {
-    return lower_body(closest, row, m, block, sums);
-}
+VORONOID_TARGETS_VOID(distances, (const float *x, long rows, const float *c, long k, long d, float *out),
+                      (x, rows, c, k, d, out))
+VORONOID_TARGETS_VOID(axpy_difference, (float *delta, const float *x, const float *c, float f, long d),
+                      (delta, x, c, f, d))
+VORONOID_TARGETS_VOID(axpy, (float *y, const float *x, float a, long d), (y, x, a, d))
+VORONOID_TARGETS_VOID(center_rows, (const float *x, long rows, long d, const float *mean, float *out, float *norms),
+                      (x, rows, d, mean, out, norms))
+VORONOID_TARGETS(float, expand,
+                 (float nx, const float *cn, const float *cr, long k, float gamma, float *di, float *bounded),
+                 (nx, cn, cr, k, gamma, di, bounded))
+VORONOID_TARGETS(long, exact,
+                 (const float *xi, const float *c, long k, long d, float nx, const float *cr, float gamma, float limit,
+                  float *di),
+                 (xi, c, k, d, nx, cr, gamma, limit, di))
+VORONOID_TARGETS(long, screen,
+                 (const float *x, const float *c, long rows, long k, long d, const float *rn, const float *cn,
+                  const float *cr, float gamma, float window, float *dist),
+                 (x, c, rows, k, d, rn, cn, cr, gamma, window, dist))
+VORONOID_TARGETS(double, potential, (const double *closest, const float *row, long m), (closest, row, m))
+VORONOID_TARGETS_VOID(expand_rows, (float *g, long n, long k, const float *rn, const float *cn), (g, n, k, rn, cn))
+VORONOID_TARGETS_VOID(add_doubles, (double *sums, const float *x, long d), (sums, x, d))
+VORONOID_TARGETS(long, argmin, (const float *row, long k, float *least), (row, k, least))
+VORONOID_TARGETS_VOID(gram_tile, (float *g, long ld, long a0, long rows, long b0, long cols, const float *norms),
+                      (g, ld, a0, rows, b0, cols, norms))
+VORONOID_TARGETS_VOID(project, (const float *c, long k, long d, const double *dirs, long m, double *keys, long stride),
+                      (c, k, d, dirs, m, keys, stride))
+VORONOID_TARGETS(double, lower, (double *closest, const float *row, long m, long block, double *sums),
+                 (closest, row, m, block, sums))
 
 // 0: not asked yet, 1: baseline, 2: AVX2 + FMA, 3: AVX-512. Racing first calls ask twice, get one
 // answer. The compiler's feature test also checks that the kernel saves the registers' state.
