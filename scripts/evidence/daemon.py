@@ -139,6 +139,21 @@ class Voronoid:
         push.setsockopt(zmq.LINGER, 5000)
         push.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
         push.connect(self.input)
+        # The polls share one REQ socket: a new socket per poll cost about 0.8 ms of processor
+        # time (0.35 ms of it in the daemon's query thread), which at one poll every 5 ms took
+        # about 8 % of a two-core machine from the stream being measured.
+        poll = self.ctx.socket(zmq.REQ)
+        poll.setsockopt(zmq.LINGER, 0)
+        poll.setsockopt(zmq.RCVTIMEO, 5000)
+        poll.connect(self.query)
+
+        def polled_stats():
+            poll.send(b"stats")
+            try:
+                return json.loads(poll.recv_multipart()[0])
+            except zmq.Again:
+                raise DaemonError("no reply to stats within 5 s") from None
+
         gap = pace_seconds / max(1, len(messages))
         try:
             start = time.perf_counter()
@@ -148,7 +163,7 @@ class Voronoid:
                 if gap:
                     time.sleep(gap)
             while True:
-                accepted = self.stats()["vectors_accepted"] - before
+                accepted = polled_stats()["vectors_accepted"] - before
                 if accepted >= n:
                     return time.perf_counter() - start
                 if time.perf_counter() > deadline:
@@ -158,6 +173,7 @@ class Voronoid:
                 time.sleep(poll_interval)
         finally:
             push.close()
+            poll.close()
 
     def stop(self, timeout=20):
         if self.proc.poll() is None:
