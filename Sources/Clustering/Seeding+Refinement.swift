@@ -1,4 +1,5 @@
 import CKernelShims
+
 extension Seeding {
     /// What a refinement did: the warm-up's inertia (sum of squared distances to the nearest
     /// center) before and after, and the Lloyd steps taken.
