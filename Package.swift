@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "ClusteringTests",
-            dependencies: ["Clustering", "CKernelShims", "CAllocationCounter", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["Clustering", "CAllocationCounter", .product(name: "RealModule", package: "swift-numerics")]
         ),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

@@ -275,38 +275,6 @@ static inline __attribute__((always_inline)) void add_doubles_body(double *sums,
     for (long t = 0; t < d; t++) sums[t] += (double)x[t];
 }
 
-// The first index of a row's least value: sixteen lanes each keep the first index of their own
-// least value (a strict comparison), then the lanes' least, the earliest index among equals.
-static inline __attribute__((always_inline)) long argmin_body(const float *row, long k, float *least) {
-    if (k < 32) {
-        long best = 0;
-        for (long j = 1; j < k; j++)
-            if (row[j] < row[best]) best = j;
-        *least = row[best];
-        return best;
-    }
-    float m[16];
-    long at[16];
-    for (long l = 0; l < 16; l++) { m[l] = row[l]; at[l] = l; }
-    long j = 16;
-    for (; j + 16 <= k; j += 16) {
-        for (long l = 0; l < 16; l++) {
-            float v = row[j + l];
-            int lower = v < m[l];
-            m[l] = lower ? v : m[l];
-            at[l] = lower ? j + l : at[l];
-        }
-    }
-    long best = at[0];
-    float value = m[0];
-    for (long l = 1; l < 16; l++)
-        if (m[l] < value || (m[l] == value && at[l] < best)) { value = m[l]; best = at[l]; }
-    for (; j < k; j++)
-        if (row[j] < value) { value = row[j]; best = j; }
-    *least = value;
-    return best;
-}
-
 // The coincidence check's projections: keys[u·stride + j] = Σ_t dirs[u·d + t] · c[j·d + t] for
 // `m` directions (a multiple of four), in doubles. Four directions at once, each with four running sums (one per lane)
 // added in a fixed order at the end, so a row is read once per four directions and the loop
@@ -381,7 +349,6 @@ VORONOID_TARGETS(long, screen,
 VORONOID_TARGETS(double, potential, (const double *closest, const float *row, long m), (closest, row, m))
 VORONOID_TARGETS_VOID(expand_rows, (float *g, long n, long k, const float *rn, const float *cn), (g, n, k, rn, cn))
 VORONOID_TARGETS_VOID(add_doubles, (double *sums, const float *x, long d), (sums, x, d))
-VORONOID_TARGETS(long, argmin, (const float *row, long k, float *least), (row, k, least))
 VORONOID_TARGETS_VOID(gram_tile, (float *g, long ld, long a0, long rows, long b0, long cols, const float *norms),
                       (g, ld, a0, rows, b0, cols, norms))
 VORONOID_TARGETS_VOID(project, (const float *c, long k, long d, const double *dirs, long m, double *keys, long stride),
@@ -510,14 +477,6 @@ void voronoid_add_doubles(double *sums, const float *x, long d) {
     VORONOID_DISPATCH(add_doubles_v4(sums, x, d),
                       add_doubles_v3(sums, x, d),
                       add_doubles_body(sums, x, d));
-}
-
-long voronoid_argmin(const float *row, long k, float *least) {
-    long best = 0;
-    VORONOID_DISPATCH(best = argmin_v4(row, k, least),
-                      best = argmin_v3(row, k, least),
-                      best = argmin_body(row, k, least));
-    return best;
 }
 
 void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms) {

@@ -134,8 +134,8 @@ private struct NearestCenters<Loop: ParallelLoop> {
             labels.withUnsafeMutableBufferPointer { lBuf in
                 let near = nBuf.baseAddress!, label = lBuf.baseAddress!
                 blocks.forEachRow(rows: x, centers: centers) { i, distances in
-                    var least: Float = 0
-                    label[i] = Int32(voronoid_argmin(distances, k, &least))
+                    let (best, least) = ResponsibilityKernel.argmin(distances, count: k)
+                    label[i] = Int32(best)
                     near[i] = Double(least)
                 }
             }

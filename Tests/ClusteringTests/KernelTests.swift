@@ -1,38 +1,9 @@
-import CKernelShims
 import Clustering
 import Foundation
 import Testing
 
 /// Fast kernels against slow references over many seeded random cases.
 @Suite struct KernelTests {
-    /// The lane-wise argmin against a plain scan, at both kernel levels: the first index of the
-    /// least value, with ties planted across lanes and in the tail.
-    @Test func argminIsTheFirstLeastIndexAtEveryLevel() {
-        let available = Kernels.setLevel(.avx512)
-        defer { Kernels.setLevel(.avx512) }
-        for level in [Kernels.Level.baseline, .avx2, .avx512] where level.rawValue <= available.rawValue {
-            #expect(Kernels.setLevel(level) == level)
-            var random = RandomSource(seed: 41)
-            for k in [1, 2, 7, 15, 16, 17, 23, 24, 31, 64, 100, 256, 1027] {
-                for trial in 0..<40 {
-                    // Few distinct values, so ties are common.
-                    var row = (0..<k).map { _ in Float(random.next() % 6) }
-                    if trial % 3 == 0 { row[Int(random.next() % UInt64(k))] = -1 }
-                    if trial % 5 == 0 && k > 1 {
-                        let a = Int(random.next() % UInt64(k)), b = Int(random.next() % UInt64(k))
-                        row[a] = -2
-                        row[b] = -2
-                    }
-                    var expected = 0
-                    for j in 1..<k where row[j] < row[expected] { expected = j }
-                    var least: Float = .nan
-                    let got = row.withUnsafeBufferPointer { voronoid_argmin($0.baseAddress!, k, &least) }
-                    #expect(got == expected && least == row[expected], "k \(k) trial \(trial) \(level)")
-                }
-            }
-        }
-    }
-
     /// Every build of the C kernels (baseline, AVX2 + FMA, AVX-512) against a double-precision
     /// loop, and against each other. The level is process-wide: other tests running meanwhile
     /// only see correct kernels at another level.

@@ -106,9 +106,6 @@ void voronoid_expand_rows(float *g, long n, long k, const float *row_norms, cons
 /// `sums[t] += x[t]` for `d` floats added in doubles.
 void voronoid_add_doubles(double *sums, const float *x, long d);
 
-/// The first index of the least of `k` ≥ 1 values (NaN-free), and that value in `least`.
-long voronoid_argmin(const float *row, long k, float *least);
-
 /// k-means++ seeding: turns the tile [a0, a0 + rows) × [b0, b0 + cols) of the Gram matrix `g`
 /// (rows `ld` floats apart), whose entries above the diagonal hold −2·(inner product), into squared
 /// distances `max(0, norms[a] + norms[b] + g[a][b])`, written at (a, b) and at (b, a); the
@@ -116,9 +113,8 @@ long voronoid_argmin(const float *row, long k, float *least);
 void voronoid_gram_tile(float *g, long ld, long a0, long rows, long b0, long cols, const float *norms);
 
 /// The projections of `k` rows of `d` floats on `m` directions of `d` doubles (`m` a multiple of
-/// four), into
-/// `keys[u * stride + j]`, summed in four lanes added in a fixed order (the same result on every
-/// path).
+/// four), into `keys[u * stride + j]`, summed in four lanes added in a fixed order (the same
+/// result on every path).
 void voronoid_project_rows(const float *c, long k, long d, const double *dirs, long m, double *keys, long stride);
 
 /// CRC-32C (Castagnoli) of `count` bytes: with SSE 4.2's instruction where the processor has it
