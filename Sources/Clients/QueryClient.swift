@@ -33,7 +33,8 @@ public final class QueryClient {
     }
 
     /// Sends one request and returns the reply's frames.
-    /// - Throws: ``ClientError`` `.timeout` if no reply came within ``timeout``, `.remote`
+    /// - Throws: ``ClientError`` `.refused` as soon as the daemon refuses this client's
+    ///   handshake, `.timeout` if no reply came within ``timeout``, `.remote`
     ///   for an error reply `["error", reason, detail]`; `ZMQError` for a bad endpoint.
     public func request(_ message: WireMessage) throws -> [[UInt8]] {
         let clock = ContinuousClock()
@@ -49,15 +50,32 @@ public final class QueryClient {
         defer { monitor.close() }
         try monitor.connect("inproc://" + monitorName)
         try socket.connect(endpoint)
-        guard try socket.send(message) else { throw timedOut(monitor) }
-        let left = deadline - clock.now
-        guard left > .zero else { throw timedOut(monitor) }
-        try socket.setReceiveTimeout(milliseconds: max(1, milliseconds(left)))
-        guard let reply = try socket.receiveMultipart() else { throw timedOut(monitor) }
+        guard try socket.send(message) else { throw failure(ZMQHandshakeTally(), monitor) }
+        let reply = try awaitReply(on: socket, monitor: monitor, until: deadline, clock: clock)
         if let error = WireError.decodeReply(frames: reply) {
             throw ClientError.remote(reason: error.reason, detail: error.detail)
         }
         return reply
+    }
+
+    /// Waits for the reply and the handshake together: a refusal ends the wait at once instead
+    /// of running out the timeout, which on a loaded machine could also come first.
+    private func awaitReply(on socket: ZMQSocket, monitor: ZMQSocket, until deadline: ContinuousClock.Instant,
+                            clock: ContinuousClock) throws -> [[UInt8]] {
+        var handshakes = ZMQHandshakeTally()
+        let poller = ZMQPoller()
+        let replyItem = poller.add(socket)
+        let monitorItem = poller.add(monitor)
+        while true {
+            let left = deadline - clock.now
+            guard left > .zero else { throw failure(handshakes, monitor) }
+            try poller.poll(timeoutMilliseconds: Int(max(1, milliseconds(left))))
+            if poller.isReadable(monitorItem) {
+                drain(monitor, into: &handshakes)
+                if handshakes.refused { throw failure(handshakes, monitor) }
+            }
+            if poller.isReadable(replyItem), let reply = try socket.receiveMultipart(dontWait: true) { return reply }
+        }
     }
 
     /// Asks for the current centers.
@@ -114,12 +132,17 @@ public final class QueryClient {
     /// Distinct inproc names for the monitors of concurrent requests in one process.
     private static let monitors = Atomic<UInt64>(0)
 
-    /// The error for a request that got no reply: a refusal, if the monitor saw the daemon
-    /// refuse every handshake, else a timeout.
-    private func timedOut(_ monitor: ZMQSocket) -> ClientError {
-        var tally = ZMQHandshakeTally()
+    /// Reads the monitor's pending events into `tally`.
+    private func drain(_ monitor: ZMQSocket, into tally: inout ZMQHandshakeTally) {
         // Events only: a receive error here just means there are none left to read.
         while let frames = try? monitor.receiveMultipart(dontWait: true) { tally.record(frames: frames) }
+    }
+
+    /// The error for a request that got no reply: a refusal, if the monitor saw the daemon
+    /// refuse every handshake, else a timeout.
+    private func failure(_ tally: ZMQHandshakeTally, _ monitor: ZMQSocket) -> ClientError {
+        var tally = tally
+        drain(monitor, into: &tally)
         if tally.refused, let last = tally.failures.last {
             let hint = curve == nil
                 ? "it requires CURVE: give --curve-server-key and --curve-key"

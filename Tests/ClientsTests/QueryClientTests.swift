@@ -65,7 +65,7 @@ func startServer(_ context: ZMQContext, count: Int, curve: CurveKeyPair? = nil) 
     let done = onThread {
         do {
             let rep = try ZMQSocket(context: context, type: .rep)
-            try rep.setReceiveTimeout(milliseconds: 5_000)
+            try rep.setReceiveTimeout(milliseconds: 20_000)
             if let curve { try rep.configureCurveServer(keyPair: curve) }
             try rep.bind("tcp://127.0.0.1:*")
             let resolved = try rep.lastEndpoint
