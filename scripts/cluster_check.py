@@ -76,6 +76,8 @@ class Daemon:
         self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
         self.lines = []
+        # Check.ask's REQ socket to the query endpoint, kept for the daemon's life.
+        self.req = None
         self.ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
         if not self.ready.wait(60):
@@ -89,7 +91,13 @@ class Daemon:
             if "voronoid ready" in line:
                 self.ready.set()
 
+    def close_query_socket(self):
+        if self.req is not None:
+            self.req.close(linger=0)
+            self.req = None
+
     def stop(self, sig=signal.SIGTERM):
+        self.close_query_socket()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -111,15 +119,21 @@ class Check:
         self.errors = {}
 
     def ask(self, daemon, request=b"stats"):
-        req = self.ctx.socket(zmq.REQ)
-        req.setsockopt(zmq.LINGER, 0)
-        req.setsockopt(zmq.RCVTIMEO, 10000)
-        req.connect(daemon.query)
+        """One request through the daemon's own REQ socket, made at its first request: a socket
+        per request would cost the daemon a connection and handshake each time, processor time
+        taken from the learning these polls time."""
+        if daemon.req is None:
+            daemon.req = self.ctx.socket(zmq.REQ)
+            daemon.req.setsockopt(zmq.LINGER, 0)
+            daemon.req.setsockopt(zmq.RCVTIMEO, 10000)
+            daemon.req.connect(daemon.query)
         try:
-            req.send(request)
-            return req.recv_multipart()
-        finally:
-            req.close()
+            daemon.req.send(request)
+            return daemon.req.recv_multipart()
+        except zmq.ZMQError:
+            # A REQ socket that missed its reply cannot send again: the next request makes another.
+            daemon.close_query_socket()
+            raise
 
     def stats(self, daemon):
         return json.loads(self.ask(daemon)[0])
