@@ -14,7 +14,8 @@
 #                               best of each kept (default 2)
 #
 # The last line is one JSON object:
-#   {"workers": N, "speedup": …, "speedup_end_to_end": …, "coordinator_ms_per_epoch": …,
+#   {"workers": N, "speedup": …, "speedup_to_last_merge": …, "speedup_end_to_end": …,
+#    "coordinator_ms_per_epoch": …, "error_ratio": …,
 #    "max_center_diff": …, "worker_kill": "pass"|"fail", "coordinator_kill": "pass"|"fail",
 #    "lost_vectors": …}
 # Exit status 0 when both kills and a partition of worker 1 (reported on stderr) pass and the

@@ -11,11 +11,16 @@ Four scenarios run one after the other; the last line printed is the JSON summar
 - speedup: vectors per second learned by N workers over that of one worker (the best of
   CLUSTER_CHECK_ROUNDS alternating rounds each, default 2), at the shape
   CLUSTER_CHECK_SHAPE ("768,1024" by default: d, k), each worker with one clustering thread,
-  timed from the moment every vector has reached a worker: the workers' queues hold their whole
-  share, so from then on the producer and the network no longer take the cores the workers share
-  on one machine (on several machines they have their own);
-- speedup_end_to_end: the same, timed from the first vector sent, so the producer pushing
-  CLUSTER_CHECK_VECTORS vectors of 4·d bytes through the network namespaces shares the cores;
+  timed once every vector has reached a worker (the workers' queues hold their whole share, so
+  from then on the producer and the network no longer take the cores the workers share on one
+  machine; on several machines they have their own) and while every worker still has a backlog,
+  from the workers' own counts of vectors learned: the steady rate of the cluster;
+- speedup_to_last_merge: the same from that moment to the coordinator's merge of the last
+  vector, so it adds the last epochs' trip to the coordinator and the workers' uneven finish
+  (the fixed shares are delivered at different speeds);
+- speedup_end_to_end: timed from the first vector sent to the last merged, so the producer
+  pushing CLUSTER_CHECK_VECTORS vectors of 4·d bytes through the network namespaces shares the
+  cores;
 - coordinator_ms_per_epoch: the coordinator's processor time (all its threads) over the epochs
   it merged while the N-worker measurement was timed;
 - error_ratio: the N-worker model's error per vector (squared distance to the nearest center)
@@ -231,13 +236,18 @@ class Check:
             os.unlink(f.name)
 
     def rate(self, workers, d, k, vectors):
-        """Vectors per second the coordinator learns from `workers` workers fed as fast as they take:
-        (end to end, from the first vector sent; once delivered, from the moment every vector has
-        reached a worker's ingest queue, so the producer and the network no longer share the cores)."""
+        """Vectors per second learned by `workers` workers fed as fast as they take, three ways:
+        - steady: once every vector has reached a worker's ingest queue (so the producer and the
+          network no longer share the cores), the vectors the workers learn per second while
+          every one of them still has a backlog, from their own counts (batch by batch);
+        - merged: from that same moment to the last vector merged by the coordinator, so it adds
+          the last epochs' trip to the coordinator and the workers' uneven finish;
+        - end to end: from the first vector sent to the last merged.
+        Returns (end_to_end, merged, steady); None where the window was too short to time."""
         block, _ = self.blobs(32 * BATCH, d, k, seed=5)
         c = self.coordinator(k, d)
         # Queues that hold a worker's whole share, so the vectors can all be delivered while the
-        # workers learn and the second rate times learning alone.
+        # workers learn and the later rates time learning alone.
         room = str(vectors // BATCH + 64)
         ws = [self.worker(i + 1, k, d, "--set", "output.assignments=false", "--set", f"input.queue_batches={room}",
                           "--set", f"input.high_water_mark={room}") for i in range(workers)]
@@ -251,40 +261,64 @@ class Check:
                     f.send_multipart(self.message(block[i:i + BATCH], i // BATCH + 1))
                     sent += BATCH
             if not self.wait(lambda: self.stats(c).get("vectors_seen", 0) >= sent, timeout=300):
-                return None, None
+                return None, None, None
             started = time.time()
             cpu_before, epochs_before = cpu_seconds(c.proc.pid), self.stats(c).get("cluster_epochs_merged", 0)
-            target = sent + vectors
+            share = vectors // workers // BATCH * BATCH
+            target = sent + share * workers
+            # What each worker will have learned once its queue is empty.
+            totals = [len(range(0, warm, BATCH)) * BATCH + share for _ in ws]
             # The payloads are encoded once and sent without a copy, so the producer, which shares
             # these two cores with the workers, costs as little as a producer can.
             payloads = [block[j * BATCH:(j + 1) * BATCH].tobytes() for j in range(32)]
 
-            def push(f, share):
+            def push(f):
                 for j in range(share // BATCH):
                     i = j % 32
                     f.send_multipart(self.message(block[i * BATCH:(i + 1) * BATCH], j + 100, payloads[i]), copy=False)
-            threads = [threading.Thread(target=push, args=(f, vectors // workers)) for f in feeds]
+            threads = [threading.Thread(target=push, args=(f,)) for f in feeds]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             if not self.wait(lambda: sum(self.stats(w).get("vectors_in", 0) for w in ws) >= target, timeout=600):
-                return None, None
+                return None, None, None
             delivered = time.time()
             learned = self.stats(c).get("vectors_seen", 0)
+            steady = self.steady_rate(ws, totals)
             if not self.wait(lambda: self.stats(c).get("vectors_seen", 0) >= target, timeout=600):
-                return None, None
+                return None, None, None
             finished = time.time()
             # Less than a tenth left once delivered is too short a window to time.
-            after = (target - learned) / (finished - delivered) if target - learned >= vectors // 10 else None
+            merged = (target - learned) / (finished - delivered) if target - learned >= vectors // 10 else None
             epochs = self.stats(c).get("cluster_epochs_merged", 0) - epochs_before
             cpu = cpu_seconds(c.proc.pid) - cpu_before
             self.coordinator_ms_per_epoch = round(1000 * cpu / epochs, 2) if epochs else None
             self.errors[workers] = self.inertia(block, self.centers(c))
-            return vectors / (finished - started), after
+            return (target - sent) / (finished - started), merged, steady
         finally:
             for x in [*ws, c]:
                 x.stop()
+
+    def steady_rate(self, ws, totals, interval=0.05):
+        """Vectors per second the workers learn together while each has a backlog: sampled from
+        their `vectors_accepted` until the first has learned its `totals` entry, the rate between
+        the first sample and the last one at which every worker was still short of it. None when
+        that is under half a second."""
+        def accepted():
+            return time.time(), [self.stats(w).get("vectors_accepted", 0) for w in ws]
+        first = last = accepted()
+        deadline = first[0] + 600
+        while time.time() < deadline:
+            time.sleep(interval)
+            sample = accepted()
+            # A worker that learns nothing for a second has no backlog left either.
+            if any(a >= t for a, t in zip(sample[1], totals)) or (sample[1] == last[1] and sample[0] - last[0] > 1):
+                break
+            if sample[1] != last[1]:
+                last = sample
+        seconds = last[0] - first[0]
+        return (sum(last[1]) - sum(first[1])) / seconds if seconds >= 0.5 else None
 
     def worker_kill(self):
         k, d = 16, 32
@@ -435,16 +469,14 @@ def main():
     def best(a, b):
         return max(a, b) if a is not None and b is not None else a if b is None else b
 
-    one = one_delivered = many = many_delivered = None
+    one = [None, None, None]
+    many = [None, None, None]
     for _ in range(max(1, options.rounds)):
-        rate, delivered = check.rate(1, d, k, options.vectors)
-        one, one_delivered = best(one, rate), best(one_delivered, delivered)
-        rate, delivered = check.rate(options.workers, d, k, options.vectors)
-        many, many_delivered = best(many, rate), best(many_delivered, delivered)
-    print(f"({d}, {k}) end to end: one worker {one and round(one)} vectors/s, {options.workers} workers "
-          f"{many and round(many)} vectors/s", file=sys.stderr)
-    print(f"({d}, {k}) once delivered: one worker {one_delivered and round(one_delivered)} vectors/s, "
-          f"{options.workers} workers {many_delivered and round(many_delivered)} vectors/s", file=sys.stderr)
+        one = [best(a, b) for a, b in zip(one, check.rate(1, d, k, options.vectors))]
+        many = [best(a, b) for a, b in zip(many, check.rate(options.workers, d, k, options.vectors))]
+    for name, index in (("end to end", 0), ("once delivered, to the last merge", 1), ("steady, every worker busy", 2)):
+        print(f"({d}, {k}) {name}: one worker {one[index] and round(one[index])} vectors/s, {options.workers} workers "
+              f"{many[index] and round(many[index])} vectors/s", file=sys.stderr)
     print(f"({d}, {k}) coordinator: {check.coordinator_ms_per_epoch} ms of processor time per merged epoch "
           f"(every thread, while timed)", file=sys.stderr)
     errors = check.errors
@@ -454,10 +486,14 @@ def main():
     worker_kill, lost_w = check.worker_kill()
     coordinator_kill, lost_c = check.coordinator_kill()
     partition = check.partition()
+    def ratio(index):
+        return round(many[index] / one[index], 3) if one[index] and many[index] else None
+
     summary = {
         "workers": options.workers,
-        "speedup": round(many_delivered / one_delivered, 3) if one_delivered and many_delivered else None,
-        "speedup_end_to_end": round(many / one, 3) if one and many else None,
+        "speedup": ratio(2),
+        "speedup_to_last_merge": ratio(1),
+        "speedup_end_to_end": ratio(0),
         "coordinator_ms_per_epoch": check.coordinator_ms_per_epoch,
         "error_ratio": error_ratio,
         "max_center_diff": diff,
