@@ -22,6 +22,9 @@ import Wire
         c.input.batchSize = rows
         c.output.assignments = true
         let statistics = Statistics()
+        // As the publish thread sets it once a subscriber covers the topic: encoded assignments
+        // are part of the path measured.
+        statistics.assignmentsBinaryWatched.store(true, ordering: .relaxed)
         let outbound = try BoundedQueue<Outbound>(capacity: 64)
         let spent = try BoundedQueue<WireMessage>(capacity: 64)
         let recycled = try BoundedQueue<VectorBatch>(capacity: 256)
@@ -103,6 +106,9 @@ import Wire
         // making room, so the warm-up batches fill the copies and the steady state reuses them.
         c.cluster.retainEpochs = 8
         let statistics = Statistics()
+        // As the publish thread sets it once a subscriber covers the topic: encoded assignments
+        // are part of the path measured.
+        statistics.assignmentsBinaryWatched.store(true, ordering: .relaxed)
         let outbound = try BoundedQueue<Outbound>(capacity: 64)
         let spent = try BoundedQueue<WireMessage>(capacity: 64)
         let recycled = try BoundedQueue<VectorBatch>(capacity: 256)

@@ -254,3 +254,47 @@ def test_initial_centers_from_a_file(ctx, tmp_path):
     r = subprocess.run([str(BINARY), "run", "--k", "2", "--set", f'model.initial_centers="{path}"',
                         "--set", 'metrics.address=""'], capture_output=True, text=True, timeout=30)
     assert r.returncode == 78 and "model.initial_centers" in r.stderr and ":2:" in r.stderr
+
+
+def test_assignments_are_encoded_only_while_someone_subscribes(ctx):
+    with Daemon("--pull", "--k", "3", "--set", "input.batch_size=100") as d:
+        push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 5000)
+        push.connect(d.input)
+        X, _, _ = blobs(9000, d=4, k=3)
+
+        def send(rows, first_seq):
+            for i in range(0, len(rows), 100):
+                push.send_multipart(batch_message(rows[i:i + 100], seq=first_seq + i // 100))
+
+        def accepted(n):
+            return wait_for(lambda: (lambda s: s if s["vectors_accepted"] == n else None)(stats(ctx, d.query)))
+
+        # Nobody listens: every learned batch's assignments are skipped, and counted.
+        send(X[:3000], 1)
+        s = accepted(3000)
+        assert s and s["batches"] > 0 and s["assignments_unwatched"] == s["batches"], s
+        unwatched = s["assignments_unwatched"]
+
+        # A subscriber gets every row from then on, numbered from 1: nothing was sent before.
+        sub = subscriber(ctx, d.output, b"assignments.bin")
+        time.sleep(0.5)
+        send(X[3000:6000], 31)
+        rows, seqs = 0, []
+        deadline = time.time() + 20
+        while rows < 3000 and time.time() < deadline:
+            if sub.poll(500):
+                a = decode_assignments(sub.recv_multipart())
+                rows += a["n"]
+                seqs.append(a["seq"])
+        assert rows == 3000
+        assert seqs == list(range(1, len(seqs) + 1)), seqs
+        s = accepted(6000)
+        assert s["assignments_unwatched"] == unwatched, s
+
+        # Once it leaves, the daemon stops encoding them again.
+        sub.close()
+        time.sleep(0.5)
+        send(X[6000:], 61)
+        s = accepted(9000)
+        assert s["assignments_unwatched"] > unwatched, s

@@ -363,11 +363,7 @@ final class ClusteringLoop: @unchecked Sendable {
         statistics.observe(report)
         if !updater.events.isEmpty { publishEvents(version: version) }
         if configuration.changes.enabled { publishChanges(version: version, meanSupport: report.meanSupportSize) }
-        let output = configuration.output
-        if output.assignments || output.assignmentsJSON {
-            emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: version,
-                                binary: output.assignments, json: output.assignmentsJSON)
-        }
+        emitAssignments(count: count, ids: ids, firstID: firstID, version: version)
         if configuration.state.checkpointBatches > 0, version % UInt64(configuration.state.checkpointBatches) == 0 {
             checkpoint()
         }
@@ -570,16 +566,29 @@ final class ClusteringLoop: @unchecked Sendable {
         statistics.batches.add(1, ordering: .relaxed)
         statistics.vectorsAccepted.add(UInt64(count), ordering: .relaxed)
         statistics.observe(report)
-        let output = configuration.output
-        if output.assignments || output.assignmentsJSON {
-            emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: model!.batches,
-                                binary: output.assignments, json: output.assignmentsJSON)
-        }
+        emitAssignments(count: count, ids: ids, firstID: firstID, version: model!.batches)
         send()
         if configuration.cluster.staleness == 0 {
             awaitingModel = true
             awaitedBase = (model!.epoch, model!.batches)
         }
+    }
+
+    /// Publishes the batch's assignments on the topics configured that some subscription
+    /// covers. Encoding them costs a pass over the batch's supports and a copy of them (about
+    /// 6 % of the daemon's throughput at d 384, k 256); a topic nobody receives is not encoded,
+    /// and its sequence numbers do not advance, so a subscriber that joins sees no gap.
+    private func emitAssignments(count: Int, ids: VectorIDs, firstID: Int, version: UInt64) {
+        let output = configuration.output
+        guard output.assignments || output.assignmentsJSON else { return }
+        let binary = output.assignments && statistics.assignmentsBinaryWatched.load(ordering: .relaxed)
+        let json = output.assignmentsJSON && statistics.assignmentsJSONWatched.load(ordering: .relaxed)
+        guard binary || json else {
+            statistics.assignmentsUnwatched.add(1, ordering: .relaxed)
+            return
+        }
+        emitter.assignments(from: updater, count: count, k: model!.k, ids: ids, firstID: firstID, version: version,
+                            binary: binary, json: json)
     }
 
     /// Sends the held statistics as the next epoch if the window allows. A message the link's

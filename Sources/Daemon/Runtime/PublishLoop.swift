@@ -57,6 +57,7 @@ final class PublishLoop: Sendable {
         // subscriber holds that prefix any more), and the newest centers not yet encoded as JSON.
         var prefixes: Set<[UInt8]> = []
         let jsonTopic = Array(WireTopic.centersJSON.utf8)
+        let assignmentTopics = (binary: Array(WireTopic.assignmentsBinary.utf8), json: Array(WireTopic.assignmentsJSON.utf8))
         var unencoded: CentersSnapshot?
         let limiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "outbound message not encoded")
         var stopping = false
@@ -94,6 +95,10 @@ final class PublishLoop: Sendable {
                         prefixes.remove(Array(prefix))
                     }
                 }
+                let watched = (binary: prefixes.contains { assignmentTopics.binary.starts(with: $0) },
+                               json: prefixes.contains { assignmentTopics.json.starts(with: $0) })
+                statistics.assignmentsBinaryWatched.store(watched.binary, ordering: .relaxed)
+                statistics.assignmentsJSONWatched.store(watched.json, ordering: .relaxed)
             }
             outbound.acknowledge()
             while var item = outbound.pop() {

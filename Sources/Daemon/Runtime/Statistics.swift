@@ -22,6 +22,13 @@ public final class Statistics: Sendable {
     public let queries = Atomic<UInt64>(0)
     /// Subscriptions seen on the outbound socket minus unsubscriptions.
     public let subscriptions = Atomic<Int64>(0)
+    /// Whether a subscription covers `assignments.bin` and `assignments.json`: set by the publish
+    /// thread from the subscriptions it sees, read by the clustering thread, which encodes a
+    /// batch's assignments only for a topic someone receives (libzmq would drop them unsent).
+    public let assignmentsBinaryWatched = Atomic<Bool>(false)
+    public let assignmentsJSONWatched = Atomic<Bool>(false)
+    /// Batches whose assignments were not encoded because no subscription covered their topics.
+    public let assignmentsUnwatched = Atomic<UInt64>(0)
     /// The temperature of the last batch, as a bit pattern.
     public let temperatureBits = Atomic<UInt64>(0)
     /// The model version after the last batch.
