@@ -25,10 +25,10 @@ struct BlockDistances {
         self.products = products
         // About 4 MiB of distances per block.
         block = max(1, min(count, (1 << 20) / k))
-        distances = [Float](repeating: 0, count: block * k)
-        centeredRows = products ? [Float](repeating: 0, count: block * d) : []
+        distances = LargeBuffer.array(repeating: 0, count: block * k)
+        centeredRows = products ? LargeBuffer.array(repeating: 0, count: block * d) : []
         rowNorms = products ? [Float](repeating: 0, count: block) : []
-        centeredCenters = products ? [Float](repeating: 0, count: k * d) : []
+        centeredCenters = products ? LargeBuffer.array(repeating: 0, count: k * d) : []
         centerNorms = products ? [Float](repeating: 0, count: k) : []
         mean = [Float](repeating: 0, count: d)
         // Parallel callers run one block's product per thread (as ``MiniBatchUpdater`` has it).

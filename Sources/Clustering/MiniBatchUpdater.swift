@@ -122,9 +122,9 @@ public final class MiniBatchUpdater {
     private func reserve(rows: Int, k: Int, dimension d: Int, parts: Int) {
         if rows > rowCapacity || k != shapeK {
             let cap = max(rows, rowCapacity)
-            distances.deallocate(); distances = .allocate(capacity: cap * k)
-            supportIndex.deallocate(); supportIndex = .allocate(capacity: cap * k)
-            supportWeight.deallocate(); supportWeight = .allocate(capacity: cap * k)
+            distances.deallocate(); distances = LargeBuffer.allocate(Float.self, capacity: cap * k)
+            supportIndex.deallocate(); supportIndex = LargeBuffer.allocate(Int32.self, capacity: cap * k)
+            supportWeight.deallocate(); supportWeight = LargeBuffer.allocate(Float.self, capacity: cap * k)
             bestIndex.deallocate(); bestIndex = .allocate(capacity: cap)
             minDistance.deallocate(); minDistance = .allocate(capacity: cap)
             supportCount.deallocate(); supportCount = .allocate(capacity: cap)
@@ -133,7 +133,7 @@ public final class MiniBatchUpdater {
         if k != shapeK || d != shapeD || parts > partCapacity {
             let p = max(parts, partCapacity)
             partMass.deallocate(); partMass = .allocate(capacity: p * k)
-            partDelta.deallocate(); partDelta = .allocate(capacity: p * k * d)
+            partDelta.deallocate(); partDelta = LargeBuffer.allocate(Float.self, capacity: p * k * d)
             // Zero from the start: adding the parts' sums up zeroes them again.
             partDelta.initialize(repeating: 0, count: p * k * d)
             partScratch.deallocate(); partScratch = .allocate(capacity: p * 2 * k)
@@ -161,12 +161,12 @@ public final class MiniBatchUpdater {
     /// a range per part.
     private func prepareScreening(rows: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int, sharesPasses: Bool) {
         if rows > screenCapacity.rows || d != screenCapacity.d {
-            centeredRows.deallocate(); centeredRows = .allocate(capacity: max(rows, screenCapacity.rows) * d)
+            centeredRows.deallocate(); centeredRows = LargeBuffer.allocate(Float.self, capacity: max(rows, screenCapacity.rows) * d)
             rowNorms.deallocate(); rowNorms = .allocate(capacity: max(rows, screenCapacity.rows))
             screenCapacity.rows = max(rows, screenCapacity.rows)
         }
         if k != screenCapacity.k || d != screenCapacity.d {
-            centeredCenters.deallocate(); centeredCenters = .allocate(capacity: k * d)
+            centeredCenters.deallocate(); centeredCenters = LargeBuffer.allocate(Float.self, capacity: k * d)
             centerNorms.deallocate(); centerNorms = .allocate(capacity: k)
             centerRoots.deallocate(); centerRoots = .allocate(capacity: k)
             centerMean.deallocate(); centerMean = .allocate(capacity: d)

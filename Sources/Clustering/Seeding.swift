@@ -170,7 +170,7 @@ public enum Seeding {
         }
         // The rows centered on their mean, and their squared lengths: the sampled rows copied
         // first, all rows read where they are.
-        var centered = [Float](unsafeUninitializedCapacity: m * d) { _, initialized in initialized = m * d }
+        var centered: [Float] = LargeBuffer.array(count: m * d) { _ in }  // written by voronoid_center_rows below
         var norms = [Float](repeating: 0, count: m)
         func center(_ sample: UnsafePointer<Float>) {
             var mean = [Float](repeating: 0, count: d)
@@ -178,9 +178,8 @@ public enum Seeding {
             voronoid_center_rows(sample, m, d, mean, &centered, &norms)
         }
         if m < count {
-            let sample = [Float](unsafeUninitializedCapacity: m * d) { buffer, initialized in
+            let sample: [Float] = LargeBuffer.array(count: m * d) { buffer in
                 for a in 0..<m { (buffer.baseAddress! + a * d).update(from: x + chosen[a] * d, count: d) }
-                initialized = m * d
             }
             sample.withUnsafeBufferPointer { center($0.baseAddress!) }
         } else {
@@ -292,7 +291,8 @@ public enum Seeding {
         // Each tile's product runs on its part's thread alone (as ``MiniBatchUpdater`` has it):
         // OpenBLAS threads of its own would serialise the parts' calls.
         useOneBLASThread()
-        let matrix = [Float](unsafeUninitializedCapacity: m * ld) { buffer, initialized in
+        // 64 MiB at 4 096 rows, written once.
+        let matrix: [Float] = LargeBuffer.array(count: m * ld) { buffer in
             let g = buffer.baseAddress!
             centered.withUnsafeBufferPointer { cBuf in
                 norms.withUnsafeBufferPointer { nBuf in
@@ -316,7 +316,6 @@ public enum Seeding {
                 }
             }
             // The padding past each row's `count` entries is never read.
-            initialized = m * ld
         }
         return (matrix, ld)
     }

@@ -121,4 +121,11 @@ void voronoid_project_rows(const float *c, long k, long d, const double *dirs, l
 /// and `allow_hardware` is not 0, otherwise eight 256-entry tables (the two give the same value).
 uint32_t voronoid_crc32c(const void *bytes, long count, int allow_hardware);
 
+/// Asks the kernel to back the 2 MiB-aligned part of `[p, p + bytes)` with transparent huge
+/// pages (`madvise(MADV_HUGEPAGE)`, which Debian's default `madvise` mode of THP requires), so a
+/// large buffer written once costs one page fault per 2 MiB instead of one per 4 KiB. Call it
+/// before the buffer is first written. Does nothing below 2 MiB, off Linux, or if the kernel
+/// refuses (the buffer then keeps ordinary pages).
+void voronoid_advise_huge_pages(void *p, long bytes);
+
 #endif
