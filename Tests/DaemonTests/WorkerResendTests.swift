@@ -130,4 +130,19 @@ import Wire
         #expect(w.statistics.cluster.epochsUnretained.load(ordering: .relaxed) == 4)
         #expect(w.statistics.cluster.retainedEpochs.load(ordering: .relaxed) == 0)
     }
+
+    @Test func aVersionOfTheSameRunThatDoesNotListTheWorkerAcknowledgesNothing() throws {
+        let w = try Worker()
+        let model = try Self.started(w, epoch: 100)
+        func unacknowledged() -> UInt64 { w.statistics.cluster.unacknowledged.load(ordering: .relaxed) }
+        #expect(unacknowledged() == 4)
+        // The version it seeded from, sent again to welcome another subscriber: it was made
+        // before any of this worker's epochs arrived and lists none of them.
+        w.loop.adopt(.init(model: model, acknowledged: nil))
+        #expect(unacknowledged() == 4)
+        var next = model
+        next.batches = 1
+        w.loop.adopt(.init(model: next, acknowledged: 3, merged: 3, durable: 3))
+        #expect(unacknowledged() == 1)
+    }
 }

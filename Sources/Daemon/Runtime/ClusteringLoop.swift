@@ -410,10 +410,18 @@ final class ClusteringLoop: @unchecked Sendable {
             statistics.cluster.retainedEpochs.store(UInt64(retention!.epochs), ordering: .relaxed)
         }
         // What the coordinator acknowledges opens the window, whether or not the model is new.
-        // A version that does not list this incarnation comes from a coordinator with no record
-        // of it (restarted, or never reached): what was on its way is gone, and the window opens.
+        // A restarted coordinator (a new model epoch) that does not list this incarnation has
+        // no record of it: what was on its way went to its predecessor and is gone, and the
+        // window opens. A version of the same run that does not list it says nothing of what
+        // is on its way: it was made before that arrived, or it is the latest version sent
+        // again to welcome another subscriber. Those epochs stay unacknowledged until a version
+        // lists them (or cluster.ack_timeout_s takes them as lost).
         let previous = acknowledged
-        acknowledged = max(acknowledged, version.acknowledged ?? sequence)
+        if let listed = version.acknowledged {
+            acknowledged = max(acknowledged, listed)
+        } else if restarted || model == nil {
+            acknowledged = sequence
+        }
         if acknowledged != previous { acknowledgedAt = Clock.monotonicMilliseconds() }
         statistics.cluster.unacknowledged.store(sequence - acknowledged, ordering: .relaxed)
         if let current = model, current.epoch == next.epoch, next.batches <= current.batches {
