@@ -94,9 +94,15 @@ import Wire
         let sub = try ZMQSocket(context: context, type: .sub)
         try sub.connect(c.output.endpoint)
         try sub.subscribe(WireTopic.assignmentsBinary)
-        let pub = try ZMQSocket(context: context, type: .pub, linger: 2000)
+        // Subscribed after assignments.bin on the same connection: once a heartbeat arrives the
+        // daemon holds both subscriptions (and encodes assignments), however loaded the machine.
+        try sub.subscribe(WireTopic.heartbeat)
+        // An XPUB producer hears the daemon's subscription, so nothing is sent before it listens.
+        let pub = try ZMQSocket(context: context, type: .xpub, linger: 2000)
+        try pub.setReceiveTimeout(milliseconds: 20_000)
         try pub.connect(c.input.endpoints[0])
-        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try pub.receiveMultipart()?.first?.first == 1, "the daemon subscribed to the producer")
+        #expect(try Self.receive(sub, seconds: 20) { $0.first == Array(WireTopic.heartbeat.utf8) }, "a heartbeat came")
 
         // 10 batches of 100 with int ids 0..<1000, sequenced; a malformed message between each.
         var message = WireMessage()

@@ -151,10 +151,14 @@ def batch_message(X, seq=0, ids=None, topic=b"vectors"):
 
 
 def connected_pub(ctx, endpoint):
-    pub = ctx.socket(zmq.PUB)
+    """A producer's PUB socket connected to the daemon, returned once the daemon's SUB has
+    subscribed: an XPUB hears the subscription, where a fixed sleep could end before it came on
+    a loaded machine (the slow joiner) and the first messages would be dropped."""
+    pub = ctx.socket(zmq.XPUB)
     pub.setsockopt(zmq.LINGER, 2000)
+    pub.setsockopt(zmq.RCVTIMEO, 30000)
     pub.connect(endpoint)
-    time.sleep(0.5)  # the slow joiner
+    assert pub.recv()[:1] == b"\x01", "the daemon did not subscribe"
     return pub
 
 

@@ -103,12 +103,13 @@ def test_ready_watchdog_stopping_sequence(listener):
         assert not any("WATCHDOG" in f for _, _, f in listener.messages[:-1]), "WATCHDOG=1 before READY=1"
 
         deadline = time.monotonic() + 10
-        while len(listener.watchdog_times()) < 2 and time.monotonic() < deadline:
+        while len(listener.watchdog_times()) < 6 and time.monotonic() < deadline:
             listener.receive(deadline - time.monotonic())
         pings = listener.watchdog_times()
-        assert len(pings) >= 2, f"{len(pings)} WATCHDOG=1 within 10 s; log:\n" + daemon.log
-        # Pings come every WATCHDOG_USEC/2; allow for a busy machine, not for a missed interval.
-        assert pings[1] - pings[0] < WATCHDOG_S, pings
+        assert len(pings) >= 6, f"{len(pings)} WATCHDOG=1 within 10 s; log:\n" + daemon.log
+        # Pings come every WATCHDOG_USEC/2: some pair must be closer than the watchdog interval.
+        # One late ping on a busy machine is allowed; an interval that is never kept is not.
+        assert min(b - a for a, b in zip(pings, pings[1:])) < WATCHDOG_S, pings
 
         daemon.proc.send_signal(signal.SIGTERM)
         stopping = listener.wait_for("STOPPING", "1", timeout=20)
