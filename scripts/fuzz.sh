@@ -87,7 +87,7 @@ build_modules() {
             -emit-module -emit-module-path "$OUT/modules/Clustering.swiftmodule" \
             -c -o "$OUT/modules/Clustering.o" "${clustering[@]}"
     fi
-    for c in CKernels CRC32C; do
+    for c in CKernels CRC32C Memory; do
         if stale "$OUT/modules/$c.o" "$ROOT/Sources/CKernelShims/$c.c" "$KERNEL_SHIMS"/*; then
             clang -O2 -c -I "$KERNEL_SHIMS" -o "$OUT/modules/$c.o" "$ROOT/Sources/CKernelShims/$c.c"
         fi
@@ -116,7 +116,7 @@ build_target() {
     if needs_clustering "$t"; then
         build_modules
         flags=(-I "$OUT/modules" -I "$SHIMS" -I "$KERNEL_SHIMS" -I "$BLAS_MODULE" -lopenblas)
-        objects=("$OUT/modules/Clustering.o" "$OUT/modules/RealModule.o" "$OUT/modules/CKernels.o" "$OUT/modules/CRC32C.o")
+        objects=("$OUT/modules/Clustering.o" "$OUT/modules/RealModule.o" "$OUT/modules/CKernels.o" "$OUT/modules/CRC32C.o" "$OUT/modules/Memory.o")
     fi
     read -r -a src <<< "$(sources_of "$t")"
     if stale "$bin" "${src[@]}" "${objects[@]}"; then
