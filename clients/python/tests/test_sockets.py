@@ -77,19 +77,33 @@ def test_unsequenced_producer_sends_zero(ctx):
     assert wire.decode_vectors(receive(pull)).seq == 0
 
 
-def test_pub_producer_waits_for_the_slow_joiner(ctx):
+def test_pub_producer_sends_once_the_subscription_arrives(ctx):
     sub, endpoint = bound(ctx, zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"vectors")
     started = time.monotonic()
-    with voronoid.Producer(endpoint, context=ctx, connect_wait=0.5) as producer:
+    with voronoid.Producer(endpoint, context=ctx, connect_wait=5) as producer:
         # A bound SUB passes its subscriptions to a new peer only while it processes commands
         # (a poll); the daemon polls all the time, this test has to do it by hand.
         while time.monotonic() - started < 0.3:
             sub.poll(20)
         producer.send(np.ones(4))
-        assert time.monotonic() - started >= 0.5
+        # The subscription came: the send did not wait out connect_wait.
+        assert time.monotonic() - started < 4
         batch = wire.decode_vectors(receive(sub))
     assert batch.seq == 1 and batch.vectors.tolist() == [[1, 1, 1, 1]]
+
+
+def test_pub_producer_without_a_matching_subscription_waits_connect_wait(ctx):
+    sub, endpoint = bound(ctx, zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"other")
+    started = time.monotonic()
+    with voronoid.Producer(endpoint, topic="vectors/p", context=ctx, connect_wait=0.6) as producer:
+        while time.monotonic() - started < 0.2:
+            sub.poll(20)
+        producer.send(np.ones(4))
+        # A subscription to another topic is not this producer's: it waited the whole time.
+        assert time.monotonic() - started >= 0.6
+    assert sub.poll(200) == 0
 
 
 def test_push_send_timeout(ctx):

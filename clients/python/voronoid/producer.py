@@ -39,11 +39,12 @@ class Producer:
     several messages.
 
     With ``socket="pub"`` (the default; the daemon's ``input.socket = "sub"``) sending never
-    blocks and a full queue drops messages; a PUB that sends right after connecting loses its
-    first messages, so the first send waits until ``connect_wait`` seconds have passed since
-    the connection was made. With ``socket="push"`` (the daemon runs with ``--pull``) delivery
-    is lossless and a send blocks while the daemon's queue is full, at most ``send_timeout``
-    seconds.
+    blocks and a full queue drops messages. A publisher drops what it sends before the daemon's
+    subscription reaches it (the slow joiner), so the socket is an XPUB, which hears that
+    subscription: the first send waits until a subscription covering this producer's topic has
+    arrived, at most ``connect_wait`` seconds. With ``socket="push"`` (the daemon runs with
+    ``--pull``) delivery is lossless and a send blocks while the daemon's queue is full, at most
+    ``send_timeout`` seconds.
 
     Use it as a context manager, or call :meth:`close`; closing waits up to ``linger``
     seconds for queued messages to leave.
@@ -85,8 +86,9 @@ class Producer:
             context: the ZeroMQ context; default the process-wide one.
             bind: bind instead of connect (for a daemon run with ``--connect``).
             sequence: send sequence numbers 1, 2, 3, …; with False every message has 0.
-            connect_wait: seconds between connecting and the first send; default 0.5 for PUB
-                (the slow joiner), 0 for PUSH.
+            connect_wait: for PUB, the longest the first send waits for the daemon's
+                subscription (default 2 s; it goes as soon as the subscription arrives); for
+                PUSH, seconds between connecting and the first send (default 0).
             send_timeout: seconds a PUSH send may block; ``None`` waits as long as it takes.
             linger: seconds :meth:`close` waits for queued messages to leave.
             max_vectors_per_message: split larger batches (the daemon's
@@ -95,7 +97,8 @@ class Producer:
                 daemon's ``input.max_frame_bytes``; libzmq disconnects a peer that sends more).
             high_water_mark: messages queued before PUB drops or PUSH blocks; default libzmq's.
         """
-        kinds = {"pub": zmq.PUB, "push": zmq.PUSH}
+        # XPUB sends exactly as PUB does, and also reports the subscriptions it receives.
+        kinds = {"pub": zmq.XPUB, "push": zmq.PUSH}
         if socket not in kinds:
             raise ValueError(f"socket must be 'pub' or 'push', not {socket!r}")
         if max_vectors_per_message < 1 or max_frame_bytes < 4:
@@ -117,8 +120,9 @@ class Producer:
             options[zmq.SNDTIMEO] = milliseconds(send_timeout)
         self._socket: Optional[zmq.Socket[Any]] = open_socket(
             self._context, kinds[socket], endpoint, curve=curve, linger_ms=self._linger_ms, bind=bind, options=options)
-        wait = connect_wait if connect_wait is not None else (0.5 if socket == "pub" else 0.0)
+        wait = connect_wait if connect_wait is not None else (2.0 if socket == "pub" else 0.0)
         self._ready_at = time.monotonic() + wait
+        self._subscribed = socket != "pub"
         self.messages_sent = 0
         self.vectors_sent = 0
 
@@ -187,13 +191,27 @@ class Producer:
 
     def _send(self, frames: List[bytes]) -> None:
         socket = self._require_open()
+        if not self._subscribed:
+            self._await_subscription(socket)
         delay = self._ready_at - time.monotonic()
-        if delay > 0:
+        if delay > 0 and self.kind == "push":
             time.sleep(delay)
         try:
             socket.send_multipart(frames, copy=len(frames[2]) < 65536)
         except zmq.Again:
             raise VoronoidTimeout(f"no daemon took the message on {self.endpoint} in time (PUSH send timed out)") from None
+
+    def _await_subscription(self, socket: zmq.Socket[Any]) -> None:
+        """Waits until a subscription covering this producer's topic arrives (frame ``b"\\x01"``
+        + prefix), or until ``connect_wait`` has passed since connecting; either way once."""
+        while True:
+            left = self._ready_at - time.monotonic()
+            if left <= 0 or not socket.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                break
+            message = socket.recv()
+            if message[:1] == b"\x01" and self._topic_bytes.startswith(message[1:]):
+                break
+        self._subscribed = True
 
     def _require_open(self) -> zmq.Socket[Any]:
         if self._socket is None:
