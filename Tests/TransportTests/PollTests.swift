@@ -20,7 +20,7 @@ struct PollTests {
         #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
 
         let start = ContinuousClock.now
-        onThread {
+        let signalled = onThread {
             Thread.sleep(forTimeInterval: 0.05)
             try? waker.signal()
             try? waker.signal()
@@ -30,8 +30,8 @@ struct PollTests {
         #expect(poller.isReadable(wakerIndex))
         #expect(!poller.isReadable(socketIndex))
 
-        // Let the second signal land, then one drain returns both and clears readiness.
-        Thread.sleep(forTimeInterval: 0.05)
+        // Once the second signal has landed, one drain returns both and clears readiness.
+        #expect(signalled.wait(timeout: .now() + 10) == .success)
         #expect(try waker.drain() == 2)
         #expect(try waker.drain() == 0)
         #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
