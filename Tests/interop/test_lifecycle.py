@@ -2,7 +2,6 @@
 not to: `drift` on a jump, no `drift` on a stationary stream, `death`/`birth` when a cluster
 disappears. All defaults but k, the dimension and the batch size."""
 import json
-import time
 
 import numpy as np
 import zmq
@@ -29,9 +28,12 @@ def run(ctx, k, d, parts):
     """Streams each array of `parts` (lossless, PUSH/PULL) and returns the events published, in
     order, with the vectors accepted before each part."""
     with Daemon("--pull", "--k", str(k), "--dimension", str(d), "--set", f"input.batch_size={BATCH}") as daemon:
-        sub = subscriber(ctx, daemon.output, b"events")
-        sub.setsockopt(zmq.RCVTIMEO, 200)
-        time.sleep(0.5)  # the subscription reaches the publisher before any event
+        # The heartbeat subscription follows the events' on the same connection: once a heartbeat
+        # arrives, the daemon holds both, and no event can be published before it.
+        sub = subscriber(ctx, daemon.output, b"events", b"heartbeat")
+        sub.setsockopt(zmq.RCVTIMEO, 1000)
+        assert wait_for(lambda: sub.poll(100) and sub.recv_multipart()[0] == b"heartbeat", timeout=20)
+        sub.setsockopt(zmq.UNSUBSCRIBE, b"heartbeat")
         push = ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 2000)
         push.connect(daemon.input)
@@ -46,9 +48,11 @@ def run(ctx, k, d, parts):
         events = []
         while True:
             try:
-                events.append(json.loads(sub.recv_multipart()[-1]))
+                frames = sub.recv_multipart()
             except zmq.Again:
                 break
+            if frames[0] == b"events":
+                events.append(json.loads(frames[-1]))
         final = stats(ctx, daemon.query)
         push.close()
         sub.close()

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import zmq
 
-from conftest import BINARY, ROOT, Daemon, blobs, decode_assignments, decode_centers, free_port, wait_for
+from conftest import (BINARY, ROOT, Daemon, blobs, connected_pub, decode_assignments, decode_centers, free_port,
+                      wait_for)
 
 PACKAGE = ROOT / "clients" / "python"
 if str(PACKAGE) not in sys.path:
@@ -75,13 +76,15 @@ def test_subscribe_produce_and_predict_match_the_raw_bytes(ctx):
         with voronoid.Subscriber(d.output, timeout=5, context=ctx) as sub, \
                 voronoid.Producer(d.input, context=ctx) as ints, \
                 voronoid.Producer(d.input, topic="vectors/python-strings", context=ctx) as strings:
-            # Give the subscription time to reach the daemon's XPUB.
-            time.sleep(0.3)
+            # A heartbeat means the subscription has reached the daemon's XPUB (the producers wait
+            # for the daemon's own subscription before their first send).
+            heartbeat = sub.wait_for(voronoid.Heartbeat)
+            assert json.loads(sub.last_frames[1])["seq"] == heartbeat.seq
             for i in range(0, 2000, 100):
                 ints.send(X[i:i + 100], ids=np.arange(i, i + 100))
             for i in range(2000, 3000, 100):
                 strings.send(X[i:i + 100], ids=[f"row-{j}" for j in range(i, i + 100)])
-            int_ids, string_ids, kinds = set(), set(), set()
+            int_ids, string_ids, kinds = set(), set(), {type(heartbeat).__name__}
             centers_checked = 0
             deadline = time.time() + 30
             while (len(int_ids) < 2000 or len(string_ids) < 1000 or centers_checked < 1) and time.time() < deadline:
@@ -142,9 +145,10 @@ def test_json_topics_decode_to_the_binary_values(ctx):
     with Daemon("--k", "3", "--set", "output.assignments_json=true") as d:
         X, _, _ = blobs(3000, d=4, k=3)
         topics = ["centers.bin", "centers.json", "assignments.bin", "assignments.json"]
-        with voronoid.Subscriber(d.output, topics, timeout=5, context=ctx) as sub, \
+        # Heartbeats too: the first one means the other subscriptions have reached the daemon.
+        with voronoid.Subscriber(d.output, topics + ["heartbeat"], timeout=5, context=ctx) as sub, \
                 voronoid.Producer(d.input, context=ctx) as producer:
-            time.sleep(0.3)
+            sub.wait_for(voronoid.Heartbeat)
             for i in range(0, 3000, 100):
                 ids = np.arange(i, i + 100) if i % 200 else [f"s{j}" for j in range(i, i + 100)]
                 producer.send(X[i:i + 100], ids=ids)
@@ -154,7 +158,8 @@ def test_json_topics_decode_to_the_binary_values(ctx):
                     by_topic["centers.json"] and set(by_topic["assignments.bin"]) >= {1, 2, 3}
                     and set(by_topic["assignments.bin"]) <= set(by_topic["assignments.json"])):
                 message = sub.recv()
-                by_topic[message.topic][message.model_version] = message
+                if message.topic in by_topic:
+                    by_topic[message.topic][message.model_version] = message
         pairs = [("centers.bin", "centers.json"), ("assignments.bin", "assignments.json")]
         for binary, text in pairs:
             common = set(by_topic[binary]) & set(by_topic[text])
@@ -300,9 +305,7 @@ def test_sample_weights_reach_the_model_and_bad_weights_are_counted(ctx):
                 producer.send(X[i:i + 200], weights=weights[i:i + 200])
             with pytest.raises(ValueError):
                 producer.send(X[:2], weights=[1.0, 0.0])
-        raw = ctx.socket(zmq.PUB)
-        raw.connect(d.input)
-        time.sleep(0.5)
+        raw = connected_pub(ctx, d.input)
         for w in (0.0, -1.0, float("nan"), float("inf")):
             raw.send_multipart([b"vectors", struct.pack("<4sIQ", b"VW1N", 1, 0), X[0].tobytes(),
                                 np.asarray([w], dtype="<f4").tobytes()])
