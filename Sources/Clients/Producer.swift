@@ -4,13 +4,15 @@ import Wire
 /// The socket a producer sends on.
 public enum ProducerSocketKind: String, Sendable, Hashable, CaseIterable {
     /// PUB, for a daemon that reads with SUB (the default): best effort, drops at the
-    /// high-water mark, and loses everything sent before the subscription arrives.
+    /// high-water mark, and loses everything sent before the subscription arrives. The socket
+    /// is an XPUB, which sends as PUB does and also hears the daemon's subscription, so the
+    /// first message can wait for it (``ProducerConfiguration/warmup``).
     case pub
     /// PUSH, for a daemon that reads with PULL: lossless, blocks when the daemon falls behind.
     case push
 
     /// The libzmq socket type.
-    public var socketType: ZMQSocketType { self == .pub ? .pub : .push }
+    public var socketType: ZMQSocketType { self == .pub ? .xpub : .push }
 }
 
 /// The ids a producer attaches to its vectors.
@@ -46,9 +48,10 @@ public struct ProducerConfiguration: Sendable, Hashable {
     /// Whether messages carry sequence numbers 1, 2, 3, … (`.batch` and `.json` only).
     /// Default true.
     public var sequence: Bool
-    /// How long a PUB socket waits before its first message so the subscriber's
-    /// subscription reaches it (the slow-joiner problem). PUSH sockets do not wait.
-    /// Default 500 ms.
+    /// The longest a PUB producer waits before its first message for a subscription covering
+    /// its topic (the slow-joiner problem): it sends as soon as one arrives, or once this has
+    /// passed (a plain PUB socket, which hears no subscription, waits all of it). PUSH sockets
+    /// do not wait. Default 2 s.
     public var warmup: Duration
     /// Whether to restart a finite source at its end. Default false.
     public var loop: Bool
@@ -57,7 +60,7 @@ public struct ProducerConfiguration: Sendable, Hashable {
     public init(
         topic: String = "vectors", format: VectorMessageFormat = .batch, batchSize: Int = 256,
         rate: Double = 0, count: Int = 0, duration: Duration? = nil, ids: ProducerIDMode = .int,
-        sequence: Bool = true, warmup: Duration = .milliseconds(500), loop: Bool = false
+        sequence: Bool = true, warmup: Duration = .seconds(2), loop: Bool = false
     ) {
         self.topic = topic
         self.format = format
@@ -159,6 +162,28 @@ public struct Producer {
         return socket
     }
 
+    /// Waits on an XPUB socket until a subscription covering `topic` arrives (`0x01` and a
+    /// prefix of it) or `limit` passes; returns true if `stop` asked to end meanwhile.
+    static func awaitSubscription(on socket: ZMQSocket, topic: String, atMost limit: Duration,
+                                  stop: () -> Bool) throws(ZMQError) -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        let poller = ZMQPoller()
+        _ = poller.add(socket)
+        let wanted = Array(topic.utf8)
+        while true {
+            if stop() { return true }
+            let left = deadline - clock.now
+            guard left > .zero else { return false }
+            // Short polls, so a stop request is seen within 50 ms.
+            if try poller.poll(timeoutMilliseconds: Int(min(50, max(1, milliseconds(left))))) > 0 {
+                while let frames = try socket.receiveMultipart(dontWait: true) {
+                    if let first = frames.first, first.first == 1, wanted.starts(with: first.dropFirst()) { return false }
+                }
+            }
+        }
+    }
+
     /// Sends from `source` until the count, the duration or the source is exhausted, or
     /// `shouldStop` returns true.
     ///
@@ -194,7 +219,11 @@ public struct Producer {
             budget = min(budget, Int((config.rate * seconds(duration)).rounded()))
         }
 
-        if socket.type == .pub, config.warmup > .zero {
+        if socket.type == .xpub, config.warmup > .zero {
+            if try Self.awaitSubscription(on: socket, topic: config.topic, atMost: config.warmup, stop: shouldStop) {
+                return ProducerReport(vectors: 0, messages: 0, seconds: 0)
+            }
+        } else if socket.type == .pub, config.warmup > .zero {
             if sleep(for: config.warmup, stop: shouldStop) {
                 return ProducerReport(vectors: 0, messages: 0, seconds: 0)
             }

@@ -1,5 +1,7 @@
 import Clients
+import Dispatch
 import Testing
+import TestSupport
 import Transport
 import Wire
 
@@ -113,6 +115,71 @@ struct ProducerTests {
             received += try VectorDecoder().decode(frames: frames).info.count
         }
         #expect(received == report.vectors)
+    }
+
+    /// A SUB socket bound on loopback TCP, subscribed to `prefix`, receiving on a thread of its
+    /// own (a bound SUB hands its subscription to a new peer only while it processes commands,
+    /// as a receive does) until `vectors` have arrived or `seconds` pass; returns its endpoint,
+    /// the count so far and the thread's end.
+    func subscriber(_ context: ZMQContext, prefix: String, vectors: Int, seconds: Int32)
+        throws -> (String, Locked<Int>, DispatchSemaphore) {
+        let endpoint = Locked<String?>(nil)
+        let bound = DispatchSemaphore(value: 0)
+        let received = Locked(0)
+        let done = onThread {
+            defer { bound.signal() }
+            guard let sub = try? ZMQSocket(context: context, type: .sub),
+                  (try? sub.subscribe(prefix)) != nil, (try? sub.setReceiveTimeout(milliseconds: 50)) != nil,
+                  (try? sub.bind("tcp://127.0.0.1:*")) != nil else { return }
+            endpoint.withLock { $0 = try? sub.lastEndpoint }
+            bound.signal()
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(seconds)
+            while received.value < vectors, clock.now < deadline {
+                if let frames = try? sub.receiveMultipart(), let batch = try? VectorDecoder().decode(frames: frames) {
+                    received.withLock { $0 += batch.info.count }
+                }
+            }
+            sub.close()
+        }
+        #expect(bound.wait(timeout: .now() + 10) == .success)
+        return (try #require(endpoint.value), received, done)
+    }
+
+    @Test("a PUB producer sends once the subscription to its topic arrives, and loses nothing")
+    func pubWaitsForTheSubscription() throws {
+        let context = try ZMQContext()
+        let (endpoint, received, done) = try subscriber(context, prefix: "vectors", vectors: 20, seconds: 30)
+        let socket = try Producer.makeSocket(context: context, kind: .pub, endpoint: endpoint, bind: false)
+        #expect(socket.type == .xpub)
+        var source = try SyntheticSource(k: 2, dimension: 3, seed: 1)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let report = try Producer(configuration: ProducerConfiguration(topic: "vectors/t", batchSize: 5, count: 20,
+                                                                       warmup: .seconds(30)))
+            .run(source: &source, socket: socket)
+        #expect(clock.now - started < .seconds(20), "it waited out the warm-up although the subscription came")
+        #expect(report.vectors == 20)
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(received.value == 20, "a message sent before the subscription would have been lost")
+        socket.close()
+    }
+
+    @Test("a PUB producer whose topic nobody subscribes to waits the whole warm-up")
+    func pubWithoutSubscriptionWaits() throws {
+        let context = try ZMQContext()
+        let (endpoint, received, done) = try subscriber(context, prefix: "other", vectors: 1, seconds: 2)
+        let socket = try Producer.makeSocket(context: context, kind: .pub, endpoint: endpoint, bind: false)
+        var source = try SyntheticSource(k: 2, dimension: 3, seed: 1)
+        let clock = ContinuousClock()
+        let started = clock.now
+        _ = try Producer(configuration: ProducerConfiguration(topic: "vectors/t", batchSize: 5, count: 5,
+                                                              warmup: .milliseconds(600)))
+            .run(source: &source, socket: socket)
+        #expect(clock.now - started >= .milliseconds(600))
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(received.value == 0, "nothing of another topic is delivered")
+        socket.close()
     }
 
     @Test("a stop request ends a PUSH whose peer never comes")

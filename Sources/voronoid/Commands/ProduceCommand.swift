@@ -9,8 +9,9 @@ struct Produce: ParsableCommand {
         abstract: "Publish vectors to the daemon (synthetic blobs, CSV or .npy).",
         discussion: """
             Sends on a PUB socket (the daemon's default SUB input) or, with --socket push, a \
-            PUSH socket (the daemon's lossless PULL input). A PUB waits --warmup-ms before its \
-            first message: messages sent before the daemon's subscription arrives are lost.
+            PUSH socket (the daemon's lossless PULL input). Messages a PUB sends before the \
+            daemon's subscription arrives are lost, so its first message waits for that \
+            subscription (the socket is an XPUB, which hears it), at most --warmup-ms.
             Ends after --count vectors, --seconds, the end of a file source (unless --loop), or \
             Ctrl-C, and prints a one-line summary to standard error.
             """)
@@ -30,7 +31,7 @@ struct Produce: ParsableCommand {
     @Option(help: "Seconds to send for (no limit when omitted).") var seconds: Double?
     @Option(help: "Ids: none, int (running index) or string (running index as text). Default int; none for --format single.") var ids: IDs?
     @Flag(inversion: .prefixedNo, help: "Per-message sequence numbers starting at 1 (batch and json).") var sequence = true
-    @Option(name: .customLong("warmup-ms"), help: "Milliseconds a PUB waits before sending (slow joiner).") var warmupMilliseconds = 500
+    @Option(name: .customLong("warmup-ms"), help: "Longest a PUB waits for the daemon's subscription before sending (slow joiner); it sends as soon as the subscription arrives.") var warmupMilliseconds = 2000
 
     @Flag(help: "Gaussian blobs (the default source).") var synthetic = false
     @Option(help: "Synthetic: number of clusters.") var k = 8
