@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import socket as _socket
 import time
@@ -206,11 +207,13 @@ class Producer:
         + prefix), or until ``connect_wait`` has passed since connecting; either way once."""
         while True:
             left = self._ready_at - time.monotonic()
-            if left <= 0 or not socket.poll(max(1, int(left * 1000)), zmq.POLLIN):
+            if left <= 0:
                 break
-            message = socket.recv()
-            if message[:1] == b"\x01" and self._topic_bytes.startswith(message[1:]):
-                break
+            # Rounded up, and checked again after a quiet poll: the wait never ends early.
+            if socket.poll(max(1, math.ceil(left * 1000)), zmq.POLLIN):
+                message = socket.recv()
+                if message[:1] == b"\x01" and self._topic_bytes.startswith(message[1:]):
+                    break
         self._subscribed = True
 
     def _require_open(self) -> zmq.Socket[Any]:
