@@ -33,6 +33,7 @@ import Testing
         defer { try? handle.close() }
         let smaps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
         var inside = false
+        var holding = false
         var flags: [Substring]?
         for line in smaps.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -40,13 +41,21 @@ import Testing
                let dash = range.firstIndex(of: "-"),
                let lo = UInt(range[..<dash], radix: 16), let hi = UInt(range[range.index(after: dash)...], radix: 16) {
                 inside = lo <= address && address < hi
+                holding = holding || inside
             } else if inside, line.hasPrefix("VmFlags:") {
                 flags = fields.dropFirst().map { $0 }
                 break
             }
         }
-        let found = try #require(flags, "no mapping in /proc/self/smaps holds the buffer")
+        #expect(holding, "no mapping in /proc/self/smaps holds the buffer")
         let hasTHP = FileManager.default.fileExists(atPath: "/sys/kernel/mm/transparent_hugepage/enabled")
-        #expect(found.contains("hg") == hasTHP, "VmFlags \(found), THP in this kernel: \(hasTHP)")
+        if smaps.contains("VmFlags:") {
+            let found = try #require(flags, "the buffer's mapping has no VmFlags line")
+            #expect(found.contains("hg") == hasTHP, "VmFlags \(found), THP in this kernel: \(hasTHP)")
+        } else {
+            // A kernel whose smaps lists no flags (a sandbox's): the advice cannot be seen, and
+            // must not have cost the contents, checked above and by the other test.
+            #expect(p[0] == 1 && p[count - 1] == 1)
+        }
     }
 }
