@@ -266,8 +266,8 @@ class Check:
             cpu_before, epochs_before = cpu_seconds(c.proc.pid), self.stats(c).get("cluster_epochs_merged", 0)
             share = vectors // workers // BATCH * BATCH
             target = sent + share * workers
-            # What each worker will have learned once its queue is empty.
-            totals = [len(range(0, warm, BATCH)) * BATCH + share for _ in ws]
+            # What each worker will have learned once its queue is empty: its warm-up and its share.
+            totals = [sent // workers + share] * workers
             # The payloads are encoded once and sent without a copy, so the producer, which shares
             # these two cores with the workers, costs as little as a producer can.
             payloads = [block[j * BATCH:(j + 1) * BATCH].tobytes() for j in range(32)]

@@ -189,7 +189,8 @@ public struct Producer {
     ///
     /// - Parameters:
     ///   - source: the vectors; read in chunks of at most one message.
-    ///   - socket: a PUB or PUSH socket, already bound or connected.
+    ///   - socket: an XPUB (``makeSocket(context:kind:endpoint:bind:curve:monitor:)`` for `.pub`),
+    ///     PUB or PUSH socket, already bound or connected.
     ///   - shouldStop: polled between messages, while pacing and while a send waits.
     /// - Returns: what was sent.
     /// - Throws: ``ClientError`` for a bad configuration or bad source data (messages sent

@@ -170,20 +170,20 @@ public enum Seeding {
         }
         // The rows centered on their mean, and their squared lengths: the sampled rows copied
         // first, all rows read where they are.
-        var centered: [Float] = LargeBuffer.array(count: m * d) { _ in }  // written by voronoid_center_rows below
         var norms = [Float](repeating: 0, count: m)
-        func center(_ sample: UnsafePointer<Float>) {
+        func centering(_ sample: UnsafePointer<Float>) -> [Float] {
             var mean = [Float](repeating: 0, count: d)
             for a in 0..<m { voronoid_add_scaled(&mean, sample + a * d, 1 / Float(m), d) }
-            voronoid_center_rows(sample, m, d, mean, &centered, &norms)
+            return LargeBuffer.array(count: m * d) { voronoid_center_rows(sample, m, d, mean, $0.baseAddress!, &norms) }
         }
+        var centered: [Float]
         if m < count {
             let sample: [Float] = LargeBuffer.array(count: m * d) { buffer in
                 for a in 0..<m { (buffer.baseAddress! + a * d).update(from: x + chosen[a] * d, count: d) }
             }
-            sample.withUnsafeBufferPointer { center($0.baseAddress!) }
+            centered = sample.withUnsafeBufferPointer { centering($0.baseAddress!) }
         } else {
-            center(x)
+            centered = centering(x)
         }
         let (gram, ld) = Seeding.gramDistances(centered: centered, norms: norms, count: m, dimension: d, loop: loop)
         centered = []

@@ -150,6 +150,15 @@ def batch_message(X, seq=0, ids=None, topic=b"vectors"):
             np.asarray(ids, dtype="<i8").tobytes()]
 
 
+def connected_push(ctx, endpoint):
+    """A producer's PUSH socket connected to a daemon run with --pull; closing it waits up to
+    5 s for what is queued."""
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 5000)
+    push.connect(endpoint)
+    return push
+
+
 def connected_pub(ctx, endpoint):
     """A producer's PUB socket connected to the daemon, returned once the daemon's SUB has
     subscribed: an XPUB hears the subscription, where a fixed sleep could end before it came on

@@ -10,7 +10,7 @@ import urllib.request
 import numpy as np
 import zmq
 
-from conftest import (BINARY, Daemon, ask, batch_message, blobs, connected_pub, decode_assignments,
+from conftest import (BINARY, Daemon, ask, batch_message, blobs, connected_pub, connected_push, decode_assignments,
                       decode_centers, free_port, stats, subscriber, wait_for)
 
 
@@ -79,9 +79,7 @@ def test_sequence_gaps_are_counted(ctx):
 
 def test_pull_input_loses_nothing(ctx):
     with Daemon("--pull", "--k", "8", "--set", "input.queue_batches=2") as d:
-        push = ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 5000)
-        push.connect(d.input)
+        push = connected_push(ctx, d.input)
         X, _, _ = blobs(100_000, d=16, k=8)
         for i in range(0, 100_000, 500):
             push.send_multipart(batch_message(X[i:i + 500]))
@@ -212,9 +210,7 @@ def test_a_slow_subscriber_loses_only_its_own_messages(ctx):
         fast = subscriber(ctx, d.output, b"assignments.bin")
         fast.setsockopt(zmq.RCVHWM, 0)
         time.sleep(0.5)
-        push = ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 5000)
-        push.connect(d.input)
+        push = connected_push(ctx, d.input)
         X, _, _ = blobs(per * 64, d=4, k=4)
         rows = 0
         for b in range(n_batches):
@@ -258,9 +254,7 @@ def test_initial_centers_from_a_file(ctx, tmp_path):
 
 def test_assignments_are_encoded_only_while_someone_subscribes(ctx):
     with Daemon("--pull", "--k", "3", "--set", "input.batch_size=100") as d:
-        push = ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 5000)
-        push.connect(d.input)
+        push = connected_push(ctx, d.input)
         X, _, _ = blobs(9000, d=4, k=3)
 
         def send(rows, first_seq):
