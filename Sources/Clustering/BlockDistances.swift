@@ -35,11 +35,14 @@ struct BlockDistances {
         if products { useOneBLASThread() }
     }
 
-    /// Calls `body(first row, rows, distances)` for each block of the `count` rows at `x`, the
-    /// distances `rows × k`, row after row.
+    /// Calls `body(first row, rows, distances)` for each block of the `count` rows at `x` (or of
+    /// `rows` rows: the scratch is per block, so any number will do), the distances `rows × k`,
+    /// row after row.
     mutating func forEachBlock(
-        rows x: UnsafePointer<Float>, centers: [Float], _ body: (Int, Int, UnsafePointer<Float>) -> Void
+        rows x: UnsafePointer<Float>, count rowCount: Int? = nil, centers: [Float],
+        _ body: (Int, Int, UnsafePointer<Float>) -> Void
     ) {
+        let count = rowCount ?? self.count
         if products {
             // Centered on the centers' mean: the expansion then loses digits only on the
             // scale of the data's spread, not of its offset from the origin.
@@ -85,17 +88,20 @@ struct RangedBlockDistances<Loop: ParallelLoop> {
         }
     }
 
-    /// Calls `body(row, distances)` once for each of the `count` rows at `x`, with its `k`
-    /// distances. Rows of different ranges are visited on their parts' threads at once, so
-    /// `body` writes only what belongs to its row.
-    mutating func forEachRow(rows x: UnsafePointer<Float>, centers: [Float], _ body: (Int, UnsafePointer<Float>) -> Void) {
-        let (count, d, n, loop) = (self.count, self.d, parts.count, self.loop)
+    /// Calls `body(row, distances)` once for each of the `count` rows at `x` (or of `rows` rows),
+    /// with its `k` distances. Rows of different ranges are visited on their parts' threads at
+    /// once, so `body` writes only what belongs to its row.
+    mutating func forEachRow(
+        rows x: UnsafePointer<Float>, count rowCount: Int? = nil, centers: [Float], _ body: (Int, UnsafePointer<Float>) -> Void
+    ) {
+        let count = rowCount ?? self.count
+        let (d, n, loop) = (self.d, max(1, min(parts.count, count / 256)), self.loop)
         parts.withUnsafeMutableBufferPointer { pBuf in
             let blocks = pBuf.baseAddress!
             loop.run(n) { p in
                 let lo = p * count / n
                 let k = blocks[p].k
-                blocks[p].forEachBlock(rows: x + lo * d, centers: centers) { first, rows, distances in
+                blocks[p].forEachBlock(rows: x + lo * d, count: (p + 1) * count / n - lo, centers: centers) { first, rows, distances in
                     for i in 0..<rows { body(lo + first + i, distances + i * k) }
                 }
             }

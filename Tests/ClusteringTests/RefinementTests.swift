@@ -41,6 +41,48 @@ struct RefinementTests {
         #expect(abs(r.after - Self.inertia(rows, centers, k: k, d: d)) < 1e-3 * r.after)
     }
 
+    /// Several steps in one call are Lloyd's steps: the rows the bounds spare keep the center a
+    /// comparison with every center would give them. Overlapping blobs (many rows change center,
+    /// bounds fail often) and separated ones (they rarely do), near the origin and far from it.
+    @Test(arguments: [(spread: 2.5, side: 6.0, offset: Float(0)), (spread: 2.5, side: 6.0, offset: 1e3),
+                      (spread: 0.5, side: 12.0, offset: 0), (spread: 0.5, side: 12.0, offset: 1e4)])
+    func stepsInOneCallAreLloydsSteps(spread: Double, side: Double, offset: Float) {
+        let k = 12, d = 160, n = 12 * 40
+        for seed in UInt64(1)...3 {
+            let blobs = TestBlobs(k: 9, d: d, perCluster: n / 9 + 1, spread: spread, side: side, seed: seed)
+            let rows = Array(blobs.rows[0..<(n * d)]).map { $0 + offset }
+            let start = Self.seeding(rows, k: k, d: d, seed: seed)
+            // Each reference step from the last one's float centers, as the refinement keeps them.
+            var iterates = [start]
+            for _ in 0..<8 { iterates.append(Reference.lloyd(centers: iterates.last!, k: k, d: d, rows: rows).map(Float.init)) }
+            var centers = start
+            let r = rows.withUnsafeBufferPointer {
+                Seeding.refine(centers: &centers, rows: $0, count: n, dimension: d, k: k, iterations: 8, distances: .screened)
+            }
+            // The centers returned are the last step's, or the one before when the last did not gain.
+            let scale = Double(offset) + 10
+            let nearestIterate = [r.steps, r.steps - 1].filter { $0 >= 0 }.map {
+                maxAbsDifference(centers.map(Double.init), iterates[$0].map(Double.init))
+            }.min()!
+            #expect(nearestIterate < 1e-4 * scale, "seed \(seed): \(r.steps) steps")
+            #expect(abs(r.after - Self.inertia(rows, centers, k: k, d: d)) < 1e-4 * r.after)
+            #expect(r.comparedAgain <= r.steps * n)
+        }
+    }
+
+    /// Where the clusters are far apart, a step after the first compares almost no row with
+    /// every center again: that is what makes the steps cheap at embedding sizes.
+    @Test func separatedClustersSpareTheComparisons() {
+        let k = 16, d = 64, n = 2048
+        let blobs = TestBlobs(k: k, d: d, perCluster: n / k, spread: 1, side: 40, seed: 3)
+        var centers = Self.seeding(blobs.rows, k: k, d: d, seed: 5)
+        let r = blobs.rows.withUnsafeBufferPointer {
+            Seeding.refine(centers: &centers, rows: $0, count: n, dimension: d, k: k, iterations: 5, distances: .screened)
+        }
+        #expect(r.steps >= 1)
+        #expect(r.comparedAgain < r.steps * n / 10, "\(r.comparedAgain) rows compared again in \(r.steps) steps")
+    }
+
     /// Whatever the start, the centers returned never explain the warm-up worse than the
     /// centers given, and more steps never end worse than fewer.
     @Test(arguments: [UpdateConfiguration.DistanceMethod.direct, .screened])
