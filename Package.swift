@@ -32,12 +32,14 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ"),
         // Signal handlers that only record and wake the supervisor (see the header).
         .target(name: "CSignalShims"),
+        // The threads that run a batch's parts (see the header).
+        .target(name: "CPartPool"),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
         .target(name: "Wire"),
         .target(
             name: "Daemon",
             dependencies: [
-                "Clustering", "Transport", "Wire", "CSignalShims", "CBLASSelect",
+                "Clustering", "Transport", "Wire", "CSignalShims", "CBLASSelect", "CPartPool",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]

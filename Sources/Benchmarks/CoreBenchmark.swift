@@ -172,7 +172,7 @@ public struct CoreBenchmark {
         var configuration = UpdateConfiguration(mode: mode, deadCenterFraction: 0)
         configuration.distances = distances
         let updater = MiniBatchUpdater(configuration: configuration)
-        let loop = DispatchLoop(width: threads)
+        let loop = PartPool(width: threads)
         var offset = 0
         var supportSum = 0.0
         var batches = 0
@@ -208,7 +208,7 @@ public struct CoreBenchmark {
         let count = max(4 * k, min(32 * k, 4096))
         let rows = syntheticRows(k: k, dimension: d, count: count, seed: 7)
         let plan = Seeding.refinementPlan(count: count, dimension: d, k: k, iterations: 10, seedings: 5)
-        let loop = DispatchLoop(width: threads)
+        let loop = PartPool(width: threads)
         func seedOnce(_ x: UnsafeBufferPointer<Float>) {
             guard distances == .direct else {
                 // The daemon's own call.

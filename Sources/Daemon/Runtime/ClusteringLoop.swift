@@ -45,7 +45,7 @@ final class ClusteringLoop: @unchecked Sendable {
     /// Per-cluster changes worth telling; its references live here, not in the checkpoint (after
     /// a restart they are taken afresh).
     private var monitor: ClusterMonitor
-    private let dispatch: DispatchLoop
+    private let dispatch: PartPool
     let emitter: Emitter
     /// The owner's half of the shared model's double buffer.
     private var spare: ModelState?
@@ -118,7 +118,7 @@ final class ClusteringLoop: @unchecked Sendable {
         self.dimension = restored?.dimension ?? initialCenters?.dimension ?? (configuration.model.dimension > 0 ? configuration.model.dimension : nil)
         self.updater = MiniBatchUpdater(configuration: configuration.update)
         self.monitor = configuration.changes.monitor
-        self.dispatch = DispatchLoop(width: configuration.model.threads)
+        self.dispatch = PartPool(width: configuration.model.threads)
         self.encodeLimiter = DropLogLimiter(intervalSeconds: configuration.log.dropIntervalSeconds, what: "outbound message not encoded")
         self.emitter = Emitter(startEpoch: startEpoch, k: configuration.model.k, statistics: statistics,
                                outbound: outbound, spent: spent, limiter: encodeLimiter, logger: logger)
