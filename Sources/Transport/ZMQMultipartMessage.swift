@@ -40,6 +40,13 @@ public struct ZMQMultipartMessage: ~Copyable {
         zmq_msg_size(slot(index))
     }
 
+    /// The bytes of all its frames.
+    public var totalBytes: Int {
+        var total = 0
+        for index in 0..<count { total += zmq_msg_size(slot(index)) }
+        return total
+    }
+
     /// Calls `body` with the bytes of the frame at `index`, without copying them.
     ///
     /// The buffer is valid only during `body`. Frames carry no alignment guarantee: load

@@ -78,3 +78,42 @@ def test_pull_overload_slows_producers_and_loses_nothing(ctx):
         sent, _ = flood(ctx, d.input, zmq.PUSH, seconds=8)
         assert wait_for(lambda: stats(ctx, d.query)["vectors_accepted"] == sent, timeout=120, interval=0.5), (sent, stats(ctx, d.query))
         assert stats(ctx, d.query)["dropped"] == 0
+
+
+def test_pull_input_holds_about_buffer_bytes_of_a_burst(ctx):
+    """With PULL input the daemon keeps about input.buffer_bytes of a producer's messages, whatever
+    their size (its receive high-water mark follows the size of the messages seen): a burst waits
+    with the producer instead of in the daemon's memory, and nothing is lost. With the budget
+    switched off, the same burst piles up in the daemon."""
+    slow = ["--k", "1024", "--dimension", "256", "--set", "model.warmup=1024", "--set", "input.queue_batches=2"]
+    X, _, _ = blobs(4 * 1024, d=256, k=16)
+    # 240 messages of 1 MiB each, queued in the producer's libzmq at once.
+    messages = [batch_message(X[(i % 4) * 1024:((i % 4) + 1) * 1024], seq=i + 1) for i in range(240)]
+    seen = {}
+    for budget in (8 << 20, 0):
+        with Daemon(*slow, "--pull", "--set", f"input.buffer_bytes={budget}") as d:
+            before = rss_kib(d.proc.pid)
+            push = ctx.socket(zmq.PUSH)
+            push.setsockopt(zmq.LINGER, 30000)
+            push.setsockopt(zmq.SNDHWM, 1000)
+            push.connect(d.input)
+            for m in messages:
+                push.send_multipart(m, copy=False)
+            peak = before
+            end = time.time() + 2.0
+            while time.time() < end:
+                peak = max(peak, rss_kib(d.proc.pid))
+                time.sleep(0.02)
+            mark = stats(ctx, d.query)["input_high_water_mark"]
+            assert wait_for(lambda: stats(ctx, d.query)["vectors_accepted"] == 240 * 1024, timeout=180, interval=0.5), \
+                stats(ctx, d.query)
+            assert stats(ctx, d.query)["dropped"] == 0
+            push.close()
+            seen[budget] = (peak - before, mark)
+    held, mark = seen[8 << 20]
+    assert mark == 8, seen
+    assert seen[0][1] == 100_000, seen
+    # Bounded: libzmq's 8 messages, the hand-off queue and the batches being learned, well under
+    # the 240 MiB burst; unbounded, most of the burst sits in the daemon.
+    assert held < 96 * 1024, seen
+    assert seen[0][0] > 2 * held, seen

@@ -92,7 +92,7 @@ public enum ConfigurationReader {
         "drift.enabled", "drift.tolerance", "drift.threshold", "drift.reheat",
         "changes.enabled", "changes.size_factor", "changes.spread_factor", "changes.location_fraction",
         "input.socket", "input.endpoints", "input.connect", "input.topics", "input.batch_size", "input.max_wait_ms",
-        "input.max_frame_bytes", "input.max_vectors_per_message", "input.high_water_mark", "input.queue_batches",
+        "input.max_frame_bytes", "input.max_vectors_per_message", "input.high_water_mark", "input.buffer_bytes", "input.queue_batches",
         "input.max_producers",
         "output.endpoint", "output.centers_interval_ms", "output.centers_json", "output.assignments",
         "output.assignments_json", "output.heartbeat_interval_ms", "output.high_water_mark", "output.queue_messages",
@@ -178,6 +178,7 @@ public enum ConfigurationReader {
         case "input.max_frame_bytes": c.input.maxFrameBytes = try v.int(min: 64, max: 1 << 31)
         case "input.max_vectors_per_message": c.input.maxVectorsPerMessage = try v.int(min: 1, max: 1 << 24)
         case "input.high_water_mark": c.input.highWaterMark = try v.int(min: 0, max: Int(Int32.max))
+        case "input.buffer_bytes": c.input.bufferBytes = try v.int(min: 0, max: 1 << 40)
         case "input.queue_batches": c.input.queueBatches = try v.int(min: 1, max: 1 << 16)
         case "input.max_producers": c.input.maxProducers = try v.int(min: 1, max: 1 << 20)
         case "output.endpoint": c.output.endpoint = try v.endpoints(allowEmpty: false)[0]

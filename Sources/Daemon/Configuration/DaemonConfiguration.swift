@@ -142,6 +142,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxVectorsPerMessage = 65_536
         /// `input.high_water_mark`: messages libzmq queues before dropping (SUB) or blocking (PULL).
         public var highWaterMark = 100_000
+        /// `input.buffer_bytes`: PULL only: about how many bytes of messages libzmq holds per
+        /// producer before it stops reading (producers then block). The high-water mark follows
+        /// the size of the messages seen, between ``IngestLoop/minimumHighWaterMark`` and
+        /// `input.high_water_mark`; 0 leaves it at `input.high_water_mark`.
+        public var bufferBytes = 32 << 20
         /// `input.queue_batches`: closed batches waiting for the clustering thread.
         public var queueBatches = 16
         /// `input.max_producers`: distinct topics whose sequence numbers are tracked.

@@ -59,7 +59,9 @@ final class IngestLoop: Sendable {
     func openSocket() throws(ZMQError) -> ZMQSocket {
         let input = configuration.input
         let socket = try ZMQSocket(context: context, type: input.socket == .sub ? .sub : .pull, linger: 0)
-        try socket.setReceiveHighWaterMark(Int32(clamping: input.highWaterMark))
+        let mark = Self.initialHighWaterMark(input)
+        try socket.setReceiveHighWaterMark(Int32(clamping: mark))
+        statistics.inputHighWaterMark.store(Int64(mark), ordering: .relaxed)
         try socket.setMaxMessageSize(Int64(input.maxFrameBytes))
         if input.socket == .sub {
             for topic in input.topics { try socket.subscribe(topic) }
@@ -71,6 +73,45 @@ final class IngestLoop: Sendable {
         return socket
     }
 
+    /// The least receive high-water mark `input.buffer_bytes` sets, whatever the messages' size.
+    static let minimumHighWaterMark = 8
+
+    /// Until a message has been seen: libzmq's own default, within the configured limit.
+    static func initialHighWaterMark(_ input: DaemonConfiguration.Input) -> Int {
+        input.socket == .pull && input.bufferBytes > 0 ? min(input.highWaterMark, 1000) : input.highWaterMark
+    }
+
+    /// Keeps a PULL socket's receive high-water mark at about `input.buffer_bytes` of the
+    /// messages arriving. libzmq's mark counts messages, so a fixed one cannot suit both a
+    /// producer that sends single vectors and one that sends 1.5 MB batches: 100 000 of the
+    /// latter let a burst pile up a whole stream in the daemon (every page of it new memory,
+    /// a page fault per 4 KiB: a tenth of the daemon's processor time at d 384, k 256), where
+    /// a few dozen keep its pages in use and leave the rest with the producer.
+    struct HighWaterMark {
+        let budget: Int
+        let ceiling: Int
+        private(set) var current: Int
+        /// The messages' mean size, in bytes, weighted to the latest (1/8).
+        private var meanBytes = 0
+
+        init(_ input: DaemonConfiguration.Input) {
+            budget = input.socket == .pull ? input.bufferBytes : 0
+            ceiling = max(1, input.highWaterMark)
+            current = IngestLoop.initialHighWaterMark(input)
+        }
+
+        /// Records a message of `bytes`; returns a new mark when it should change (by half or
+        /// double: the option is a system call and a command to libzmq's I/O thread).
+        mutating func observe(bytes: Int) -> Int? {
+            guard budget > 0 else { return nil }
+            meanBytes = meanBytes == 0 ? max(1, bytes) : max(1, meanBytes + (bytes - meanBytes) / 8)
+            let target = min(ceiling, max(IngestLoop.minimumHighWaterMark, budget / meanBytes))
+            guard target * 2 <= current || target >= current * 2 || (target != current && target == ceiling) else { return nil }
+            current = target
+            return target
+        }
+    }
+
     /// Runs until `stop` is signalled; flushes the open batch before returning.
     func run(socket: ZMQSocket) {
         let input = configuration.input
@@ -80,6 +121,7 @@ final class IngestLoop: Sendable {
         decoder.unitLength = configuration.model.metric == .cosine
         var message = ZMQMultipartMessage(capacity: 4)
         var sequences = SequenceTracker(maxProducers: input.maxProducers)
+        var mark = HighWaterMark(input)
         var open = freshBatch()
         var openMessages = 0
         var openedAt: UInt64 = 0
@@ -145,6 +187,12 @@ final class IngestLoop: Sendable {
                 }
                 guard got else { break }
                 drained += 1
+                if let next = mark.observe(bytes: message.totalBytes) {
+                    // Applies to the connected producers' queues too (libzmq ≥ 4.2).
+                    if (try? socket.setReceiveHighWaterMark(Int32(clamping: next))) != nil {
+                        statistics.inputHighWaterMark.store(Int64(next), ordering: .relaxed)
+                    }
+                }
                 let wasEmpty = open.isEmpty
                 do throws(WireError) {
                     let info = try message.withUnsafeFrames { (frames) throws(WireError) -> VectorMessageInfo in

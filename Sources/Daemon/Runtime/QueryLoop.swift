@@ -198,6 +198,7 @@ final class QueryLoop: Sendable {
             "published": .int(Int64(statistics.published.load(ordering: .relaxed))),
             "publish_dropped": .int(Int64(statistics.publishDropped.load(ordering: .relaxed))),
             "assignments_unwatched": .int(Int64(statistics.assignmentsUnwatched.load(ordering: .relaxed))),
+            "input_high_water_mark": .int(statistics.inputHighWaterMark.load(ordering: .relaxed)),
             "dropped": .int(Int64(statistics.totalDropped)),
             "inertia_per_vector": .double(q.inertiaPerVector),
             "mean_support_size": .double(q.meanSupportSize),

@@ -35,6 +35,8 @@ public final class Statistics: Sendable {
     public let modelVersion = Atomic<UInt64>(0)
     /// Microseconds the last batch took in the core.
     public let lastBatchMicroseconds = Atomic<UInt64>(0)
+    /// The inbound socket's receive high-water mark in messages, as the ingest thread last set it.
+    public let inputHighWaterMark = Atomic<Int64>(0)
     /// Checkpoints written and failed.
     public let checkpointsWritten = Atomic<UInt64>(0)
     public let checkpointFailures = Atomic<UInt64>(0)

@@ -234,6 +234,7 @@ final class MetricsServer: DaemonService, StoppedByEventFD {
         metric("published_total", "counter", "Outbound messages sent.", [("", Double(s.published.load(ordering: .relaxed)))])
         metric("publish_dropped_total", "counter", "Outbound messages dropped because the publish queue was full (a slow subscriber loses only its own copies, and sees the gap in seq).", [("", Double(s.publishDropped.load(ordering: .relaxed)))])
         metric("assignments_unwatched_total", "counter", "Batches whose assignments were not encoded because no subscription covered assignments.bin or assignments.json.", [("", Double(s.assignmentsUnwatched.load(ordering: .relaxed)))])
+        metric("input_high_water_mark", "gauge", "Messages libzmq may hold per producer on the inbound socket (with PULL input it follows input.buffer_bytes and the size of the messages).", [("", Double(s.inputHighWaterMark.load(ordering: .relaxed)))])
         metric("queries_total", "counter", "Queries answered.", [("", Double(s.queries.load(ordering: .relaxed)))])
         metric("query_send_failures_total", "counter", "Query replies that failed to send (the query socket is then opened anew).", [("", Double(s.querySendFailures.load(ordering: .relaxed)))])
         metric("encode_failures_total", "counter", "Outbound messages that could not be encoded and were not sent.", [("", Double(s.encodeFailures.load(ordering: .relaxed)))])
