@@ -71,6 +71,16 @@ static inline __attribute__((always_inline)) void center_rows_body(
     }
 }
 
+static inline __attribute__((always_inline)) void row_norms_body(const float *x, long rows, long d, float *norms) {
+    VORONOID_FAST_FP
+    for (long i = 0; i < rows; i++) {
+        const float *xi = x + i * d;
+        float n = 0;
+        for (long t = 0; t < d; t++) n += xi[t] * xi[t];
+        norms[i] = n;
+    }
+}
+
 static inline __attribute__((always_inline)) float direct_body(const float *a, const float *b, long d) {
     VORONOID_FAST_FP
     float s = 0;
@@ -335,6 +345,7 @@ VORONOID_TARGETS_VOID(axpy_difference, (float *delta, const float *x, const floa
 VORONOID_TARGETS_VOID(axpy, (float *y, const float *x, float a, long d), (y, x, a, d))
 VORONOID_TARGETS_VOID(center_rows, (const float *x, long rows, long d, const float *mean, float *out, float *norms),
                       (x, rows, d, mean, out, norms))
+VORONOID_TARGETS_VOID(row_norms, (const float *x, long rows, long d, float *norms), (x, rows, d, norms))
 VORONOID_TARGETS(float, expand,
                  (float nx, const float *cn, const float *cr, long k, float gamma, float *di, float *bounded),
                  (nx, cn, cr, k, gamma, di, bounded))
@@ -414,6 +425,12 @@ void voronoid_add_scaled(float *y, const float *x, float a, long d) {
     VORONOID_DISPATCH(axpy_v4(y, x, a, d),
                       axpy_v3(y, x, a, d),
                       axpy_body(y, x, a, d));
+}
+
+void voronoid_row_norms(const float *x, long rows, long d, float *norms) {
+    VORONOID_DISPATCH(row_norms_v4(x, rows, d, norms),
+                      row_norms_v3(x, rows, d, norms),
+                      row_norms_body(x, rows, d, norms));
 }
 
 void voronoid_center_rows(const float *x, long rows, long d, const float *mean, float *out, float *norms) {

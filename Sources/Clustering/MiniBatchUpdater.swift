@@ -43,6 +43,10 @@ public final class MiniBatchUpdater {
     private var centerNorms = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var centerRoots = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var centerMean = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// Whether this batch's screen centers the rows (see ``prepareScreening(rows:centers:k:dimension:sharesPasses:)``),
+    /// and whether `centerNorms` hold a previous batch's norms to decide it by.
+    private var centersRows = true
+    private var centerNormsKnown = false
     /// For the coincidence check: ``separationDirections`` fixed unit directions (`d` each),
     /// each center's projections on them (`k` per direction), the centers' order by the first
     /// and a mark per center, sized for `separationShape`.
@@ -172,9 +176,23 @@ public final class MiniBatchUpdater {
             centerMean.deallocate(); centerMean = .allocate(capacity: d)
             screenCapacity.k = k
             screenCapacity.d = d
+            centerNormsKnown = false
         }
         for t in 0..<d { centerMean[t] = 0 }
         for j in 0..<k { voronoid_add_scaled(centerMean, c + j * d, 1 / Float(k), d) }
+        // Centering keeps the expansion's rounding on the scale of the data's spread, not of its
+        // offset from the origin. Where the centers' mean is already near the origin (squared,
+        // under 1/64 of the centers' mean squared norm last batch) it buys nothing, and copying
+        // every row minus the mean cost a twelfth of the step at d 384, k 256: the rows then go
+        // to the product as they are, with their own norms in the bound. Either way the bound is
+        // the one of the norms used, so the centers compared directly and the result are the same.
+        var meanNorm: Float = 0
+        for t in 0..<d { meanNorm += centerMean[t] * centerMean[t] }
+        var spread: Float = 0
+        if centerNormsKnown { for j in 0..<k { spread += centerNorms[j] } }
+        centersRows = !(centerNormsKnown && 65 * meanNorm * Float(k) <= spread)
+        if !centersRows { for t in 0..<d { centerMean[t] = 0 } }
+        centerNormsKnown = true
         if !sharesPasses { centerCenters(c, from: 0, to: k, dimension: d) }
     }
 
@@ -194,8 +212,14 @@ public final class MiniBatchUpdater {
         part p: Int
     ) {
         let n = hi - lo
-        let xc = centeredRows + lo * d
-        voronoid_center_rows(x + lo * d, n, d, centerMean, xc, rowNorms + lo)
+        let xc: UnsafePointer<Float>
+        if centersRows {
+            voronoid_center_rows(x + lo * d, n, d, centerMean, centeredRows + lo * d, rowNorms + lo)
+            xc = UnsafePointer(centeredRows + lo * d)
+        } else {
+            voronoid_row_norms(x + lo * d, n, d, rowNorms + lo)
+            xc = x + lo * d
+        }
         let g = distances + lo * k
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
                      1, xc, Int32(d), centeredCenters, Int32(d), 0, g, Int32(k))

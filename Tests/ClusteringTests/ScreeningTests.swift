@@ -23,6 +23,11 @@ import Testing
         Case(d: 160, k: 40, offset: 3e3, mode: .softmax),
         Case(d: 128, k: 32, offset: 0, mode: .entmax15, ties: true),
         Case(d: 128, k: 32, offset: 0, mode: .hard, ties: true),
+        // Many centers around the origin: their mean is near it, and from the second batch the
+        // screen takes the rows as they are instead of centering them.
+        Case(d: 200, k: 160, offset: 0, mode: .entmax15),
+        Case(d: 200, k: 160, offset: 0, mode: .hard),
+        Case(d: 128, k: 140, offset: 0, mode: .hard, ties: true),
     ]
 
     /// Rows around `k` means, offset from the origin; with `ties`, pairs of identical centers

@@ -65,6 +65,9 @@ void voronoid_add_scaled_difference(float *delta, const float *x, const float *c
 /// `y[t] += a · x[t]` for `t < d`.
 void voronoid_add_scaled(float *y, const float *x, float a, long d);
 
+/// `norms[i] = ‖x_i‖²` for `rows` rows `d` wide.
+void voronoid_row_norms(const float *x, long rows, long d, float *norms);
+
 /// `out = x − mean` row by row (`rows` rows, `d` wide) and `norms[i] = ‖out_i‖²`.
 void voronoid_center_rows(const float *x, long rows, long d, const float *mean, float *out, float *norms);
 
