@@ -69,3 +69,16 @@ func decodeUnaligned(_ frames: [[UInt8]], decoder: VectorDecoder = VectorDecoder
     }
     return try decoder.decode(frames: views, into: &batch)
 }
+
+/// Decodes `frames` from copies that each start on a 16-byte boundary, as libzmq's own buffers
+/// do (``decodeUnaligned`` puts every frame at an odd address).
+func decodeAligned(_ frames: [[UInt8]], decoder: VectorDecoder = VectorDecoder(), into batch: inout VectorBatch) throws(WireError) -> VectorMessageInfo {
+    let copies = frames.map { f -> UnsafeMutableRawBufferPointer in
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, f.count), alignment: 16)
+        f.withUnsafeBytes { p.copyMemory(from: $0) }
+        return p
+    }
+    defer { for p in copies { p.deallocate() } }
+    let views = zip(copies, frames).map { UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0)[0..<$1.count]) }
+    return try decoder.decode(frames: views, into: &batch)
+}

@@ -83,6 +83,27 @@ struct InboundTests {
         #expect(batch.values == v)
     }
 
+    @Test("a batch decodes to the same values from aligned and unaligned frames, and a refused value is refused alike")
+    func alignedAndUnalignedAgree() throws {
+        var rng = SplitMix64(seed: 11)
+        let v = randomFloats(3 * 37, &rng)
+        let frames = [bytes("vectors"), batchHeader("VB1N", count: 3), f32(v)]
+        var aligned = VectorBatch(), unaligned = VectorBatch()
+        _ = try decodeAligned(frames, into: &aligned)
+        _ = try decodeUnaligned(frames, into: &unaligned)
+        #expect(aligned.values == v && unaligned.values == v)
+        // A batch that already holds rows keeps them when the next message is refused.
+        for bad in [Float.nan, .infinity, 0x1p41] {
+            var values = v
+            values[50] = bad
+            let refused = [bytes("vectors"), batchHeader("VB1N", count: 3), f32(values)]
+            let a = reason { () throws(WireError) in _ = try decodeAligned(refused, into: &aligned) }
+            let u = reason { () throws(WireError) in _ = try decodeUnaligned(refused, into: &unaligned) }
+            #expect(a != nil && a == u)
+            #expect(aligned.values == v && unaligned.values == v)
+        }
+    }
+
     @Test("JSON forms: ids, nulls, unknown keys, whitespace, escapes")
     func jsonForms() throws {
         let d = VectorDecoder()

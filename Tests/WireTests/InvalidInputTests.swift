@@ -126,6 +126,12 @@ struct InvalidInputTests {
             }
         }
         #expect(got == bad.expected)
+        if !bad.query {
+            // The same from aligned frames.
+            var aligned = VectorBatch()
+            #expect(reason { () throws(WireError) in _ = try decodeAligned(bad.frames, decoder: bad.decoder, into: &aligned) } == bad.expected)
+            #expect(aligned.isEmpty)
+        }
         #expect(batch.isEmpty)
     }
 
