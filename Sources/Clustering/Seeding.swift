@@ -1,5 +1,6 @@
 import CKernelShims
 import COpenBLAS
+import Synchronization
 
 /// Initial centers and the data-driven starting temperature.
 public enum Seeding {
@@ -277,7 +278,8 @@ public enum Seeding {
     /// other one `sgemm`, each on one thread, then ``voronoid_gram_tile`` turns the tile into
     /// distances and writes its mirror below the diagonal, so a trial's distances are one
     /// contiguous row. The tiles are shared among `loop`'s parts; which part computes a tile
-    /// does not change its bits, so the seeding is the same on any number of threads. Every
+    /// does not change its bits, so the seeding is the same on any number of threads (and
+    /// whichever part takes it: the parts take the next free tile). Every
     /// entry is written once, so the matrix is never zeroed first.
     static func gramDistances(
         centered: [Float], norms: [Float], count m: Int, dimension d: Int, loop: some ParallelLoop
@@ -297,9 +299,14 @@ public enum Seeding {
             centered.withUnsafeBufferPointer { cBuf in
                 norms.withUnsafeBufferPointer { nBuf in
                     let x = cBuf.baseAddress!, n = nBuf.baseAddress!
-                    loop.run(parts) { part in
-                        var t = part
-                        while t < tiles.count {
+                    // Each part takes the next tile not yet taken: a part slowed by another
+                    // thread on its core (the socket threads, while the stream arrives) takes
+                    // fewer, instead of holding the others up with a fixed share.
+                    let next = Atomic<Int>(0)
+                    loop.run(parts) { _ in
+                        while true {
+                            let t = next.add(1, ordering: .relaxed).oldValue
+                            guard t < tiles.count else { break }
                             let (a0, b0) = tiles[t]
                             let rows = min(tile, m - a0), cols = min(tile, m - b0)
                             if a0 == b0 {
@@ -310,7 +317,6 @@ public enum Seeding {
                                             x + a0 * d, Int32(d), x + b0 * d, Int32(d), 0, g + a0 * ld + b0, Int32(ld))
                             }
                             voronoid_gram_tile(g, ld, a0, rows, b0, cols, n)
-                            t += parts
                         }
                     }
                 }
