@@ -77,7 +77,9 @@ static long take_parts(voronoid_part_pool *pool, uint64_t generation) {
 
 static void *worker(void *raw) {
     voronoid_part_pool *pool = raw;
-    uint32_t seen = atomic_load(&pool->published);
+    // Generation 0 is the pool's state at creation: a job published before this thread got to
+    // run is still new to it.
+    uint32_t seen = 0;
     for (;;) {
         // Poll for the next job, giving the core to any runnable thread between looks; sleep
         // once the poll has lasted its time.
