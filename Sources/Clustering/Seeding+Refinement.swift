@@ -86,7 +86,7 @@ extension Seeding {
         precondition(count >= 1 && k >= 1 && d >= 1 && iterations >= 0, "refine: bad shape or iteration count")
         precondition(centers.count == k * d && rows.count >= count * d, "refine: shapes disagree")
         let x = rows.baseAddress!
-        var assignment = BoundedAssignment(count: count, dimension: d, k: k,
+        let assignment = BoundedAssignment(count: count, dimension: d, k: k,
                                            products: distances.usesMatrixProduct(k: k, dimension: d), loop: loop)
         assignment.assignAll(rows: x, centers: centers)
         var bestInertia = assignment.inertia
@@ -102,12 +102,10 @@ extension Seeding {
             for t in sums.indices { sums[t] = 0 }
             for j in 0..<k { sizes[j] = 0 }
             sums.withUnsafeMutableBufferPointer { s in
-                assignment.labels.withUnsafeBufferPointer { labels in
-                    for i in 0..<count {
-                        let j = Int(labels[i])
-                        sizes[j] += 1
-                        voronoid_add_doubles(s.baseAddress! + j * d, x + i * d, d)
-                    }
+                for i in 0..<count {
+                    let j = Int(assignment.labels[i])
+                    sizes[j] += 1
+                    voronoid_add_doubles(s.baseAddress! + j * d, x + i * d, d)
                 }
             }
             let previous = current
@@ -137,25 +135,27 @@ extension Seeding {
 
 /// Each row's center for Lloyd's steps, with the bounds that spare most rows the comparison with
 /// every center once the centers move little (Hamerly 2010, one lower bound per row).
-private struct BoundedAssignment<Loop: ParallelLoop> {
+private final class BoundedAssignment<Loop: ParallelLoop> {
     let count: Int
     let d: Int
     let k: Int
     let loop: Loop
     var nearest: NearestCenters<Loop>
     /// Each row's center.
-    var labels: [Int32]
+    let labels: UnsafeMutablePointer<Int32>
     /// Each row's squared distance to its center, by the direct form.
-    var own: [Double]
+    let own: UnsafeMutablePointer<Double>
     /// A lower bound on each row's distance (not squared) to every center but its own.
-    var lower: [Float]
+    let lower: UnsafeMutablePointer<Float>
+    /// Whether each row kept its center in the last step.
+    let kept: UnsafeMutablePointer<Bool>
     /// Rows whose bound failed, and their copies side by side for the matrix product.
-    var failed: [Int]
-    var gathered: [Float]
+    var failed: [Int] = []
+    var gathered: [Float] = []
     /// The warm-up's inertia under the last assignment, summed in row order.
-    var inertia = 0.0
+    private(set) var inertia = 0.0
     /// Rows compared with every center in the last assignment (all of them the first time).
-    var reassigned = 0
+    private(set) var reassigned = 0
 
     /// How far short of its bound a row's own distance must stay to keep its center.
     static var slack: Float { 1e-3 }
@@ -166,23 +166,33 @@ private struct BoundedAssignment<Loop: ParallelLoop> {
         self.k = k
         self.loop = loop
         nearest = NearestCenters(count: count, dimension: d, k: k, products: products, loop: loop)
-        labels = [Int32](repeating: 0, count: count)
-        own = [Double](repeating: 0, count: count)
-        lower = [Float](repeating: 0, count: count)
-        failed = []
+        labels = .allocate(capacity: count)
+        labels.initialize(repeating: 0, count: count)
+        own = .allocate(capacity: count)
+        own.initialize(repeating: 0, count: count)
+        lower = .allocate(capacity: count)
+        lower.initialize(repeating: 0, count: count)
+        kept = .allocate(capacity: count)
+        kept.initialize(repeating: false, count: count)
         failed.reserveCapacity(count)
-        gathered = []
+    }
+
+    deinit {
+        labels.deallocate()
+        own.deallocate()
+        lower.deallocate()
+        kept.deallocate()
     }
 
     /// Compares every row with every center.
-    mutating func assignAll(rows x: UnsafePointer<Float>, centers: [Float]) {
+    func assignAll(rows x: UnsafePointer<Float>, centers: [Float]) {
         failed = Array(0..<count)
-        assignFailed(rows: x, gathered: false, centers: centers)
+        assignFailed(rows: x, centers: centers)
     }
 
     /// The centers moved from `previous` to `centers`: lowers the bounds by the moves, keeps each
     /// row's center where its bound still holds and compares the others with every center.
-    mutating func step(rows x: UnsafePointer<Float>, from previous: [Float], to centers: [Float]) {
+    func step(rows x: UnsafePointer<Float>, from previous: [Float], to centers: [Float]) {
         // How far each center moved; a row's bound drops by the largest move of a center not its own.
         var farthest = 0.0, runnerUp = 0.0, farthestCenter = -1
         for j in 0..<k {
@@ -200,83 +210,60 @@ private struct BoundedAssignment<Loop: ParallelLoop> {
                 runnerUp = move
             }
         }
-        let (count, d, slack, loop) = (self.count, self.d, Self.slack, self.loop)
+        let (count, d, slack) = (self.count, self.d, Self.slack)
+        let (labels, own, lower, kept) = (self.labels, self.own, self.lower, self.kept)
         let parts = max(1, min(loop.width, count / 256))
-        var keeps = [Bool](repeating: false, count: count)
-        labels.withUnsafeBufferPointer { lBuf in
-            own.withUnsafeMutableBufferPointer { oBuf in
-                lower.withUnsafeMutableBufferPointer { bBuf in
-                    keeps.withUnsafeMutableBufferPointer { kBuf in
-                        centers.withUnsafeBufferPointer { cBuf in
-                            let (labels, own, lower, keep, c) = (lBuf.baseAddress!, oBuf.baseAddress!, bBuf.baseAddress!,
-                                                                 kBuf.baseAddress!, cBuf.baseAddress!)
-                            loop.run(parts) { p in
-                                var e: Float = 0
-                                for i in (p * count / parts)..<((p + 1) * count / parts) {
-                                    let j = Int(labels[i])
-                                    let drop = j == farthestCenter ? runnerUp : farthest
-                                    lower[i] = Float(Double(lower[i]) - drop)
-                                    voronoid_squared_distances(x + i * d, 1, c + j * d, 1, d, &e)
-                                    own[i] = Double(e)
-                                    keep[i] = e.squareRoot() <= lower[i] * (1 - slack)
-                                }
-                            }
-                        }
-                    }
+        centers.withUnsafeBufferPointer { cBuf in
+            let c = cBuf.baseAddress!
+            loop.run(parts) { p in
+                var e: Float = 0
+                for i in (p * count / parts)..<((p + 1) * count / parts) {
+                    let j = Int(labels[i])
+                    lower[i] = Float(Double(lower[i]) - (j == farthestCenter ? runnerUp : farthest))
+                    voronoid_squared_distances(x + i * d, 1, c + j * d, 1, d, &e)
+                    own[i] = Double(e)
+                    kept[i] = e.squareRoot() <= lower[i] * (1 - slack)
                 }
             }
         }
         failed.removeAll(keepingCapacity: true)
-        for i in 0..<count where !keeps[i] { failed.append(i) }
-        assignFailed(rows: x, gathered: true, centers: centers)
+        for i in 0..<count where !kept[i] { failed.append(i) }
+        // Side by side for the matrix product.
+        let n = failed.count
+        if gathered.count < n * d { gathered = [Float](repeating: 0, count: n * d) }
+        gathered.withUnsafeMutableBufferPointer { g in
+            for (a, i) in failed.enumerated() { (g.baseAddress! + a * d).update(from: x + i * d, count: d) }
+        }
+        gathered.withUnsafeBufferPointer { assignFailed(rows: $0.baseAddress!, centers: centers, gathered: true) }
     }
 
-    /// Assigns the rows in `failed` against every center (gathered side by side first unless
-    /// they are all the rows), then sums the inertia.
-    private mutating func assignFailed(rows x: UnsafePointer<Float>, gathered gather: Bool, centers: [Float]) {
+    /// Assigns the rows in `failed` against every center, then sums the inertia. `rows` holds
+    /// them side by side when `gathered`, else it is all the rows.
+    private func assignFailed(rows source: UnsafePointer<Float>, centers: [Float], gathered: Bool = false) {
         let n = failed.count
         reassigned = n
         if n > 0 {
             let (d, k) = (self.d, self.k)
-            if gather {
-                if gathered.count < n * d { gathered = [Float](repeating: 0, count: count * d) }
-                gathered.withUnsafeMutableBufferPointer { g in
-                    for (a, i) in failed.enumerated() { (g.baseAddress! + a * d).update(from: x + i * d, count: d) }
-                }
-            }
-            // Moved out while the blocks (part of self) run, then back: no copies.
-            var (labels, own, lower) = (self.labels, self.own, self.lower)
-            (self.labels, self.own, self.lower) = ([], [], [])
-            defer { (self.labels, self.own, self.lower) = (labels, own, lower) }
-            labels.withUnsafeMutableBufferPointer { lBuf in
-                own.withUnsafeMutableBufferPointer { oBuf in
-                    lower.withUnsafeMutableBufferPointer { bBuf in
-                        failed.withUnsafeBufferPointer { fBuf in
-                            gathered.withUnsafeBufferPointer { gBuf in
-                                centers.withUnsafeBufferPointer { cBuf in
-                                    let (labels, own, lower, rows, c) = (lBuf.baseAddress!, oBuf.baseAddress!, bBuf.baseAddress!,
-                                                                         fBuf.baseAddress!, cBuf.baseAddress!)
-                                    let source = gather ? gBuf.baseAddress! : x
-                                    nearest.blocks.forEachRow(rows: source, count: n, centers: centers) { a, distances in
-                                        let (j, _) = ResponsibilityKernel.argmin(distances, count: k)
-                                        var second = Float.infinity
-                                        for t in 0..<k where t != j { second = min(second, distances[t]) }
-                                        let i = rows[a]
-                                        labels[i] = Int32(j)
-                                        lower[i] = max(0, second).squareRoot()
-                                        var e: Float = 0
-                                        voronoid_squared_distances(source + a * d, 1, c + j * d, 1, d, &e)
-                                        own[i] = Double(e)
-                                    }
-                                }
-                            }
-                        }
+            let (labels, own, lower) = (self.labels, self.own, self.lower)
+            failed.withUnsafeBufferPointer { fBuf in
+                centers.withUnsafeBufferPointer { cBuf in
+                    let (rows, c) = (fBuf.baseAddress!, cBuf.baseAddress!)
+                    nearest.blocks.forEachRow(rows: source, count: n, centers: centers) { a, distances in
+                        let (j, _) = ResponsibilityKernel.argmin(distances, count: k)
+                        var second = Float.infinity
+                        for t in 0..<k where t != j { second = min(second, distances[t]) }
+                        let i = gathered ? rows[a] : a
+                        labels[i] = Int32(j)
+                        lower[i] = max(0, second).squareRoot()
+                        var e: Float = 0
+                        voronoid_squared_distances(source + a * d, 1, c + j * d, 1, d, &e)
+                        own[i] = Double(e)
                     }
                 }
             }
         }
         var total = 0.0
-        for v in own { total += v }
+        for i in 0..<count { total += own[i] }
         inertia = total
     }
 }
