@@ -138,11 +138,11 @@ voronoid_part_pool *voronoid_part_pool_create(int threads, long long poll_nanose
 
 void voronoid_part_pool_run(voronoid_part_pool *pool, long parts, voronoid_part_body body, void *context) {
     if (parts <= 0) return;
-    if (parts == 1 || pool->threads == 0) {
+    // More parts than the claim word can count (never asked for: a part per core) run here.
+    if (parts == 1 || pool->threads == 0 || parts > (long)FIELD_MASK) {
         for (long p = 0; p < parts; p++) body(context, p);
         return;
     }
-    if (parts > (long)FIELD_MASK) parts = (long)FIELD_MASK;
     pool->body = body;
     pool->context = context;
     atomic_store_explicit(&pool->done, 0, memory_order_relaxed);

@@ -18,8 +18,8 @@ typedef struct voronoid_part_pool voronoid_part_pool;
 /// started.
 voronoid_part_pool *voronoid_part_pool_create(int threads, long long poll_nanoseconds, const char *name);
 
-/// Runs `body(context, p)` once for each p in 0 ..< parts (at most 65 535) on the calling thread
-/// and the pool's, and returns when every call has returned. Any thread may run any part; a part
+/// Runs `body(context, p)` once for each p in 0 ..< parts on the calling thread and the pool's
+/// (beyond 65 535 parts, on the calling thread alone), and returns when every call has returned. Any thread may run any part; a part
 /// no pool thread has taken when the caller is free is run by the caller. One caller at a time.
 void voronoid_part_pool_run(voronoid_part_pool *pool, long parts, voronoid_part_body body, void *context);
 
