@@ -57,19 +57,17 @@ static void futex_wake_all(_Atomic uint32_t *word) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-// Takes and runs parts of generation `generation` until none is left; returns how many it ran.
-static long take_parts(voronoid_part_pool *pool, uint64_t generation) {
-    long ran = 0;
+// Takes and runs parts of generation `generation` until none is left.
+static void take_parts(voronoid_part_pool *pool, uint64_t generation) {
     uint64_t seen = atomic_load_explicit(&pool->claims, memory_order_acquire);
     for (;;) {
-        if ((seen >> GENERATION_SHIFT) != generation) return ran;
+        if ((seen >> GENERATION_SHIFT) != generation) return;
         uint64_t parts = (seen >> PARTS_SHIFT) & FIELD_MASK, next = seen & FIELD_MASK;
-        if (next >= parts) return ran;
+        if (next >= parts) return;
         if (atomic_compare_exchange_weak_explicit(&pool->claims, &seen, seen + 1,
                                                   memory_order_acq_rel, memory_order_acquire)) {
             pool->body(pool->context, (long)next);
             atomic_fetch_add_explicit(&pool->done, 1, memory_order_release);
-            ran += 1;
             seen = atomic_load_explicit(&pool->claims, memory_order_acquire);
         }
     }

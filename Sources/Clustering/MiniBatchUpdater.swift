@@ -182,7 +182,7 @@ public final class MiniBatchUpdater {
         for j in 0..<k { voronoid_add_scaled(centerMean, c + j * d, 1 / Float(k), d) }
         // Centering keeps the expansion's rounding on the scale of the data's spread, not of its
         // offset from the origin. Where the centers' mean is already near the origin (squared,
-        // under 1/64 of the centers' mean squared norm last batch) it buys nothing, and copying
+        // under 1/65 of the centers' mean squared norm last batch) it buys nothing, and copying
         // every row minus the mean cost a twelfth of the step at d 384, k 256: the rows then go
         // to the product as they are, with their own norms in the bound. Either way the bound is
         // the one of the norms used, so the centers compared directly and the result are the same.

@@ -140,7 +140,8 @@ private final class BoundedAssignment<Loop: ParallelLoop> {
     let d: Int
     let k: Int
     let loop: Loop
-    var nearest: NearestCenters<Loop>
+    /// Rows' distances to every center, a block at a time.
+    var blocks: RangedBlockDistances<Loop>
     /// Each row's center.
     let labels: UnsafeMutablePointer<Int32>
     /// Each row's squared distance to its center, by the direct form.
@@ -165,7 +166,7 @@ private final class BoundedAssignment<Loop: ParallelLoop> {
         self.d = d
         self.k = k
         self.loop = loop
-        nearest = NearestCenters(count: count, dimension: d, k: k, products: products, loop: loop)
+        blocks = RangedBlockDistances(count: count, dimension: d, k: k, products: products, loop: loop)
         labels = .allocate(capacity: count)
         labels.initialize(repeating: 0, count: count)
         own = .allocate(capacity: count)
@@ -248,7 +249,7 @@ private final class BoundedAssignment<Loop: ParallelLoop> {
             failed.withUnsafeBufferPointer { fBuf in
                 centers.withUnsafeBufferPointer { cBuf in
                     let (rows, c) = (fBuf.baseAddress!, cBuf.baseAddress!)
-                    nearest.blocks.forEachRow(rows: source, count: n, centers: centers) { a, distances in
+                    blocks.forEachRow(rows: source, count: n, centers: centers) { a, distances in
                         let (j, _) = ResponsibilityKernel.argmin(distances, count: k)
                         var second = Float.infinity
                         for t in 0..<k where t != j { second = min(second, distances[t]) }
@@ -265,14 +266,5 @@ private final class BoundedAssignment<Loop: ParallelLoop> {
         var total = 0.0
         for i in 0..<count { total += own[i] }
         inertia = total
-    }
-}
-
-/// Each row's distances to every center, from ``RangedBlockDistances``.
-private struct NearestCenters<Loop: ParallelLoop> {
-    var blocks: RangedBlockDistances<Loop>
-
-    init(count: Int, dimension d: Int, k: Int, products: Bool, loop: Loop) {
-        blocks = RangedBlockDistances(count: count, dimension: d, k: k, products: products, loop: loop)
     }
 }

@@ -1,16 +1,14 @@
 import CPartPool
 import Clustering
-import Glibc
 
 /// Runs the core's per-row parts on the calling thread and `width − 1` threads of its own, which
 /// keep polling for the next batch's parts for a moment after each (see `CPartPool.h`).
 ///
 /// The clustering loop calls it from its own thread (never Swift's cooperative pool), one batch
 /// at a time, so blocking until the parts finish is fine.
+// SAFETY: `run` is called by one thread at a time (the pool's owner); the C pool's threads only
+// read the job it publishes, and `deinit` joins them.
 public final class PartPool: ParallelLoop, @unchecked Sendable {
-    // SAFETY: `run` is called by one thread at a time (the pool's owner); the C pool's threads
-    // only read the job it publishes, and `deinit` joins them.
-
     /// How many parts to make.
     public let width: Int
     private let pool: OpaquePointer?

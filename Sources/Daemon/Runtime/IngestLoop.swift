@@ -85,7 +85,7 @@ final class IngestLoop: Sendable {
     /// messages arriving. libzmq's mark counts messages, so a fixed one cannot suit both a
     /// producer that sends single vectors and one that sends 1.5 MB batches: 100 000 of the
     /// latter let a burst pile up a whole stream in the daemon (every page of it new memory,
-    /// a page fault per 4 KiB: a tenth of the daemon's processor time at d 384, k 256), where
+    /// a page fault per 4 KiB: 7–12 % of the daemon's processor time at d 384, k 256), where
     /// a few dozen keep its pages in use and leave the rest with the producer.
     struct HighWaterMark {
         let budget: Int
