@@ -33,6 +33,8 @@ public struct CoreBenchmark {
 
     /// How the update computes distances.
     public var distances: UpdateConfiguration.DistanceMethod = .automatic
+    /// The precision of the screen's product.
+    public var products: UpdateConfiguration.ProductPrecision = .automatic
 
     public init(seconds: Double = 0.5, threadCounts: [Int] = [1, 2], only: String? = nil) {
         self.seconds = seconds
@@ -171,6 +173,7 @@ public struct CoreBenchmark {
         state.schedule = .constant(state.schedule.initial)
         var configuration = UpdateConfiguration(mode: mode, deadCenterFraction: 0)
         configuration.distances = distances
+        configuration.products = products
         let updater = MiniBatchUpdater(configuration: configuration)
         let loop = PartPool(width: threads)
         var offset = 0

@@ -396,6 +396,180 @@ int voronoid_set_kernel_level(int requested) {
     return l;
 }
 
+// The screen's matrix product in bfloat16 (AVX-512 BF16's VDPBF16PS: sixteen lanes, each the sum of
+// two products, twice float32's multiply-adds per instruction). Rows and centers are rounded to
+// bfloat16 (8 significant bits, round to nearest even, input denormals to zero), their products
+// summed in float32; the screen's bound widens for that rounding and the direct form decides,
+// as with the float32 product.
+//
+// Layout of the packed centers: dimension pairs (t = 2q, 2q + 1) side by side, so one 32-bit
+// broadcast of a row's pair meets sixteen centers' pairs in one instruction; centers in panels of
+// 32 (two groups of 16), each panel all pairs deep:
+// packed[((g / 2) · Q + q) · 64 + (g % 2) · 32 + 2l + e] = center 16g + l, coordinate 2q + e,
+// with Q = ⌈d / 2⌉ pairs, zero past d. A register tile is 12 rows by one panel: 24 accumulators.
+#define VORONOID_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"), min_vector_width(512)))
+#define BF16_TILE_ROWS 12
+
+// Sixteen rows of sixteen 32-bit words transposed in registers: r[q] ends as word q of each row.
+static VORONOID_BF16 inline __attribute__((always_inline)) void transpose16x16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    // u[4i + e] holds, in 128-bit lane L, word 4L + e of rows 4i..4i+3; gather the lanes.
+    for (int e = 0; e < 4; e++) {
+        __m512i v = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88), v2 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);
+        __m512i y = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88), y2 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
+        r[e] = _mm512_shuffle_i32x4(v, y, 0x88);
+        r[8 + e] = _mm512_shuffle_i32x4(v, y, 0xDD);
+        r[4 + e] = _mm512_shuffle_i32x4(v2, y2, 0x88);
+        r[12 + e] = _mm512_shuffle_i32x4(v2, y2, 0xDD);
+    }
+}
+
+// The lanes of 32 floats from `t` on that lie before `d`, as two 16-lane masks.
+static inline __attribute__((always_inline)) void bf16_masks(long d, long t, __mmask16 *low, __mmask16 *high) {
+    long left = d - t;
+    *low = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+    *high = left >= 32 ? (__mmask16)0xffff : left <= 16 ? (__mmask16)0 : (__mmask16)((1u << (left - 16)) - 1);
+}
+
+static VORONOID_BF16 void bf16_pack_centers(const float *c, long lo, long hi, long k, long d, uint16_t *packed) {
+    const long pairs = (d + 1) / 2;
+    uint32_t *words = (uint32_t *)packed;
+    for (long g = lo / 16; g * 16 < hi && g * 16 < k; g++) {
+        uint32_t *group = words + (g / 2) * pairs * 32 + (g % 2) * 16;
+        for (long q0 = 0; q0 < pairs; q0 += 16) {
+            __mmask16 low, high;
+            bf16_masks(d, 2 * q0, &low, &high);
+            __m512i r[16];
+            for (int l = 0; l < 16; l++) {
+                if (g * 16 + l < k) {
+                    const float *src = c + (g * 16 + l) * d + 2 * q0;
+                    r[l] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, src + 16),
+                                                        _mm512_maskz_loadu_ps(low, src));
+                } else {
+                    r[l] = _mm512_setzero_si512();
+                }
+            }
+            transpose16x16(r);
+            long count = pairs - q0 < 16 ? pairs - q0 : 16;
+            for (long q = 0; q < count; q++) _mm512_storeu_si512(group + (q0 + q) * 32, r[q]);
+        }
+    }
+}
+
+static VORONOID_BF16 void bf16_rows(const float *x, long rows, long d, const float *mean, uint16_t *out,
+                                    float *norms) {
+    const long stride = (d + 1) & ~1L;
+    for (long i = 0; i < rows; i++) {
+        const float *xi = x + i * d;
+        uint16_t *oi = out + i * stride;
+        __m512 n = _mm512_setzero_ps();
+        for (long t = 0; t < d; t += 32) {
+            __mmask16 low, high;
+            bf16_masks(d, t, &low, &high);
+            __m512 a = _mm512_maskz_loadu_ps(low, xi + t), b = _mm512_maskz_loadu_ps(high, xi + t + 16);
+            if (mean) {
+                a = _mm512_sub_ps(a, _mm512_maskz_loadu_ps(low, mean + t));
+                b = _mm512_sub_ps(b, _mm512_maskz_loadu_ps(high, mean + t + 16));
+            }
+            n = _mm512_fmadd_ps(a, a, n);
+            n = _mm512_fmadd_ps(b, b, n);
+            long left = stride - t;
+            __mmask32 m = left >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << left) - 1);
+            _mm512_mask_storeu_epi16(oi + t, m, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+        }
+        norms[i] = _mm512_reduce_add_ps(n);
+    }
+}
+
+// One register tile: `rows` (at most 12) rows against one panel, all pairs deep, written to the
+// columns of `out` that `m0` and `m1` keep.
+static VORONOID_BF16 inline __attribute__((always_inline)) void bf16_tile(
+    const uint16_t *x, long stride, int rows, const uint16_t *panel, long pairs, float *out, long ldo,
+    __mmask16 m0, __mmask16 m1) {
+    __m512 acc[BF16_TILE_ROWS][2];
+    const int32_t *row[BF16_TILE_ROWS];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < BF16_TILE_ROWS; r++) {
+        acc[r][0] = _mm512_setzero_ps();
+        acc[r][1] = _mm512_setzero_ps();
+        // Rows past the last repeat row 0: their sums are computed and never stored.
+        row[r] = (const int32_t *)(x + (r < rows ? r : 0) * stride);
+    }
+    for (long q = 0; q < pairs; q++) {
+        __m512bh c0 = (__m512bh)_mm512_loadu_si512(panel + q * 64);
+        __m512bh c1 = (__m512bh)_mm512_loadu_si512(panel + q * 64 + 32);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < BF16_TILE_ROWS; r++) {
+            __m512bh v = (__m512bh)_mm512_set1_epi32(row[r][q]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], c0, v);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], c1, v);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < BF16_TILE_ROWS; r++) {
+        if (r < rows) {
+            _mm512_mask_storeu_ps(out + r * ldo, m0, acc[r][0]);
+            _mm512_mask_storeu_ps(out + r * ldo + 16, m1, acc[r][1]);
+        }
+    }
+}
+
+static VORONOID_BF16 void bf16_products(const uint16_t *x, long n, const uint16_t *packed, long k, long d, float *out) {
+    const long stride = (d + 1) & ~1L, pairs = stride / 2, panels = (k + 31) / 32;
+    // Panels a block of 512 KiB, which stays in the second-level cache while every row tile
+    // passes over it; a row tile (12 rows) stays in the first.
+    long block = (512L * 1024) / (stride * 64);
+    if (block < 1) block = 1;
+    for (long p0 = 0; p0 < panels; p0 += block) {
+        long p1 = p0 + block < panels ? p0 + block : panels;
+        for (long i = 0; i < n; i += BF16_TILE_ROWS) {
+            int rows = n - i < BF16_TILE_ROWS ? (int)(n - i) : BF16_TILE_ROWS;
+            for (long p = p0; p < p1; p++) {
+                __mmask16 m0, m1;
+                bf16_masks(k, p * 32, &m0, &m1);
+                bf16_tile(x + i * stride, stride, rows, packed + p * pairs * 64, pairs, out + i * k + p * 32, k, m0, m1);
+            }
+        }
+    }
+}
+
+// -1: not asked yet; else whether the processor has the instructions.
+static int bf16_state = -1;
+
+int voronoid_bfloat16_available(void) {
+    int s = __atomic_load_n(&bf16_state, __ATOMIC_RELAXED);
+    if (s < 0) {
+        __builtin_cpu_init();
+        s = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512dq");
+        __atomic_store_n(&bf16_state, s, __ATOMIC_RELAXED);
+    }
+    return s;
+}
+
+void voronoid_bfloat16_pack_centers(const float *centers, long lo, long hi, long k, long d, uint16_t *packed) {
+    bf16_pack_centers(centers, lo, hi, k, d, packed);
+}
+
+void voronoid_bfloat16_rows(const float *x, long rows, long d, const float *mean, uint16_t *out, float *norms) {
+    bf16_rows(x, rows, d, mean, out, norms);
+}
+
+void voronoid_bfloat16_products_into(const uint16_t *rows, long n, const uint16_t *packed, long k, long d, float *out) {
+    bf16_products(rows, n, packed, k, d, out);
+}
+
 #define VORONOID_DISPATCH(v4_call, v3_call, base_call) \
     do {                                                  \
         int l_ = voronoid_kernel_level();                 \
@@ -407,6 +581,16 @@ int voronoid_set_kernel_level(int requested) {
 int voronoid_kernel_level(void) { return 1; }
 int voronoid_set_kernel_level(int requested) { (void)requested; return 1; }
 #define VORONOID_DISPATCH(v4_call, v3_call, base_call) do { base_call; } while (0)
+int voronoid_bfloat16_available(void) { return 0; }
+void voronoid_bfloat16_pack_centers(const float *centers, long lo, long hi, long k, long d, uint16_t *packed) {
+    (void)centers; (void)lo; (void)hi; (void)k; (void)d; (void)packed;
+}
+void voronoid_bfloat16_rows(const float *x, long rows, long d, const float *mean, uint16_t *out, float *norms) {
+    (void)x; (void)rows; (void)d; (void)mean; (void)out; (void)norms;
+}
+void voronoid_bfloat16_products_into(const uint16_t *rows, long n, const uint16_t *packed, long k, long d, float *out) {
+    (void)rows; (void)n; (void)packed; (void)k; (void)d; (void)out;
+}
 #endif
 
 void voronoid_squared_distances(const float *x, long rows, const float *c, long k, long d, float *out) {

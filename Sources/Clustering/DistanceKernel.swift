@@ -32,6 +32,30 @@ public enum DistanceKernel {
         d >= 128
     }
 
+    /// Whether this processor can multiply the screen's matrix product in bfloat16 (AVX-512 BF16).
+    public static let bfloat16Available = voronoid_bfloat16_available() != 0
+
+    /// `out[i·k + j]` = the inner product of row `i` and center `j`, each rounded to bfloat16
+    /// (to nearest, ties to even), the products summed in float32: the screen's matrix product
+    /// on its own, for tests and measurements (it allocates its packed copies; the updater keeps
+    /// its own). Only where ``bfloat16Available``.
+    public static func bfloat16InnerProducts(
+        rows x: UnsafePointer<Float>, count n: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        precondition(bfloat16Available, "bfloat16InnerProducts: the processor lacks AVX-512 BF16")
+        let stride = (d + 1) & ~1
+        let rows = [UInt16](unsafeUninitializedCapacity: max(1, n * stride)) { b, count in
+            let norms = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
+            defer { norms.deallocate() }
+            voronoid_bfloat16_rows(x, n, d, nil, b.baseAddress!, norms)
+            count = max(1, n * stride)
+        }
+        var packed = [UInt16](repeating: 0, count: (k + 31) / 32 * 32 * stride)
+        packed.withUnsafeMutableBufferPointer { voronoid_bfloat16_pack_centers(c, 0, k, k, d, $0.baseAddress!) }
+        voronoid_bfloat16_products_into(rows, n, packed, k, d, out)
+    }
+
     /// `‖a − b‖²` for two `dimension`-wide vectors.
 
     public static func squaredDistance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension d: Int) -> Float {

@@ -43,6 +43,14 @@ public final class MiniBatchUpdater {
     private var centerNorms = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var centerRoots = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var centerMean = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// The bfloat16 screen's operands: the batch's rows (centered where `centersRows`), rows of
+    /// `d` rounded up to even; the centered centers packed by `voronoid_bfloat16_pack_centers`.
+    private var packedRows = UnsafeMutablePointer<UInt16>.allocate(capacity: 1)
+    private var packedCenters = UnsafeMutablePointer<UInt16>.allocate(capacity: 1)
+    private var packedCapacity = (rows: 0, k: 0, d: 0)
+    /// Whether the last screened batch or prediction multiplied in bfloat16 (see
+    /// ``UpdateConfiguration/ProductPrecision``).
+    public private(set) var screensInBfloat16 = false
     /// Whether this batch's screen centers the rows (see ``prepareScreening(rows:centers:k:dimension:sharesPasses:)``),
     /// and whether `centerNorms` hold a previous batch's norms to decide it by.
     private var centersRows = true
@@ -99,6 +107,7 @@ public final class MiniBatchUpdater {
             UnsafeMutableRawPointer(centeredRows), UnsafeMutableRawPointer(rowNorms),
             UnsafeMutableRawPointer(centeredCenters), UnsafeMutableRawPointer(centerNorms),
             UnsafeMutableRawPointer(centerRoots), UnsafeMutableRawPointer(centerMean), UnsafeMutableRawPointer(partBounded),
+            UnsafeMutableRawPointer(packedRows), UnsafeMutableRawPointer(packedCenters),
         ]
         let separation: [UnsafeMutableRawPointer] = [
             UnsafeMutableRawPointer(separationDirection), UnsafeMutableRawPointer(separationKey),
@@ -161,9 +170,14 @@ public final class MiniBatchUpdater {
     /// Once per batch before screening: the centers' mean, the centers minus it, their squared
     /// norms and norms. Centering keeps the expansion's cancellation, and so its error bound,
     /// on the scale of the data's spread rather than its distance from the origin.
-    /// With `sharesPasses` the centering itself is left to ``centerCenters(_:from:to:dimension:)``,
+    /// With `sharesPasses` the centering itself is left to ``centerCenters(_:from:to:k:dimension:)``,
     /// a range per part.
     private func prepareScreening(rows: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int, sharesPasses: Bool) {
+        // Softmax weighs every center, the ones beyond its window too, from the distances the
+        // screen leaves expanded: those stay float32's.
+        screensInBfloat16 = configuration.products == .automatic && DistanceKernel.bfloat16Available
+            && configuration.mode != .softmax
+        if screensInBfloat16 { reservePacked(rows: rows, k: k, dimension: d) }
         if rows > screenCapacity.rows || d != screenCapacity.d {
             centeredRows.deallocate(); centeredRows = LargeBuffer.allocate(Float.self, capacity: max(rows, screenCapacity.rows) * d)
             rowNorms.deallocate(); rowNorms = .allocate(capacity: max(rows, screenCapacity.rows))
@@ -193,15 +207,44 @@ public final class MiniBatchUpdater {
         centersRows = !(centerNormsKnown && 65 * meanNorm * Float(k) <= spread)
         if !centersRows { for t in 0..<d { centerMean[t] = 0 } }
         centerNormsKnown = true
-        if !sharesPasses { centerCenters(c, from: 0, to: k, dimension: d) }
+        if !sharesPasses { centerCenters(c, from: 0, to: k, k: k, dimension: d) }
+    }
+
+    /// Makes room for the bfloat16 screen's operands; allocates only when something grew. The
+    /// packed centers start zero, so a panel's lanes past `k` add nothing.
+    private func reservePacked(rows: Int, k: Int, dimension d: Int) {
+        let stride = (d + 1) & ~1
+        if rows > packedCapacity.rows || d != packedCapacity.d {
+            let cap = max(rows, packedCapacity.rows)
+            packedRows.deallocate(); packedRows = LargeBuffer.allocate(UInt16.self, capacity: cap * stride)
+            packedCapacity.rows = cap
+        }
+        if k != packedCapacity.k || d != packedCapacity.d {
+            let count = (k + 31) / 32 * 32 * stride
+            packedCenters.deallocate(); packedCenters = LargeBuffer.allocate(UInt16.self, capacity: count)
+            packedCenters.initialize(repeating: 0, count: count)
+            packedCapacity.k = k
+        }
+        packedCapacity.d = d
+    }
+
+    /// The first center of part `q` of `parts` in the shared passes over the centers: a multiple
+    /// of 16, as the bfloat16 packing takes centers sixteen at a time.
+    static func centerSplit(_ k: Int, part q: Int, of parts: Int) -> Int {
+        q >= parts ? k : Swift.min(k, (k * q / parts + 15) & ~15)
     }
 
     /// Centers `lo..<hi` minus the centers' mean, their squared norms and norms (after
-    /// ``prepareScreening(rows:centers:k:dimension:sharesPasses:)``).
-    private func centerCenters(_ c: UnsafePointer<Float>, from lo: Int, to hi: Int, dimension d: Int) {
+    /// ``prepareScreening(rows:centers:k:dimension:sharesPasses:)``), and for the bfloat16 screen
+    /// packed; `lo` a multiple of 16, and `hi` too unless it is `k`.
+    private func centerCenters(_ c: UnsafePointer<Float>, from lo: Int, to hi: Int, k: Int, dimension d: Int) {
         guard hi > lo else { return }
         voronoid_center_rows(c + lo * d, hi - lo, d, centerMean, centeredCenters + lo * d, centerNorms + lo)
-        for j in lo..<hi { centerRoots[j] = centerNorms[j].squareRoot() }
+        // The bfloat16 bound's absolute part (see `screenedDistances`) rides on the norms it
+        // multiplies: γ·(‖x‖ + ‖c‖ + 2⁻⁴⁸)² ≥ γ·2⁻⁹⁶ covers every underflow the product flushes.
+        let lift: Float = screensInBfloat16 ? 0x1p-48 : 0
+        for j in lo..<hi { centerRoots[j] = centerNorms[j].squareRoot() + lift }
+        if screensInBfloat16 { voronoid_bfloat16_pack_centers(centeredCenters, lo, hi, k, d, packedCenters) }
     }
 
     /// Squared distances of rows `lo..<hi` through the matrix product, exact (direct form)
@@ -212,21 +255,37 @@ public final class MiniBatchUpdater {
         part p: Int
     ) {
         let n = hi - lo
-        let xc: UnsafePointer<Float>
-        if centersRows {
-            voronoid_center_rows(x + lo * d, n, d, centerMean, centeredRows + lo * d, rowNorms + lo)
-            xc = UnsafePointer(centeredRows + lo * d)
-        } else {
-            voronoid_row_norms(x + lo * d, n, d, rowNorms + lo)
-            xc = x + lo * d
-        }
         let g = distances + lo * k
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
-                     1, xc, Int32(d), centeredCenters, Int32(d), 0, g, Int32(k))
-        // Inner products, norms and their sums in float32 err by at most about (d + 6)·2⁻²⁴
-        // times (‖x‖ + ‖c‖)² (centering's own rounding included); four times that also covers
-        // the direct form's rounding of the distances it is compared with.
-        let gamma = 4 * Float(d + 6) * 0x1p-24
+        let gamma: Float
+        if screensInBfloat16 {
+            let stride = (d + 1) & ~1
+            voronoid_bfloat16_rows(x + lo * d, n, d, centersRows ? UnsafePointer(centerMean) : nil,
+                                   packedRows + lo * stride, rowNorms + lo)
+            voronoid_bfloat16_products_into(packedRows + lo * stride, n, packedCenters, k, d, g)
+            // Rounding x and c to bfloat16 (unit roundoff u = 2⁻⁸) moves x·c by at most
+            // (2u + u²)·‖x‖‖c‖, so the distance by at most (2⁻⁸ + 2⁻¹⁷)·(‖x‖ + ‖c‖)²; the float32
+            // sum of the rounded products errs as the float32 product's does, by a factor
+            // (1 + u)² at most, covered by 5 in place of 4 below. The 2⁻¹² covers the inputs
+            // flushed from below 2⁻¹²⁶ (2⁻¹²⁵·√d·(‖x‖ + ‖c‖), under 2⁻¹²·(‖x‖ + ‖c‖)² + 2⁻²⁰⁰),
+            // and the centers' norms' lift of 2⁻⁴⁸ the products and sums flushed to zero (at
+            // most (4d + 8)·2⁻¹²⁶).
+            gamma = 0x1p-8 + 0x1p-12 + 5 * Float(d + 6) * 0x1p-24
+        } else {
+            let xc: UnsafePointer<Float>
+            if centersRows {
+                voronoid_center_rows(x + lo * d, n, d, centerMean, centeredRows + lo * d, rowNorms + lo)
+                xc = UnsafePointer(centeredRows + lo * d)
+            } else {
+                voronoid_row_norms(x + lo * d, n, d, rowNorms + lo)
+                xc = x + lo * d
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(k), Int32(d),
+                         1, xc, Int32(d), centeredCenters, Int32(d), 0, g, Int32(k))
+            // Inner products, norms and their sums in float32 err by at most about (d + 6)·2⁻²⁴
+            // times (‖x‖ + ‖c‖)² (centering's own rounding included); four times that also covers
+            // the direct form's rounding of the distances it is compared with.
+            gamma = 4 * Float(d + 6) * 0x1p-24
+        }
         guard let temperature = entmaxTemperature, temperature > 0 else {
             exactDistances[p] = voronoid_screen_distances(
                 x + lo * d, c, n, k, d, rowNorms + lo, centerNorms, centerRoots, gamma, window, g)
@@ -456,9 +515,9 @@ public final class MiniBatchUpdater {
                     let (firstMass, firstDelta) = (ownMass.baseAddress!, ownDelta.baseAddress!)
                     if sharesPasses && (screened || zeroDelta) {
                         loop.run(parts) { q in
-                            let lo = k * q / parts, hi = k * (q + 1) / parts
+                            let lo = Self.centerSplit(k, part: q, of: parts), hi = Self.centerSplit(k, part: q + 1, of: parts)
                             if zeroDelta { (firstDelta + lo * d).update(repeating: 0, count: (hi - lo) * d) }
-                            if screened { centerCenters(c, from: lo, to: hi, dimension: d) }
+                            if screened { centerCenters(c, from: lo, to: hi, k: k, dimension: d) }
                         }
                     }
                     loop.run(parts) { p in

@@ -10,10 +10,29 @@ import Testing
         var offset: Float
         var mode: ResponsibilityMode
         var ties = false
-        var testDescription: String { "d \(d) k \(k) offset \(offset) \(mode.rawValue)\(ties ? " ties" : "")" }
+        var products = UpdateConfiguration.ProductPrecision.automatic
+        /// Parts run on threads; from k·d 2¹⁷ they share the passes over the centers too.
+        var threads = 1
+        var testDescription: String {
+            "d \(d) k \(k) offset \(offset) \(mode.rawValue)\(ties ? " ties" : "") \(products.rawValue)\(threads > 1 ? " threads \(threads)" : "")"
+        }
+
     }
 
-    static let cases: [Case] = [
+    /// Every case with each precision of the product (bfloat16 where the processor has it, and
+    /// float32), and the shapes only the bfloat16 kernel cuts differently: an odd dimension (a
+    /// padded pair), k past a panel of 32 by a few, several blocks of panels (d 1537), and parts
+    /// on threads that pack the centers sixteen at a time.
+    static let cases: [Case] = shapes.flatMap { c in
+        UpdateConfiguration.ProductPrecision.allCases.map { var c = c; c.products = $0; return c }
+    }
+
+    static let shapes: [Case] = [
+        Case(d: 131, k: 37, offset: 1e4, mode: .entmax15),
+        Case(d: 129, k: 17, offset: 0, mode: .hard, ties: true),
+        Case(d: 1537, k: 200, offset: -3e3, mode: .entmax15),
+        Case(d: 385, k: 350, offset: 0, mode: .entmax15, threads: 3),
+        Case(d: 384, k: 341, offset: 1e4, mode: .hard, ties: true, threads: 2),
         Case(d: 130, k: 1, offset: 0, mode: .entmax15),
         Case(d: 130, k: 7, offset: 0, mode: .entmax15),
         Case(d: 200, k: 64, offset: 0, mode: .entmax15),
@@ -61,15 +80,18 @@ import Testing
         for method in [UpdateConfiguration.DistanceMethod.direct, .screened] {
             var config = UpdateConfiguration(mode: c.mode, separationInterval: 0)
             config.distances = method
+            config.products = c.products
             config.deadCenterFraction = 0
             let updater = MiniBatchUpdater(configuration: config)
+            let loop: any ParallelLoop = c.threads > 1 ? ThreadedLoop(width: c.threads) : SerialLoop()
             var state = start
             var seen: [[Int32]] = []
             rows.withUnsafeBufferPointer { all in
                 for b in 0..<8 {
                     let n = 128
                     let lo = (b * n) % (count - n)
-                    updater.update(&state, rows: UnsafeBufferPointer(rebasing: all[(lo * c.d)..<((lo + n) * c.d)]), count: n)
+                    updater.update(&state, rows: UnsafeBufferPointer(rebasing: all[(lo * c.d)..<((lo + n) * c.d)]), count: n,
+                                   loop: loop)
                     for i in 0..<n {
                         let s = updater.support(i)
                         seen.append(Array(s.indices))
@@ -77,6 +99,8 @@ import Testing
                     if method == .screened {
                         #expect(updater.lastExactDistances >= n, "every row has at least its nearest computed exactly")
                         #expect(updater.lastExactDistances <= n * c.k)
+                        #expect(updater.screensInBfloat16
+                                == (c.products == .automatic && DistanceKernel.bfloat16Available && c.mode != .softmax))
                     }
                 }
             }
@@ -98,11 +122,13 @@ import Testing
 
     /// Far from the origin the plain expansion cancels to nothing; centering keeps the screen
     /// useful: most centers are screened out rather than recomputed.
-    @Test func centeringKeepsTheScreenSharpFarFromTheOrigin() {
+    @Test(arguments: UpdateConfiguration.ProductPrecision.allCases)
+    func centeringKeepsTheScreenSharpFarFromTheOrigin(_ products: UpdateConfiguration.ProductPrecision) {
         let c = Case(d: 256, k: 64, offset: 1e4, mode: .hard)
         let (rows, _, state) = Self.data(c, seed: 5)
         var config = UpdateConfiguration(mode: .hard)
         config.distances = .screened
+        config.products = products
         let updater = MiniBatchUpdater(configuration: config)
         rows.withUnsafeBufferPointer { all in
             updater.predict(state, rows: UnsafeBufferPointer(rebasing: all[0..<(256 * c.d)]), count: 256)
@@ -159,5 +185,60 @@ import Testing
         var bytes = state.encoded()
         bytes[29] = 7
         #expect(throws: ModelStateError.self) { try ModelState(encoded: bytes) }
+    }
+}
+
+/// The bfloat16 product alone, against float64 sums of the same rounded values: the kernel's
+/// packing, tiles and edges (rows past a tile of 12, centers past a panel of 32, an odd
+/// dimension, several blocks of panels).
+@Suite(.enabled(if: DistanceKernel.bfloat16Available, "the processor lacks AVX-512 BF16"))
+struct BFloat16ProductTests {
+    /// Round to nearest, ties to even, to bfloat16's 8 significant bits; below float32's
+    /// normal range to zero, as the instructions do.
+    static func rounded(_ v: Float) -> Double {
+        if v.magnitude < Float.leastNormalMagnitude { return 0 }
+        let bits = v.bitPattern
+        let lower = bits & 0xFFFF, kept = bits & 0xFFFF_0000
+        let up = lower > 0x8000 || (lower == 0x8000 && (bits >> 16) & 1 == 1)
+        return Double(Float(bitPattern: up ? kept &+ 0x10000 : kept))
+    }
+
+    @Test(arguments: [(n: 1, k: 1, d: 1), (n: 13, k: 33, d: 3), (n: 25, k: 64, d: 131), (n: 12, k: 47, d: 768),
+                      (n: 30, k: 200, d: 1537)])
+    func matchesSumsOfTheRoundedValues(_ shape: (n: Int, k: Int, d: Int)) {
+        let (n, k, d) = shape
+        var random = RandomSource(seed: UInt64(n * 1000 + k * 10 + d))
+        // Magnitudes from 2⁻¹³⁰ to 2⁴⁰: the rounding of every exponent, and inputs flushed to zero.
+        func value() -> Float {
+            let scale = Float(sign: .plus, exponent: Int(random.next() % 170) - 130, significand: 1)
+            return Float(random.nextGaussian()) * (random.next() % 4 == 0 ? scale : 1)
+        }
+        let x = (0..<(n * d)).map { _ in value() }
+        let c = (0..<(k * d)).map { _ in value() }
+        var out = [Float](repeating: .nan, count: n * k)
+        x.withUnsafeBufferPointer { xp in
+            c.withUnsafeBufferPointer { cp in
+                out.withUnsafeMutableBufferPointer {
+                    DistanceKernel.bfloat16InnerProducts(rows: xp.baseAddress!, count: n, centers: cp.baseAddress!, k: k,
+                                                         dimension: d, into: $0.baseAddress!)
+                }
+            }
+        }
+        var worst = 0.0
+        for i in 0..<n {
+            for j in 0..<k {
+                var exact = 0.0, magnitude = 0.0
+                for t in 0..<d {
+                    let p = Self.rounded(x[i * d + t]) * Self.rounded(c[j * d + t])
+                    exact += p
+                    magnitude += abs(p)
+                }
+                // float32 sums of d products: at most d·2⁻²⁴ of their magnitudes, plus what
+                // falls below float32's normal range.
+                let allowed = Double(d + 2) * 0x1p-24 * magnitude + Double(2 * d) * 0x1p-126
+                worst = max(worst, abs(Double(out[i * k + j]) - exact) / allowed)
+            }
+        }
+        #expect(worst <= 1, "an inner product is \(worst)× its float32 rounding allowance from the sum of the rounded values")
     }
 }

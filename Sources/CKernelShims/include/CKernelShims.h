@@ -94,6 +94,24 @@ float voronoid_screen_expand(float row_norm, const float *center_norms, const fl
 long voronoid_screen_exact(const float *x, const float *c, long k, long d, float row_norm, const float *center_roots,
                            float gamma, float limit, float *dist);
 
+/// Whether the processor has AVX-512 BF16 (with F, BW, VL and DQ), which the three
+/// `voronoid_bfloat16_*` kernels below need: call them only where this is 1.
+int voronoid_bfloat16_available(void);
+
+/// Packs centers `[lo, hi)` of `k` (`d` wide, row-major) for `voronoid_bfloat16_products_into`,
+/// rounded to bfloat16. `lo` is a multiple of 16, and so is `hi` unless it is `k`. `packed` holds
+/// `⌈k / 32⌉ · 32 · (d rounded up to even)` values and is zero where no center was packed.
+void voronoid_bfloat16_pack_centers(const float *centers, long lo, long hi, long k, long d, uint16_t *packed);
+
+/// `rows` rows of `x` (`d` wide), minus `mean` unless it is NULL, rounded to bfloat16 into `out`
+/// (rows `d` rounded up to even apart, a zero past `d`), and the squared norms of the float32
+/// differences into `norms`.
+void voronoid_bfloat16_rows(const float *x, long rows, long d, const float *mean, uint16_t *out, float *norms);
+
+/// `out[i·k + j]` = the inner product of bfloat16 row `i` (from `voronoid_bfloat16_rows`) and
+/// packed center `j`, summed in float32.
+void voronoid_bfloat16_products_into(const uint16_t *rows, long n, const uint16_t *packed, long k, long d, float *out);
+
 /// k-means++ seeding: the potential of a trial row, `Σ min(closest[i], row[i])` over `m` rows,
 /// summed in eight lanes added in a fixed order (the same result on every kernel path).
 double voronoid_seeding_potential(const double *closest, const float *row, long m);

@@ -14,6 +14,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Thread counts to measure, comma-separated.") var threads: String = "1,2"
         @Option(help: "Only the cases named: update, embedding, entmax or seeding.") var only: String?
         @Option(help: "How the update computes distances: automatic, direct or screened.") var distances: String = "automatic"
+        @Option(help: "The screen's product: automatic (bfloat16 where the processor has it) or float32.") var products: String = "automatic"
 
         func run() throws {
             let counts = threads.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
@@ -21,10 +22,16 @@ struct Bench: ParsableCommand {
             guard let method = UpdateConfiguration.DistanceMethod(rawValue: distances) else {
                 throw ValidationError("--distances: expected automatic, direct or screened, got \(distances)")
             }
+            guard let precision = UpdateConfiguration.ProductPrecision(rawValue: products) else {
+                throw ValidationError("--products: expected automatic or float32, got \(products)")
+            }
             var bench = CoreBenchmark(seconds: seconds, threadCounts: counts, only: only)
             bench.distances = method
+            bench.products = precision
             if !json {
                 print("OpenBLAS kernels: \(VoronoidVersion.blasDescription)")
+                print("screen's product: " + (precision == .automatic && DistanceKernel.bfloat16Available
+                    ? "bfloat16 (AVX-512 BF16)" : "float32 (sgemm)"))
                 print(pad("bench", 12) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
                       + pad("per second", 16) + "mean support")
             }
