@@ -67,6 +67,7 @@ public struct CoreBenchmark {
         }
         for shape in Self.embeddingShapes where wantUpdate || only == "embedding" {
             report(measureProduct(d: shape.d, k: shape.k, batch: shape.batch))
+            if let half = measureBFloat16Product(d: shape.d, k: shape.k, batch: shape.batch) { report(half) }
             for mode in [ResponsibilityMode.entmax15, .hard] {
                 for threads in threadCounts {
                     report(measureUpdate(d: shape.d, k: shape.k, batch: shape.batch, mode: mode, threads: threads,
@@ -129,6 +130,23 @@ public struct CoreBenchmark {
         let rate = timeBest { product.run() }
         return Result(bench: "sgemm", mode: .hard, d: d, k: k, batch: batch, threads: 1,
                       perSecond: rate, unit: "rows_per_second", meanSupport: 0)
+    }
+
+    /// The same product in bfloat16 (``BFloat16Product``: the rows' rounding and the product,
+    /// with the centers' packing that the updater does once a batch), timed in rounds alternating
+    /// with sgemm's, as the screen runs it where ``products`` allows and the processor has it;
+    /// nil otherwise.
+    public func measureBFloat16Product(d: Int, k: Int, batch: Int) -> Result? {
+        guard products == .automatic, DistanceKernel.bfloat16Available else { return nil }
+        let product = ProductCase(d: d, k: k, batch: batch)
+        let half = BFloat16Product(k: k, dimension: d, rowCapacity: batch)
+        let (rate, sgemmRate) = timeBest({
+            half.setCenters(product.b.baseAddress!)
+            half.products(rows: product.a.baseAddress!, count: batch, into: product.out)
+            return batch
+        }, { product.run() })
+        return Result(bench: "bf16", mode: .hard, d: d, k: k, batch: batch, threads: 1,
+                      perSecond: rate, unit: "rows_per_second", meanSupport: 0, productPerSecond: sgemmRate)
     }
 
     /// One single-threaded sgemm of a `batch × d` by `d × k` shape, on buffers of its own.

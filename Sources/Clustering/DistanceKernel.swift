@@ -35,27 +35,6 @@ public enum DistanceKernel {
     /// Whether this processor can multiply the screen's matrix product in bfloat16 (AVX-512 BF16).
     public static let bfloat16Available = voronoid_bfloat16_available() != 0
 
-    /// `out[i·k + j]` = the inner product of row `i` and center `j`, each rounded to bfloat16
-    /// (to nearest, ties to even), the products summed in float32: the screen's matrix product
-    /// on its own, for tests and measurements (it allocates its packed copies; the updater keeps
-    /// its own). Only where ``bfloat16Available``.
-    public static func bfloat16InnerProducts(
-        rows x: UnsafePointer<Float>, count n: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int,
-        into out: UnsafeMutablePointer<Float>
-    ) {
-        precondition(bfloat16Available, "bfloat16InnerProducts: the processor lacks AVX-512 BF16")
-        let stride = (d + 1) & ~1
-        let rows = [UInt16](unsafeUninitializedCapacity: max(1, n * stride)) { b, count in
-            let norms = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
-            defer { norms.deallocate() }
-            voronoid_bfloat16_rows(x, n, d, nil, b.baseAddress!, norms)
-            count = max(1, n * stride)
-        }
-        var packed = [UInt16](repeating: 0, count: (k + 31) / 32 * 32 * stride)
-        packed.withUnsafeMutableBufferPointer { voronoid_bfloat16_pack_centers(c, 0, k, k, d, $0.baseAddress!) }
-        voronoid_bfloat16_products_into(rows, n, packed, k, d, out)
-    }
-
     /// `‖a − b‖²` for two `dimension`-wide vectors.
 
     public static func squaredDistance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension d: Int) -> Float {
@@ -78,5 +57,48 @@ extension UpdateConfiguration.DistanceMethod {
         case .direct: false
         case .screened: true
         }
+    }
+}
+
+/// The screen's matrix product in bfloat16 on its own, for tests and measurements: inner
+/// products of rows and centers each rounded to bfloat16 (to nearest, ties to even; below
+/// float32's normal range to zero), the products summed in float32. The updater runs the same
+/// kernels on buffers of its own. Only where ``DistanceKernel/bfloat16Available``.
+public final class BFloat16Product {
+    /// Centers, their dimension, and the most rows one call takes.
+    public let k: Int, dimension: Int, rowCapacity: Int
+    private let packedRows: UnsafeMutablePointer<UInt16>
+    private let packedCenters: UnsafeMutablePointer<UInt16>
+    private let norms: UnsafeMutablePointer<Float>
+
+    /// Buffers for `k` centers and up to `rowCapacity` rows of `dimension`; the centers start zero.
+    public init(k: Int, dimension d: Int, rowCapacity: Int) {
+        precondition(DistanceKernel.bfloat16Available, "BFloat16Product: the processor lacks AVX-512 BF16")
+        precondition(k >= 1 && d >= 1 && rowCapacity >= 1, "BFloat16Product: k, dimension and rowCapacity must be ≥ 1")
+        (self.k, dimension, self.rowCapacity) = (k, d, rowCapacity)
+        let stride = (d + 1) & ~1
+        packedRows = .allocate(capacity: rowCapacity * stride)
+        let count = (k + 31) / 32 * 32 * stride
+        packedCenters = .allocate(capacity: count)
+        packedCenters.initialize(repeating: 0, count: count)
+        norms = .allocate(capacity: rowCapacity)
+    }
+
+    deinit {
+        packedRows.deallocate()
+        packedCenters.deallocate()
+        norms.deallocate()
+    }
+
+    /// Rounds and packs the `k` centers (row-major, `dimension` wide).
+    public func setCenters(_ centers: UnsafePointer<Float>) {
+        voronoid_bfloat16_pack_centers(centers, 0, k, k, dimension, packedCenters)
+    }
+
+    /// `out[i·k + j]` = the inner product of row `i` of `rows` and center `j`, for `count` rows.
+    public func products(rows: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(count <= rowCapacity, "BFloat16Product: \(count) rows exceed the capacity \(rowCapacity)")
+        voronoid_bfloat16_rows(rows, count, dimension, nil, packedRows, norms)
+        voronoid_bfloat16_products_into(packedRows, count, packedCenters, k, dimension, out)
     }
 }

@@ -216,13 +216,10 @@ struct BFloat16ProductTests {
         let x = (0..<(n * d)).map { _ in value() }
         let c = (0..<(k * d)).map { _ in value() }
         var out = [Float](repeating: .nan, count: n * k)
+        let product = BFloat16Product(k: k, dimension: d, rowCapacity: n)
+        c.withUnsafeBufferPointer { product.setCenters($0.baseAddress!) }
         x.withUnsafeBufferPointer { xp in
-            c.withUnsafeBufferPointer { cp in
-                out.withUnsafeMutableBufferPointer {
-                    DistanceKernel.bfloat16InnerProducts(rows: xp.baseAddress!, count: n, centers: cp.baseAddress!, k: k,
-                                                         dimension: d, into: $0.baseAddress!)
-                }
-            }
+            out.withUnsafeMutableBufferPointer { product.products(rows: xp.baseAddress!, count: n, into: $0.baseAddress!) }
         }
         var worst = 0.0
         for i in 0..<n {

@@ -45,7 +45,7 @@ struct Bench: ParsableCommand {
                 // Distance-product work per vector, for GFLOP/s and the share of sgemm's rate.
                 let gflops = r.perSecond * 2 * Double(r.k) * Double(r.d) / 1e9
                 // Against the sgemm timed in alternating rounds with this case where there is one.
-                let ofProduct = r.bench == "update"
+                let ofProduct = r.bench == "update" || r.bench == "bf16"
                     ? (r.productPerSecond ?? product["\(r.d)x\(r.k)"]).map { r.perSecond / $0 } : nil
                 let speedup = (r.bench == "update" && r.d == 64 && r.k == 64 && r.mode == .entmax15) ? reference.map { r.perSecond / $0 } : nil
                 let overOneRow = r.bench == "entmax" ? oneRow.map { r.perSecond / $0 } : nil
