@@ -23,6 +23,9 @@ public struct CoreBenchmark {
         /// A plain sgemm of the shape's distance product, in rows per second, timed in rounds
         /// alternating with this case's (so a busy machine slows both alike); nil where not measured.
         public var productPerSecond: Double? = nil
+        /// Direct-form distances per row that the screen computed (the update cases); nil where
+        /// distances were not screened.
+        public var exactPerRow: Double? = nil
     }
 
     public var seconds: Double
@@ -197,12 +200,14 @@ public struct CoreBenchmark {
         var offset = 0
         var supportSum = 0.0
         var batches = 0
+        var exact = 0
         let product = besideProduct ? ProductCase(d: d, k: k, batch: batch) : nil
         let (rate, productRate) = data.rows.withUnsafeBufferPointer { rows in
             let step = {
                 let slice = UnsafeBufferPointer(rebasing: rows[(offset * d)..<((offset + batch) * d)])
                 let r = updater.update(&state, rows: slice, count: batch, loop: loop)
                 supportSum += r.meanSupportSize
+                exact += updater.lastExactDistances
                 batches += 1
                 offset = (offset + batch) % (data.count - batch + 1)
                 return batch
@@ -215,7 +220,8 @@ public struct CoreBenchmark {
         }
         return Result(bench: "update", mode: mode, d: d, k: k, batch: batch, threads: threads,
                       perSecond: rate, unit: "vectors_per_second", meanSupport: supportSum / Double(max(batches, 1)),
-                      productPerSecond: productRate)
+                      productPerSecond: productRate,
+                      exactPerRow: exact > 0 ? Double(exact) / Double(batches * batch) : nil)
     }
 
     /// A new model's seeding on the daemon's default warm-up (`max(4k, min(32k, 4096))` rows), in

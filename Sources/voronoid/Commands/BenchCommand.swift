@@ -51,18 +51,20 @@ struct Bench: ParsableCommand {
                 let overOneRow = r.bench == "entmax" ? oneRow.map { r.perSecond / $0 } : nil
                 let sgemmNote = ofProduct.map { ", \(Int(($0 * 100).rounded())) % of sgemm, \(format3(gflops)) GFLOP/s" }
                     ?? (r.bench == "sgemm" ? ", \(format3(gflops)) GFLOP/s" : "")
+                let exactNote: String = r.exactPerRow.map { ", \(format3($0)) direct per row" } ?? ""
                 if json {
                     let ratio = (speedup.map { #","speedup_vs_reference":\#(format3($0))"# }
                         ?? overOneRow.map { #","speedup_vs_one_row":\#(format3($0))"# } ?? "")
                         + (ofProduct.map { #","fraction_of_sgemm":\#(format3($0))"# } ?? "")
                         + (r.d > 0 ? #","distance_gflops":\#(format3(gflops))"# : "")
-                    print(#"{"bench":"\#(r.bench)","mode":"\#(r.mode.rawValue)","d":\#(r.d),"k":\#(r.k),"batch":\#(r.batch),"threads":\#(r.threads),"\#(r.unit)":\#(Int(r.perSecond)),"mean_support":\#(r.meanSupport)\#(ratio)}"#)
+                    let exact: String = r.exactPerRow.map { #","direct_distances_per_row":\#(format3($0))"# } ?? ""
+                    print(#"{"bench":"\#(r.bench)","mode":"\#(r.mode.rawValue)","d":\#(r.d),"k":\#(r.k),"batch":\#(r.batch),"threads":\#(r.threads),"\#(r.unit)":\#(Int(r.perSecond)),"mean_support":\#(r.meanSupport)\#(ratio)\#(exact)}"#)
                 } else {
                     print(pad(r.bench, 12) + pad(r.mode.rawValue, 10) + pad("\(r.d)", 6) + pad("\(r.k)", 6) + pad("\(r.batch)", 7)
                           + pad("\(r.threads)", 9) + pad(grouped(r.perSecond), 16) + pad(format3(r.meanSupport), 14)
                           + (speedup.map { "\(format3($0))× the reference" }
                              ?? overOneRow.map { "\(format3($0))× one row at a time" } ?? "")
-                          + sgemmNote)
+                          + sgemmNote + exactNote)
                 }
             }
         }
