@@ -174,7 +174,7 @@ user=$(ps -o user:32= -p "$pid")
 [ "$user" = voronoid ] || fail "runs as '$user', not the dynamic user voronoid"
 ok "active (pid $pid, user $user), $(prop voronoid.service StatusText)"
 http_get 9464 /metrics | grep '^voronoid_build_info' | tee /tmp/build_info
-grep -q "version=\"$VERSION\",protocol=\"1\",checkpoint_format=\"1\"} 1\$" /tmp/build_info \
+grep -q "version=\"$VERSION\",protocol=\"1\",checkpoint_format=\"2\",blas=\"[^\"]*\",product=\"\(bfloat16\|float32\)\"} 1\$" /tmp/build_info \
     || fail "no voronoid_build_info for $VERSION on /metrics"
 
 step "2. vectors, then systemctl restart voronoid: a checkpoint is written and restored"

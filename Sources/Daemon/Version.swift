@@ -28,6 +28,13 @@ public enum VoronoidVersion {
         return b.core == b.detected ? b.core : "\(b.core) (OpenBLAS picked \(b.detected))"
     }
 
+    /// The precision of the screen's matrix product on this processor: `bfloat16` where it has
+    /// AVX-512 BF16, else `float32` (softmax mode keeps float32 everywhere; see
+    /// ``UpdateConfiguration/ProductPrecision``).
+    public static var screenProduct: String {
+        DistanceKernel.bfloat16Available ? "bfloat16" : "float32"
+    }
+
     /// The text `voronoid --version` prints.
     public static var description: String {
         "voronoid \(semantic) (protocol \(wireProtocol), checkpoint format \(checkpointFormat))"

@@ -48,10 +48,19 @@ def test_metrics_export_build_info():
 
         body = wait_for(scrape, timeout=10, interval=0.1)
         assert body, "no /metrics answer\n" + daemon.log
-    # The last label names the OpenBLAS kernel family, which depends on the machine.
+    # The last two labels depend on the machine: the OpenBLAS kernel family, and the screen's
+    # product, bfloat16 exactly where the processor has AVX-512 BF16 (with F, BW, VL and DQ).
+    flags = set()
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    bf16 = {"avx512_bf16", "avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags
+    product = f',product="{"bfloat16" if bf16 else "float32"}"}} 1'
     prefix = (f'voronoid_build_info{{version="{SEMANTIC}",protocol="{PROTOCOL}",'
               f'checkpoint_format="{CHECKPOINT_FORMAT}",blas="')
     lines = body.splitlines()
-    samples = [l for l in lines if l.startswith(prefix) and l.endswith('"} 1') and len(l) > len(prefix) + 4]
+    samples = [l for l in lines if l.startswith(prefix) and l.endswith(product) and len(l) > len(prefix) + len(product) + 1]
     assert len(samples) == 1, "\n".join(l for l in lines if "build_info" in l)
     assert "# TYPE voronoid_build_info gauge" in lines

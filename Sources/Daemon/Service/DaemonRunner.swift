@@ -202,7 +202,7 @@ public final class DaemonRunner: Sendable {
         }
         let input = role == .coordinator ? "" : "in \(c.input.socket.rawValue) \(c.input.connect ? "connect" : "bind") \(c.input.endpoints.joined(separator: ",")), "
         let endpoints = intake + input + "out xpub \(c.output.endpoint)" + (query == nil ? "" : ", query rep \(c.query.endpoint)") + metricsNote
-        logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue), kernels = \(Kernels.level), blas = \(VoronoidVersion.blasDescription)")
+        logger.notice("voronoid ready: \(endpoints); k = \(c.model.k), mode = \(c.model.mode.rawValue), kernels = \(Kernels.level), blas = \(VoronoidVersion.blasDescription), product = \(VoronoidVersion.screenProduct)")
         ready.store(true, ordering: .relaxed)
         notifier.notify("READY=1\nSTATUS=ready: \(endpoints)")
         onReady?()

@@ -185,8 +185,9 @@ final class MetricsServer: DaemonService, StoppedByEventFD {
                 out += "voronoid_\(name)\(labels) \(Self.format(value))\n"
             }
         }
-        metric("build_info", "gauge", "This build's release version, wire protocol, checkpoint format and OpenBLAS kernel family (always 1).",
-               [("{version=\"\(VoronoidVersion.semantic)\",protocol=\"\(VoronoidVersion.wireProtocol)\",checkpoint_format=\"\(VoronoidVersion.checkpointFormat)\",blas=\"\(Self.escapeLabel(VoronoidVersion.blas.core))\"}", 1)])
+        metric("build_info", "gauge",
+               "This build's release version, wire protocol, checkpoint format, OpenBLAS kernel family and the screen's product precision on this processor (softmax mode keeps float32) (always 1).",
+               [("{version=\"\(VoronoidVersion.semantic)\",protocol=\"\(VoronoidVersion.wireProtocol)\",checkpoint_format=\"\(VoronoidVersion.checkpointFormat)\",blas=\"\(Self.escapeLabel(VoronoidVersion.blas.core))\",product=\"\(VoronoidVersion.screenProduct)\"}", 1)])
         let s = statistics
         let q = s.currentQuality
         let snap = shared.snapshot
