@@ -13,8 +13,11 @@ import Testing
         var products = UpdateConfiguration.ProductPrecision.automatic
         /// Parts run on threads; from k·d 2¹⁷ they share the passes over the centers too.
         var threads = 1
+        /// Unit rows and centers, the cosine metric: what sentence embeddings look like.
+        var cosine = false
         var testDescription: String {
-            "d \(d) k \(k) offset \(offset) \(mode.rawValue)\(ties ? " ties" : "") \(products.rawValue)\(threads > 1 ? " threads \(threads)" : "")"
+            "d \(d) k \(k) offset \(offset) \(mode.rawValue)\(ties ? " ties" : "") \(products.rawValue)"
+                + (threads > 1 ? " threads \(threads)" : "") + (cosine ? " cosine" : "")
         }
 
     }
@@ -33,6 +36,8 @@ import Testing
         Case(d: 1537, k: 200, offset: -3e3, mode: .entmax15),
         Case(d: 385, k: 350, offset: 0, mode: .entmax15, threads: 3),
         Case(d: 384, k: 341, offset: 1e4, mode: .hard, ties: true, threads: 2),
+        Case(d: 384, k: 96, offset: 0, mode: .entmax15, cosine: true),
+        Case(d: 768, k: 200, offset: 0, mode: .hard, threads: 2, cosine: true),
         Case(d: 130, k: 1, offset: 0, mode: .entmax15),
         Case(d: 130, k: 7, offset: 0, mode: .entmax15),
         Case(d: 200, k: 64, offset: 0, mode: .entmax15),
@@ -67,9 +72,24 @@ import Testing
                 for t in 0..<c.d { rows[i * c.d + t] = (centers[t] + centers[2 * c.d + t]) / 2 }
             }
         }
-        let state = ModelState(centers: centers, k: c.k, dimension: c.d, schedule: .init(kind: .exponential, initial: 40, floor: 0.5, halfLife: 600),
-                               random: RandomSource(seed: seed ^ 1))
+        if c.cosine {
+            // Rows a little off their cluster's direction, then everything onto the unit sphere;
+            // the temperature on the scale of 2 − 2·cos.
+            for i in 0..<(rows.count / c.d) { normalize(&rows, i, c.d) }
+            for j in 0..<c.k { normalize(&centers, j, c.d) }
+        }
+        let schedule = TemperatureSchedule(kind: .exponential, initial: c.cosine ? 0.05 : 40, floor: c.cosine ? 5e-4 : 0.5,
+                                           halfLife: 600)
+        let state = ModelState(centers: centers, k: c.k, dimension: c.d, schedule: schedule, random: RandomSource(seed: seed ^ 1),
+                               metric: c.cosine ? .cosine : .euclidean)
         return (rows, count, state)
+    }
+
+    static func normalize(_ v: inout [Float], _ i: Int, _ d: Int) {
+        var s: Float = 0
+        for t in 0..<d { s += v[i * d + t] * v[i * d + t] }
+        let r = 1 / s.squareRoot()
+        for t in 0..<d { v[i * d + t] *= r }
     }
 
     @Test(arguments: cases)
