@@ -289,7 +289,10 @@ def test_a_backlog_is_learned_against_the_model_versions_published_meanwhile(ctx
     learned against each version the coordinator publishes while the worker works through it:
     the worker takes versions between batches, so its epochs keep flowing, rather than learning
     all of it against one model and sending it as one late message."""
-    k, d, b = 64, 512, 1024
+    # Enough work per batch that the backlog outlasts several of the coordinator's round trips:
+    # at k 64 a worker with the bfloat16 product went through it while the coordinator answered
+    # 4-7 times; at k 256, 8-12.
+    k, d, b = 256, 512, 1024
     endpoints = cluster_endpoints()
     X, _, _ = blobs(64 * b, d=d, k=k, seed=10, spread=1.0, side=30)
     statistics_endpoint, model_endpoint = endpoints
