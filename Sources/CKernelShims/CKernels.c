@@ -409,6 +409,9 @@ int voronoid_set_kernel_level(int requested) {
 // with Q = ⌈d / 2⌉ pairs, zero past d. A register tile is 12 rows by one panel: 24 accumulators.
 #define VORONOID_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"), min_vector_width(512)))
 #define BF16_TILE_ROWS 12
+// A row's pair of bfloat16 values read as one 32-bit word (for the broadcast); may_alias, as the
+// rows are written as 16-bit values.
+typedef int32_t __attribute__((may_alias)) bf16_pair;
 
 // Sixteen rows of sixteen 32-bit words transposed in registers: r[q] ends as word q of each row.
 static VORONOID_BF16 inline __attribute__((always_inline)) void transpose16x16(__m512i r[16]) {
@@ -497,13 +500,13 @@ static VORONOID_BF16 inline __attribute__((always_inline)) void bf16_tile(
     const uint16_t *x, long stride, int rows, const uint16_t *panel, long pairs, float *out, long ldo,
     __mmask16 m0, __mmask16 m1) {
     __m512 acc[BF16_TILE_ROWS][2];
-    const int32_t *row[BF16_TILE_ROWS];
+    const bf16_pair *row[BF16_TILE_ROWS];
 #pragma clang loop unroll(full)
     for (int r = 0; r < BF16_TILE_ROWS; r++) {
         acc[r][0] = _mm512_setzero_ps();
         acc[r][1] = _mm512_setzero_ps();
         // Rows past the last repeat row 0: their sums are computed and never stored.
-        row[r] = (const int32_t *)(x + (r < rows ? r : 0) * stride);
+        row[r] = (const bf16_pair *)(x + (r < rows ? r : 0) * stride);
     }
     for (long q = 0; q < pairs; q++) {
         __m512bh c0 = (__m512bh)_mm512_loadu_si512(panel + q * 64);

@@ -77,9 +77,9 @@ public final class BFloat16Product {
         precondition(k >= 1 && d >= 1 && rowCapacity >= 1, "BFloat16Product: k, dimension and rowCapacity must be ≥ 1")
         (self.k, dimension, self.rowCapacity) = (k, d, rowCapacity)
         let stride = (d + 1) & ~1
-        packedRows = .allocate(capacity: rowCapacity * stride)
+        packedRows = LargeBuffer.allocate(UInt16.self, capacity: rowCapacity * stride)
         let count = (k + 31) / 32 * 32 * stride
-        packedCenters = .allocate(capacity: count)
+        packedCenters = LargeBuffer.allocate(UInt16.self, capacity: count)
         packedCenters.initialize(repeating: 0, count: count)
         norms = .allocate(capacity: rowCapacity)
     }

@@ -51,7 +51,7 @@ public final class MiniBatchUpdater {
     /// Whether the last screened batch or prediction multiplied in bfloat16 (see
     /// ``UpdateConfiguration/ProductPrecision``).
     public private(set) var screensInBfloat16 = false
-    /// Whether this batch's screen centers the rows (see ``prepareScreening(rows:centers:k:dimension:sharesPasses:)``),
+    /// Whether this batch's screen centers the rows (see ``prepareScreening(rows:centers:k:dimension:mode:sharesPasses:)``),
     /// and whether `centerNorms` hold a previous batch's norms to decide it by.
     private var centersRows = true
     private var centerNormsKnown = false
@@ -172,11 +172,12 @@ public final class MiniBatchUpdater {
     /// on the scale of the data's spread rather than its distance from the origin.
     /// With `sharesPasses` the centering itself is left to ``centerCenters(_:from:to:k:dimension:)``,
     /// a range per part.
-    private func prepareScreening(rows: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int, sharesPasses: Bool) {
+    private func prepareScreening(
+        rows: Int, centers c: UnsafePointer<Float>, k: Int, dimension d: Int, mode: ResponsibilityMode, sharesPasses: Bool
+    ) {
         // Softmax weighs every center, the ones beyond its window too, from the distances the
         // screen leaves expanded: those stay float32's.
-        screensInBfloat16 = configuration.products == .automatic && DistanceKernel.bfloat16Available
-            && configuration.mode != .softmax
+        screensInBfloat16 = configuration.products == .automatic && DistanceKernel.bfloat16Available && mode != .softmax
         if screensInBfloat16 { reservePacked(rows: rows, k: k, dimension: d) }
         if rows > screenCapacity.rows || d != screenCapacity.d {
             centeredRows.deallocate(); centeredRows = LargeBuffer.allocate(Float.self, capacity: max(rows, screenCapacity.rows) * d)
@@ -235,7 +236,7 @@ public final class MiniBatchUpdater {
     }
 
     /// Centers `lo..<hi` minus the centers' mean, their squared norms and norms (after
-    /// ``prepareScreening(rows:centers:k:dimension:sharesPasses:)``), and for the bfloat16 screen
+    /// ``prepareScreening(rows:centers:k:dimension:mode:sharesPasses:)``), and for the bfloat16 screen
     /// packed; `lo` a multiple of 16, and `hi` too unless it is `k`.
     private func centerCenters(_ c: UnsafePointer<Float>, from lo: Int, to hi: Int, k: Int, dimension d: Int) {
         guard hi > lo else { return }
@@ -264,11 +265,12 @@ public final class MiniBatchUpdater {
             voronoid_bfloat16_products_into(packedRows + lo * stride, n, packedCenters, k, d, g)
             // Rounding x and c to bfloat16 (unit roundoff u = 2⁻⁸) moves x·c by at most
             // (2u + u²)·‖x‖‖c‖, so the distance by at most (2⁻⁸ + 2⁻¹⁷)·(‖x‖ + ‖c‖)²; the float32
-            // sum of the rounded products errs as the float32 product's does, by a factor
-            // (1 + u)² at most, covered by 5 in place of 4 below. The 2⁻¹² covers the inputs
-            // flushed from below 2⁻¹²⁶ (2⁻¹²⁵·√d·(‖x‖ + ‖c‖), under 2⁻¹²·(‖x‖ + ‖c‖)² + 2⁻²⁰⁰),
-            // and the centers' norms' lift of 2⁻⁴⁸ the products and sums flushed to zero (at
-            // most (4d + 8)·2⁻¹²⁶).
+            // sum of the rounded products errs as the float32 product's does, larger by a factor
+            // (1 + u)² at most: 5 in place of 4 below covers that and, with part of the 2⁻¹²,
+            // the 2⁻¹⁷. The rest of the 2⁻¹² covers the inputs flushed from below 2⁻¹²⁶
+            // (2⁻¹²⁵·√d·(‖x‖ + ‖c‖), under 2⁻¹³·(‖x‖ + ‖c‖)² + d·2⁻²³⁵), and the centers' norms'
+            // lift of 2⁻⁴⁸ that remainder and the products and sums flushed to zero (at most
+            // (4d + 8)·2⁻¹²⁶).
             gamma = 0x1p-8 + 0x1p-12 + 5 * Float(d + 6) * 0x1p-24
         } else {
             let xc: UnsafePointer<Float>
@@ -387,10 +389,11 @@ public final class MiniBatchUpdater {
         lastK = k
         guard count > 0, let base = rows.baseAddress else { return }
         let screened = screens(k: k, dimension: d)
+        let mode = mode ?? configuration.mode
         state.centers.withUnsafeBufferPointer { c in
-            if screened { prepareScreening(rows: count, centers: c.baseAddress!, k: k, dimension: d, sharesPasses: false) }
+            if screened { prepareScreening(rows: count, centers: c.baseAddress!, k: k, dimension: d, mode: mode, sharesPasses: false) }
             assign(rows: base, range: 0, count, centers: c.baseAddress!, k: k, dimension: d,
-                   temperature: temperature ?? state.temperature, mode: mode ?? configuration.mode, scratch: partScratch,
+                   temperature: temperature ?? state.temperature, mode: mode, scratch: partScratch,
                    screened: screened, part: 0)
         }
         lastExactDistances = screened ? exactDistances[0] : 0
@@ -511,7 +514,9 @@ public final class MiniBatchUpdater {
             statistics.delta.withUnsafeMutableBufferPointer { ownDelta in
                 state.centers.withUnsafeBufferPointer { cBuf in
                     let c = cBuf.baseAddress!
-                    if screened { prepareScreening(rows: count, centers: c, k: k, dimension: d, sharesPasses: sharesPasses) }
+                    if screened {
+                        prepareScreening(rows: count, centers: c, k: k, dimension: d, mode: mode, sharesPasses: sharesPasses)
+                    }
                     let (firstMass, firstDelta) = (ownMass.baseAddress!, ownDelta.baseAddress!)
                     if sharesPasses && (screened || zeroDelta) {
                         loop.run(parts) { q in

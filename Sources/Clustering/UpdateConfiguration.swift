@@ -78,8 +78,9 @@ public struct UpdateConfiguration: Sendable, Equatable {
     /// form decides every distance that can matter, so the supports, weights and model are the
     /// same to float32 rounding.
     public enum ProductPrecision: String, Sendable, Equatable, CaseIterable {
-        /// bfloat16 where the processor has AVX-512 BF16 (``DistanceKernel/bfloat16Available``),
-        /// float32 elsewhere and in softmax mode (whose weights beyond its window come from the
+        /// bfloat16 where the processor has AVX-512 BF16 (``DistanceKernel/bfloat16Available``,
+        /// whatever ``Kernels/level`` the other kernels are held at), float32 elsewhere and in
+        /// softmax mode (whose weights beyond its window come from the
         /// expanded distances the screen leaves, whose rounding bfloat16 would coarsen). bfloat16 rounds 2⁸ times as coarsely as float32, so the screen's
         /// bound widens and a few more centers per row get the direct form; its product runs at
         /// twice the rate. Measured (`voronoid bench core --only embedding --products

@@ -11,7 +11,8 @@ import Testing
         var mode: ResponsibilityMode
         var ties = false
         var products = UpdateConfiguration.ProductPrecision.automatic
-        /// Parts run on threads; from k·d 2¹⁷ they share the passes over the centers too.
+        /// Parts run on threads (batches of 192 rows then, 64 rows or more a part); from k·d 2¹⁷
+        /// they share the passes over the centers too.
         var threads = 1
         /// Unit rows and centers, the cosine metric: what sentence embeddings look like.
         var cosine = false
@@ -35,7 +36,7 @@ import Testing
         Case(d: 129, k: 17, offset: 0, mode: .hard, ties: true),
         Case(d: 1537, k: 200, offset: -3e3, mode: .entmax15),
         Case(d: 385, k: 350, offset: 0, mode: .entmax15, threads: 3),
-        Case(d: 384, k: 341, offset: 1e4, mode: .hard, ties: true, threads: 2),
+        Case(d: 384, k: 343, offset: 1e4, mode: .hard, ties: true, threads: 3),
         Case(d: 384, k: 96, offset: 0, mode: .entmax15, cosine: true),
         Case(d: 768, k: 200, offset: 0, mode: .hard, threads: 2, cosine: true),
         Case(d: 130, k: 1, offset: 0, mode: .entmax15),
@@ -108,7 +109,7 @@ import Testing
             var seen: [[Int32]] = []
             rows.withUnsafeBufferPointer { all in
                 for b in 0..<8 {
-                    let n = 128
+                    let n = c.threads > 1 ? 192 : 128
                     let lo = (b * n) % (count - n)
                     updater.update(&state, rows: UnsafeBufferPointer(rebasing: all[(lo * c.d)..<((lo + n) * c.d)]), count: n,
                                    loop: loop)
@@ -142,6 +143,23 @@ import Testing
 
     /// Far from the origin the plain expansion cancels to nothing; centering keeps the screen
     /// useful: most centers are screened out rather than recomputed.
+    /// Softmax weighs centers from the expanded distances, so its screen stays float32 also when
+    /// a prediction asks for softmax of an updater configured otherwise.
+    @Test func aSoftmaxPredictionScreensInFloat32() {
+        let c = Case(d: 256, k: 40, offset: 0, mode: .entmax15)
+        let (rows, _, state) = Self.data(c, seed: 9)
+        var config = UpdateConfiguration(mode: .entmax15)
+        config.distances = .screened
+        let updater = MiniBatchUpdater(configuration: config)
+        rows.withUnsafeBufferPointer { all in
+            let some = UnsafeBufferPointer(rebasing: all[0..<(64 * c.d)])
+            updater.predict(state, rows: some, count: 64)
+            #expect(updater.screensInBfloat16 == DistanceKernel.bfloat16Available)
+            updater.predict(state, rows: some, count: 64, mode: .softmax)
+            #expect(!updater.screensInBfloat16)
+        }
+    }
+
     @Test(arguments: UpdateConfiguration.ProductPrecision.allCases)
     func centeringKeepsTheScreenSharpFarFromTheOrigin(_ products: UpdateConfiguration.ProductPrecision) {
         let c = Case(d: 256, k: 64, offset: 1e4, mode: .hard)
@@ -209,8 +227,8 @@ import Testing
 }
 
 /// The bfloat16 product alone, against float64 sums of the same rounded values: the kernel's
-/// packing, tiles and edges (rows past a tile of 12, centers past a panel of 32, an odd
-/// dimension, several blocks of panels).
+/// packing, tiles and edges (rows past a tile of 12; centers past a panel of 32 and past its
+/// first half; dimensions odd and past a 32-float step by more than 16; several blocks of panels).
 @Suite(.enabled(if: DistanceKernel.bfloat16Available, "the processor lacks AVX-512 BF16"))
 struct BFloat16ProductTests {
     /// Round to nearest, ties to even, to bfloat16's 8 significant bits; below float32's
@@ -224,7 +242,7 @@ struct BFloat16ProductTests {
     }
 
     @Test(arguments: [(n: 1, k: 1, d: 1), (n: 13, k: 33, d: 3), (n: 25, k: 64, d: 131), (n: 12, k: 47, d: 768),
-                      (n: 30, k: 200, d: 1537)])
+                      (n: 30, k: 200, d: 1537), (n: 13, k: 49, d: 49), (n: 25, k: 50, d: 147), (n: 7, k: 20, d: 19)])
     func matchesSumsOfTheRoundedValues(_ shape: (n: Int, k: Int, d: Int)) {
         let (n, k, d) = shape
         var random = RandomSource(seed: UInt64(n * 1000 + k * 10 + d))
