@@ -444,11 +444,13 @@ static inline __attribute__((always_inline)) void bf16_masks(long d, long t, __m
     *high = left >= 32 ? (__mmask16)0xffff : left <= 16 ? (__mmask16)0 : (__mmask16)((1u << (left - 16)) - 1);
 }
 
-static VORONOID_BF16 void bf16_pack_centers(const float *c, long lo, long hi, long k, long d, uint16_t *packed) {
+static VORONOID_BF16 void bf16_pack_centers(const float *c, const float *mean, long lo, long hi, long k, long d,
+                                            uint16_t *packed, float *norms) {
     const long pairs = (d + 1) / 2;
     uint32_t *words = (uint32_t *)packed;
     for (long g = lo / 16; g * 16 < hi && g * 16 < k; g++) {
         uint32_t *group = words + (g / 2) * pairs * 32 + (g % 2) * 16;
+        float sums[16] = {0};
         for (long q0 = 0; q0 < pairs; q0 += 16) {
             __mmask16 low, high;
             bf16_masks(d, 2 * q0, &low, &high);
@@ -456,8 +458,13 @@ static VORONOID_BF16 void bf16_pack_centers(const float *c, long lo, long hi, lo
             for (int l = 0; l < 16; l++) {
                 if (g * 16 + l < k) {
                     const float *src = c + (g * 16 + l) * d + 2 * q0;
-                    r[l] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, src + 16),
-                                                        _mm512_maskz_loadu_ps(low, src));
+                    __m512 a = _mm512_maskz_loadu_ps(low, src), b = _mm512_maskz_loadu_ps(high, src + 16);
+                    if (mean) {
+                        a = _mm512_sub_ps(a, _mm512_maskz_loadu_ps(low, mean + 2 * q0));
+                        b = _mm512_sub_ps(b, _mm512_maskz_loadu_ps(high, mean + 2 * q0 + 16));
+                    }
+                    if (norms) sums[l] += _mm512_reduce_add_ps(_mm512_fmadd_ps(a, a, _mm512_mul_ps(b, b)));
+                    r[l] = (__m512i)_mm512_cvtne2ps_pbh(b, a);
                 } else {
                     r[l] = _mm512_setzero_si512();
                 }
@@ -465,6 +472,9 @@ static VORONOID_BF16 void bf16_pack_centers(const float *c, long lo, long hi, lo
             transpose16x16(r);
             long count = pairs - q0 < 16 ? pairs - q0 : 16;
             for (long q = 0; q < count; q++) _mm512_storeu_si512(group + (q0 + q) * 32, r[q]);
+        }
+        if (norms) {
+            for (int l = 0; l < 16 && g * 16 + l < k; l++) norms[g * 16 + l] = sums[l];
         }
     }
 }
@@ -561,8 +571,9 @@ int voronoid_bfloat16_available(void) {
     return s;
 }
 
-void voronoid_bfloat16_pack_centers(const float *centers, long lo, long hi, long k, long d, uint16_t *packed) {
-    bf16_pack_centers(centers, lo, hi, k, d, packed);
+void voronoid_bfloat16_pack_centers(const float *centers, const float *mean, long lo, long hi, long k, long d,
+                                    uint16_t *packed, float *norms) {
+    bf16_pack_centers(centers, mean, lo, hi, k, d, packed, norms);
 }
 
 void voronoid_bfloat16_rows(const float *x, long rows, long d, const float *mean, uint16_t *out, float *norms) {
@@ -585,8 +596,9 @@ int voronoid_kernel_level(void) { return 1; }
 int voronoid_set_kernel_level(int requested) { (void)requested; return 1; }
 #define VORONOID_DISPATCH(v4_call, v3_call, base_call) do { base_call; } while (0)
 int voronoid_bfloat16_available(void) { return 0; }
-void voronoid_bfloat16_pack_centers(const float *centers, long lo, long hi, long k, long d, uint16_t *packed) {
-    (void)centers; (void)lo; (void)hi; (void)k; (void)d; (void)packed;
+void voronoid_bfloat16_pack_centers(const float *centers, const float *mean, long lo, long hi, long k, long d,
+                                    uint16_t *packed, float *norms) {
+    (void)centers; (void)mean; (void)lo; (void)hi; (void)k; (void)d; (void)packed; (void)norms;
 }
 void voronoid_bfloat16_rows(const float *x, long rows, long d, const float *mean, uint16_t *out, float *norms) {
     (void)x; (void)rows; (void)d; (void)mean; (void)out; (void)norms;

@@ -76,13 +76,18 @@ public final class BFloat16Product {
         precondition(DistanceKernel.bfloat16Available, "BFloat16Product: the processor lacks AVX-512 BF16")
         precondition(k >= 1 && d >= 1 && rowCapacity >= 1, "BFloat16Product: k, dimension and rowCapacity must be ≥ 1")
         (self.k, dimension, self.rowCapacity) = (k, d, rowCapacity)
-        let stride = (d + 1) & ~1
-        packedRows = LargeBuffer.allocate(UInt16.self, capacity: rowCapacity * stride)
-        let count = (k + 31) / 32 * 32 * stride
+        packedRows = LargeBuffer.allocate(UInt16.self, capacity: rowCapacity * Self.rowStride(dimension: d))
+        let count = Self.packedCount(k: k, dimension: d)
         packedCenters = LargeBuffer.allocate(UInt16.self, capacity: count)
         packedCenters.initialize(repeating: 0, count: count)
         norms = .allocate(capacity: rowCapacity)
     }
+
+    /// Values a bfloat16 row takes: `d` rounded up to even (the kernel multiplies in pairs).
+    static func rowStride(dimension d: Int) -> Int { (d + 1) & ~1 }
+
+    /// Values `k` packed centers take: whole panels of 32 centers, each pair-padded.
+    static func packedCount(k: Int, dimension d: Int) -> Int { (k + 31) / 32 * 32 * rowStride(dimension: d) }
 
     deinit {
         packedRows.deallocate()
@@ -92,7 +97,7 @@ public final class BFloat16Product {
 
     /// Rounds and packs the `k` centers (row-major, `dimension` wide).
     public func setCenters(_ centers: UnsafePointer<Float>) {
-        voronoid_bfloat16_pack_centers(centers, 0, k, k, dimension, packedCenters)
+        voronoid_bfloat16_pack_centers(centers, nil, 0, k, k, dimension, packedCenters, nil)
     }
 
     /// `out[i·k + j]` = the inner product of row `i` of `rows` and center `j`, for `count` rows.

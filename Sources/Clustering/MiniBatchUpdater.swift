@@ -44,7 +44,8 @@ public final class MiniBatchUpdater {
     private var centerRoots = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var centerMean = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     /// The bfloat16 screen's operands: the batch's rows (centered where `centersRows`), rows of
-    /// `d` rounded up to even; the centered centers packed by `voronoid_bfloat16_pack_centers`.
+    /// `d` rounded up to even; the centered centers packed by `voronoid_bfloat16_pack_centers`
+    /// (which centers them itself: the float32 centered copies are the float32 screen's alone).
     private var packedRows = UnsafeMutablePointer<UInt16>.allocate(capacity: 1)
     private var packedCenters = UnsafeMutablePointer<UInt16>.allocate(capacity: 1)
     private var packedCapacity = (rows: 0, k: 0, d: 0)
@@ -214,14 +215,14 @@ public final class MiniBatchUpdater {
     /// Makes room for the bfloat16 screen's operands; allocates only when something grew. The
     /// packed centers start zero, so a panel's lanes past `k` add nothing.
     private func reservePacked(rows: Int, k: Int, dimension d: Int) {
-        let stride = (d + 1) & ~1
         if rows > packedCapacity.rows || d != packedCapacity.d {
             let cap = max(rows, packedCapacity.rows)
-            packedRows.deallocate(); packedRows = LargeBuffer.allocate(UInt16.self, capacity: cap * stride)
+            packedRows.deallocate()
+            packedRows = LargeBuffer.allocate(UInt16.self, capacity: cap * BFloat16Product.rowStride(dimension: d))
             packedCapacity.rows = cap
         }
         if k != packedCapacity.k || d != packedCapacity.d {
-            let count = (k + 31) / 32 * 32 * stride
+            let count = BFloat16Product.packedCount(k: k, dimension: d)
             packedCenters.deallocate(); packedCenters = LargeBuffer.allocate(UInt16.self, capacity: count)
             packedCenters.initialize(repeating: 0, count: count)
             packedCapacity.k = k
@@ -240,12 +241,15 @@ public final class MiniBatchUpdater {
     /// packed; `lo` a multiple of 16, and `hi` too unless it is `k`.
     private func centerCenters(_ c: UnsafePointer<Float>, from lo: Int, to hi: Int, k: Int, dimension d: Int) {
         guard hi > lo else { return }
-        voronoid_center_rows(c + lo * d, hi - lo, d, centerMean, centeredCenters + lo * d, centerNorms + lo)
+        guard screensInBfloat16 else {
+            voronoid_center_rows(c + lo * d, hi - lo, d, centerMean, centeredCenters + lo * d, centerNorms + lo)
+            for j in lo..<hi { centerRoots[j] = centerNorms[j].squareRoot() }
+            return
+        }
+        voronoid_bfloat16_pack_centers(c, centerMean, lo, hi, k, d, packedCenters, centerNorms)
         // The bfloat16 bound's absolute part (see `screenedDistances`) rides on the norms it
         // multiplies: γ·(‖x‖ + ‖c‖ + 2⁻⁴⁸)² ≥ γ·2⁻⁹⁶ covers every underflow the product flushes.
-        let lift: Float = screensInBfloat16 ? 0x1p-48 : 0
-        for j in lo..<hi { centerRoots[j] = centerNorms[j].squareRoot() + lift }
-        if screensInBfloat16 { voronoid_bfloat16_pack_centers(centeredCenters, lo, hi, k, d, packedCenters) }
+        for j in lo..<hi { centerRoots[j] = centerNorms[j].squareRoot() + 0x1p-48 }
     }
 
     /// Squared distances of rows `lo..<hi` through the matrix product, exact (direct form)
@@ -259,7 +263,7 @@ public final class MiniBatchUpdater {
         let g = distances + lo * k
         let gamma: Float
         if screensInBfloat16 {
-            let stride = (d + 1) & ~1
+            let stride = BFloat16Product.rowStride(dimension: d)
             voronoid_bfloat16_rows(x + lo * d, n, d, centersRows ? UnsafePointer(centerMean) : nil,
                                    packedRows + lo * stride, rowNorms + lo)
             voronoid_bfloat16_products_into(packedRows + lo * stride, n, packedCenters, k, d, g)

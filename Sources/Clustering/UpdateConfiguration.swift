@@ -80,10 +80,10 @@ public struct UpdateConfiguration: Sendable, Equatable {
     public enum ProductPrecision: String, Sendable, Equatable, CaseIterable {
         /// bfloat16 where the processor has AVX-512 BF16 (``DistanceKernel/bfloat16Available``,
         /// whatever ``Kernels/level`` the other kernels are held at), float32 elsewhere and in
-        /// softmax mode (whose weights beyond its window come from the
-        /// expanded distances the screen leaves, whose rounding bfloat16 would coarsen). bfloat16 rounds 2⁸ times as coarsely as float32, so the screen's
-        /// bound widens and a few more centers per row get the direct form; its product runs at
-        /// twice the rate. Measured (`voronoid bench core --only embedding --products
+        /// softmax mode (whose weights beyond its window come from the expanded distances the
+        /// screen leaves, whose rounding bfloat16 would coarsen). bfloat16 rounds 2⁸ times as
+        /// coarsely as float32, so the screen's bound widens and a few more centers per row get
+        /// the direct form; its product runs at twice the rate. Measured (`voronoid bench core --only embedding --products
         /// automatic|float32`, one thread, AMD EPYC Zen 4): the update at d 768, k 1024 1.7×
         /// (entmax-1.5) and 1.9× (hard) the float32 screen's rate.
         case automatic

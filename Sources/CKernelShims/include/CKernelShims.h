@@ -98,10 +98,13 @@ long voronoid_screen_exact(const float *x, const float *c, long k, long d, float
 /// `voronoid_bfloat16_*` kernels below need: call them only where this is 1.
 int voronoid_bfloat16_available(void);
 
-/// Packs centers `[lo, hi)` of `k` (`d` wide, row-major) for `voronoid_bfloat16_products_into`,
-/// rounded to bfloat16. `lo` is a multiple of 16, and so is `hi` unless it is `k`. `packed` holds
-/// `⌈k / 32⌉ · 32 · (d rounded up to even)` values and is zero where no center was packed.
-void voronoid_bfloat16_pack_centers(const float *centers, long lo, long hi, long k, long d, uint16_t *packed);
+/// Packs centers `[lo, hi)` of `k` (`d` wide, row-major), minus `mean` unless it is NULL, for
+/// `voronoid_bfloat16_products_into`, rounded to bfloat16, and (unless `norms` is NULL) the
+/// squared norms of the float32 differences into `norms[lo..<hi]`. `lo` is a multiple of 16, and
+/// so is `hi` unless it is `k`. `packed` holds `⌈k / 32⌉ · 32 · (d rounded up to even)` values and
+/// is zero where no center was packed.
+void voronoid_bfloat16_pack_centers(const float *centers, const float *mean, long lo, long hi, long k, long d,
+                                    uint16_t *packed, float *norms);
 
 /// `rows` rows of `x` (`d` wide), minus `mean` unless it is NULL, rounded to bfloat16 into `out`
 /// (rows `d` rounded up to even apart, a zero past `d`), and the squared norms of the float32

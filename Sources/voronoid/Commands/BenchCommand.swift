@@ -30,8 +30,7 @@ struct Bench: ParsableCommand {
             bench.products = precision
             if !json {
                 print("OpenBLAS kernels: \(VoronoidVersion.blasDescription)")
-                print("screen's product: " + (precision == .automatic && DistanceKernel.bfloat16Available
-                    ? "bfloat16 (AVX-512 BF16)" : "float32 (sgemm)"))
+                print("screen's product: " + (precision == .automatic ? VoronoidVersion.screenProduct : "float32"))
                 print(pad("bench", 12) + pad("mode", 10) + pad("d", 6) + pad("k", 6) + pad("batch", 7) + pad("threads", 9)
                       + pad("per second", 16) + "mean support")
             }
