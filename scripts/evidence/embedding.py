@@ -62,9 +62,14 @@ def voronoid_rate(binary, X, k, threads):
 
 
 def measure(binary, d, k, n, rounds):
-    """One shape: each side's best round of `rounds`, alternating so that a busy machine slows
+    """One shape's blobs through `compare`."""
+    return compare(binary, blobs(n, d, k, seed=d + k), k, rounds)
+
+
+def compare(binary, X, k, rounds):
+    """One stream: each side's best round of `rounds`, alternating so that a busy machine slows
     both alike; ratios are to scikit-learn's better thread setting."""
-    X = blobs(n, d, k, seed=d + k)
+    n, d = X.shape
     best = {"sk1": 0.0, "skdefault": 0.0, "v1": 0.0, "v2": 0.0}
     for _ in range(rounds):
         best["sk1"] = max(best["sk1"], sklearn_rate(X, k, 1))

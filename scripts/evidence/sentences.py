@@ -29,8 +29,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BATCH = 1024
-
 
 def docstring_sentences():
     """Every sentence of 6 to 40 words, mostly letters, in the docstrings under the standard
@@ -161,15 +159,10 @@ def main():
     print("| k | vectors | scikit-learn 1 thread / default | voronoid threads 1 / 2 | ratio (1 thread / best) |")
     print("| --- | --- | --- | --- | --- |")
     for k in (64, 256):
-        best = {"sk1": 0.0, "skdefault": 0.0, "v1": 0.0, "v2": 0.0}
-        for _ in range(args.rounds):
-            best["sk1"] = max(best["sk1"], embedding.sklearn_rate(X, k, 1))
-            best["v1"] = max(best["v1"], embedding.voronoid_rate(args.binary, X, k, 1))
-            best["skdefault"] = max(best["skdefault"], embedding.sklearn_rate(X, k, None))
-            best["v2"] = max(best["v2"], embedding.voronoid_rate(args.binary, X, k, 2))
-        sk = max(best["sk1"], best["skdefault"])
-        print(f"| {k} | {len(X)} | {best['sk1']:,.0f} / {best['skdefault']:,.0f} | {best['v1']:,.0f} / {best['v2']:,.0f} "
-              f"| {best['v1'] / sk:.2f} / {max(best['v1'], best['v2']) / sk:.2f} |", flush=True)
+        r = embedding.compare(args.binary, X, k, args.rounds)
+        print(f"| {k} | {r['vectors']} | {r['sklearn_1_thread']:,} / {r['sklearn_default_threads']:,} "
+              f"| {r['voronoid_threads_1']:,} / {r['voronoid_threads_2']:,} | {r['ratio_threads_1']:.2f} / {r['ratio_best']:.2f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
